@@ -1,0 +1,11 @@
+import type { Command } from "commander";
+import type { CliIO } from "../io.js";
+import { registerStatus } from "./status.js";
+
+/**
+ * The one list of commands. Each register function only declares flags; heavy modules (OpenPGP, age, the AWS SDK)
+ * are imported inside the actions that need them, so `sealkeeper --help` and `status` start fast.
+ */
+export function registerCommands(program: Command, io: CliIO): void {
+  registerStatus(program, io);
+}

@@ -1,0 +1,54 @@
+import type { Command } from "commander";
+import { ExitCode } from "../../errors.js";
+import { type NodeStatus, observeNodes } from "../../vault/observe.js";
+import { ExitWith } from "../exit.js";
+import type { CliIO } from "../io.js";
+import { addConnectionOptions, addFormatOption, clientsFromOptions } from "../options.js";
+import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+
+export function registerStatus(program: Command, io: CliIO): void {
+  const cmd = program
+    .command("status")
+    .description("show seal and HA status of every node (exit 0 all unsealed, 2 any sealed/uninitialised, 1 error)");
+  addConnectionOptions(cmd, { multi: true });
+  addFormatOption(cmd);
+  cmd.action(async (opts) => {
+    const format = resolveFormat(opts.format, io);
+    const clients = clientsFromOptions(opts, io);
+    try {
+      const nodes = await observeNodes(clients);
+      if (format === "json") writeJson(io, nodes);
+      else io.stdout.write(renderStatusTable(nodes, paint(useColor(io))));
+      throw new ExitWith(statusExitCode(nodes));
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+}
+
+/** Vault's `status` rule, over a cluster: 1 if any node is unreachable, else 2 if any is sealed or uninitialised. */
+export function statusExitCode(nodes: NodeStatus[]): number {
+  if (nodes.some((n) => !n.reachable)) return ExitCode.error;
+  if (nodes.some((n) => n.sealed !== false || n.initialized !== true)) return ExitCode.remote;
+  return ExitCode.ok;
+}
+
+export function renderStatusTable(nodes: NodeStatus[], p: Paint): string {
+  const rows = nodes.map((n) => {
+    if (!n.reachable) return [n.address, p.red("unreachable"), "-", "-", "-", "-", "-", "-", n.error ?? ""];
+    const state = !n.initialized ? p.yellow("uninitialised") : n.sealed ? p.yellow("sealed") : p.green("unsealed");
+    const progress = n.sealed && n.initialized ? `${n.progress}/${n.threshold}` : "-";
+    return [
+      n.address,
+      state,
+      progress,
+      n.threshold && n.shares ? `${n.threshold} of ${n.shares}` : "-",
+      n.sealType ?? "-",
+      n.haRole ?? "-",
+      n.version ?? "-",
+      n.clusterName ?? "-",
+      "",
+    ];
+  });
+  return renderTable(["ADDRESS", "STATE", "PROGRESS", "QUORUM", "SEAL", "HA", "VERSION", "CLUSTER", "ERROR"], rows);
+}

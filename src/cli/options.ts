@@ -1,0 +1,90 @@
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import { VaultClient } from "../vault/client.js";
+import { type ConnectionFlags, type ConnectionSettings, readEnv, resolveConnection } from "../vault/env.js";
+import type { CliIO } from "./io.js";
+
+/** The connection flags every server-facing command takes. --address is repeatable where `multi` is set. */
+export function addConnectionOptions(cmd: Command, opts: { multi?: boolean } = {}): Command {
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  if (opts.multi) {
+    cmd.option(
+      "-a, --address <url>",
+      "node address; repeat for every node of the cluster (default: BAO_ADDR/VAULT_ADDR)",
+      collect,
+    );
+  } else {
+    cmd.option("-a, --address <url>", "node address (default: BAO_ADDR/VAULT_ADDR, else https://127.0.0.1:8200)");
+  }
+  return cmd
+    .option("--ca-cert <file>", "PEM CA certificate to verify the server (VAULT_CACERT)")
+    .option("--ca-path <dir>", "directory of PEM CA certificates (VAULT_CAPATH)")
+    .option("--client-cert <file>", "PEM client certificate for TLS authentication (VAULT_CLIENT_CERT)")
+    .option("--client-key <file>", "PEM client key for TLS authentication (VAULT_CLIENT_KEY)")
+    .option("--tls-server-name <name>", "name to expect in the server certificate (VAULT_TLS_SERVER_NAME)")
+    .option("--tls-skip-verify", "do not verify the server certificate (insecure; VAULT_SKIP_VERIFY)")
+    .option("--namespace <ns>", "namespace (VAULT_NAMESPACE)")
+    .option("--timeout <duration>", "per-request timeout, e.g. 30s (VAULT_CLIENT_TIMEOUT; default 60s)");
+}
+
+export function addFormatOption(cmd: Command): Command {
+  return cmd.option("-f, --format <format>", "output format: table or json (VAULT_FORMAT)");
+}
+
+interface RawConnectionOpts {
+  address?: string | string[];
+  caCert?: string;
+  caPath?: string;
+  clientCert?: string;
+  clientKey?: string;
+  tlsServerName?: string;
+  tlsSkipVerify?: boolean;
+  namespace?: string;
+  timeout?: string;
+}
+
+/** One ConnectionSettings per --address (or the environment's single address). Token from the environment only. */
+export function connectionsFromOptions(opts: RawConnectionOpts, io: CliIO): ConnectionSettings[] {
+  const addresses =
+    opts.address === undefined ? [undefined] : Array.isArray(opts.address) ? opts.address : [opts.address];
+  const seen = new Set<string>();
+  return addresses.map((address) => {
+    const flags: ConnectionFlags = {
+      address,
+      caCert: opts.caCert,
+      caPath: opts.caPath,
+      clientCert: opts.clientCert,
+      clientKey: opts.clientKey,
+      tlsServerName: opts.tlsServerName,
+      tlsSkipVerify: opts.tlsSkipVerify,
+      namespace: opts.namespace,
+      timeout: opts.timeout,
+    };
+    const settings = resolveConnection(flags, io.env);
+    if (seen.has(settings.address)) throw new UsageError(`address ${settings.address} is given twice`);
+    seen.add(settings.address);
+    return settings;
+  });
+}
+
+export function clientsFromOptions(opts: RawConnectionOpts, io: CliIO): VaultClient[] {
+  return connectionsFromOptions(opts, io).map((s) => new VaultClient(s));
+}
+
+export function clientFromOptions(opts: RawConnectionOpts, io: CliIO): VaultClient {
+  const [client] = clientsFromOptions(opts, io);
+  return client!;
+}
+
+/** Warns when a secret came in on the command line, where other users of the machine can read it (ps, /proc). */
+export function warnSecretInArgv(io: CliIO, what: string): void {
+  io.stderr.write(
+    `warning: ${what} was given on the command line, where other users can read it (ps, /proc, shell history); ` +
+      "prefer a file or stdin\n",
+  );
+}
+
+/** True when a token is available from the environment (BAO_TOKEN/VAULT_TOKEN). */
+export function envHasToken(io: CliIO): boolean {
+  return readEnv(io.env, "TOKEN") !== undefined;
+}

@@ -1,0 +1,56 @@
+/**
+ * The error types every layer throws. Only src/cli/ turns them into exit codes and one line of text.
+ * Messages are short, lowercase, name the bad value, and never contain a secret.
+ */
+
+/** Exit codes follow Vault's CLI: 0 ok, 1 local or usage error, 2 remote error or sealed. */
+export const ExitCode = { ok: 0, error: 1, remote: 2 } as const;
+
+/** Base class: `exitCode` tells the CLI how to exit; `hint` is an optional second line telling the user what to do. */
+export class SealkeeperError extends Error {
+  readonly exitCode: number;
+  readonly hint: string | undefined;
+  constructor(message: string, opts: { cause?: unknown; exitCode?: number; hint?: string } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.exitCode = opts.exitCode ?? ExitCode.error;
+    this.hint = opts.hint;
+  }
+}
+
+/** Bad flags, bad files, bad input: the user's to fix. Exit 1. */
+export class UsageError extends SealkeeperError {}
+
+/** The server answered with an error status. Carries the status and the server's own `errors[]`. Exit 2. */
+export class VaultHttpError extends SealkeeperError {
+  readonly status: number;
+  readonly errors: string[];
+  readonly address: string;
+  readonly path: string;
+  constructor(address: string, method: string, path: string, status: number, errors: string[]) {
+    const detail = errors.length > 0 ? errors.join("; ") : "no error message";
+    super(`${method} ${path} on ${address}: ${status} ${detail}`, { exitCode: ExitCode.remote });
+    this.status = status;
+    this.errors = errors;
+    this.address = address;
+    this.path = path;
+  }
+}
+
+/** The server could not be reached or did not speak the Vault API (refused, DNS, TLS, timeout, garbage). Exit 1. */
+export class VaultConnectionError extends SealkeeperError {
+  readonly address: string;
+  /** A stable reason code: refused, dns, timeout, tls, protocol, reset, other. */
+  readonly reason: string;
+  constructor(address: string, reason: string, message: string, opts: { cause?: unknown; hint?: string } = {}) {
+    super(message, { ...opts, exitCode: ExitCode.error });
+    this.address = address;
+    this.reason = reason;
+  }
+}
+
+/** Render an error as one line for a person: the message, and the first cause's message when it adds something. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

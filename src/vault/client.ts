@@ -1,0 +1,342 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Agent, type Dispatcher, request } from "undici";
+import { UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { type ConnectionSettings, isLoopbackAddress } from "./env.js";
+import type { HealthStatus, InitRequest, InitResponse, SealStatus, UnsealRequest } from "./types.js";
+
+export type HttpMethod = "GET" | "PUT" | "POST" | "DELETE" | "LIST" | "HEAD";
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Send the token (default true when one is set). */
+  auth?: boolean;
+  /** Statuses that are answers, not errors (e.g. 429/503 for health). 2xx always are. */
+  accept?: number[];
+  /** Retry on connection failures before any response. Only for requests that are safe to repeat. */
+  idempotent?: boolean;
+  query?: Record<string, string>;
+}
+
+export interface RawResponse<T> {
+  status: number;
+  body: T;
+}
+
+/**
+ * One Vault/OpenBao node. HA work is a list of these: progress of unseal and similar ceremonies is per node.
+ *
+ * Contract: throws VaultHttpError when the server answers with an unexpected status (carrying the status and the
+ * server's errors[]), VaultConnectionError when the node cannot be reached or does not speak the Vault API.
+ * Never logs; messages never contain request or response bodies.
+ */
+export class VaultClient {
+  readonly address: string;
+  readonly settings: ConnectionSettings;
+  private readonly dispatcher: Dispatcher;
+  private token: string | undefined;
+
+  constructor(settings: ConnectionSettings) {
+    this.settings = settings;
+    this.address = settings.address;
+    this.token = settings.token;
+    this.dispatcher = createDispatcher(settings);
+  }
+
+  /** A client for another node with the same TLS, token and timeout settings. */
+  withAddress(address: string): VaultClient {
+    return new VaultClient({ ...this.settings, address, token: this.token });
+  }
+
+  /** Replace the token used by later requests (e.g. after init or login). */
+  setToken(token: string | undefined): void {
+    this.token = token;
+  }
+
+  hasToken(): boolean {
+    return this.token !== undefined && this.token !== "";
+  }
+
+  /** True when the node is reached over plain HTTP on a host that is not loopback: secrets would cross a network. */
+  isPlainHttpRemote(): boolean {
+    return this.address.startsWith("http://") && !isLoopbackAddress(this.address);
+  }
+
+  /**
+   * Refuses to send a secret (share, token) over plain HTTP to a host that is not loopback unless allowed.
+   * Call before the first request that carries a share.
+   */
+  assertSafeForSecrets(allowInsecureHttp: boolean): void {
+    if (this.isPlainHttpRemote() && !allowInsecureHttp) {
+      throw new UsageError(
+        `refusing to send key material over plain HTTP to ${this.address}; use https, or pass --allow-insecure-http`,
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  // ---- system operations -------------------------------------------------------------------------------------
+
+  /** GET /v1/sys/seal-status (no token). */
+  async sealStatus(): Promise<SealStatus> {
+    return (await this.request<SealStatus>("GET", "sys/seal-status", { auth: false, idempotent: true })).body;
+  }
+
+  /**
+   * GET /v1/sys/health, returning the status as well: 200 active, 429 unsealed standby, 472/473 DR/perf standby,
+   * 501 not initialised, 503 sealed.
+   */
+  async health(): Promise<RawResponse<HealthStatus>> {
+    return this.request<HealthStatus>("GET", "sys/health", {
+      auth: false,
+      idempotent: true,
+      accept: [429, 472, 473, 474, 501, 503, 530],
+    });
+  }
+
+  /** GET /v1/sys/init -> initialized. */
+  async initStatus(): Promise<boolean> {
+    const res = await this.request<{ initialized: boolean }>("GET", "sys/init", { auth: false, idempotent: true });
+    return res.body.initialized;
+  }
+
+  /** PUT /v1/sys/init. Not retried: the response is the only copy of the keys. */
+  async init(req: InitRequest): Promise<InitResponse> {
+    return (await this.request<InitResponse>("PUT", "sys/init", { auth: false, body: req })).body;
+  }
+
+  /** PUT /v1/sys/unseal. Returns the seal status after the call. */
+  async unseal(req: UnsealRequest): Promise<SealStatus> {
+    return (await this.request<SealStatus>("PUT", "sys/unseal", { auth: false, body: req })).body;
+  }
+
+  /** PUT /v1/sys/seal (sudo token; active node only). */
+  async seal(): Promise<void> {
+    await this.request("PUT", "sys/seal");
+  }
+
+  // ---- generic ---------------------------------------------------------------------------------------------------
+
+  /** GET /v1/<path>; returns undefined on 404. */
+  async read<T = Record<string, unknown>>(path: string): Promise<T | undefined> {
+    const res = await this.request<T>("GET", path, { accept: [404], idempotent: true });
+    return res.status === 404 ? undefined : res.body;
+  }
+
+  /** POST /v1/<path> with a JSON body. */
+  async write<T = unknown>(path: string, body: unknown): Promise<T> {
+    return (await this.request<T>("POST", path, { body })).body;
+  }
+
+  /** DELETE /v1/<path>. */
+  async delete(path: string): Promise<void> {
+    await this.request("DELETE", path);
+  }
+
+  /** LIST /v1/<path>; returns [] on 404 (Vault's answer for an empty list). */
+  async list(path: string): Promise<string[]> {
+    const res = await this.request<{ data?: { keys?: string[] } }>("LIST", path, { accept: [404], idempotent: true });
+    return res.status === 404 ? [] : (res.body?.data?.keys ?? []);
+  }
+
+  /** Sends one request to /v1/<path>. See the class contract for errors. */
+  async request<T = unknown>(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<RawResponse<T>> {
+    const url = new URL(`${this.address}/v1/${path.replace(/^\/+/, "")}`);
+    for (const [k, v] of Object.entries(opts.query ?? {})) url.searchParams.set(k, v);
+    const headers: Record<string, string> = {};
+    if (opts.auth !== false && this.token) headers["x-vault-token"] = this.token;
+    if (this.settings.namespace) headers["x-vault-namespace"] = this.settings.namespace;
+    if (opts.body !== undefined) headers["content-type"] = "application/json";
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const attempts = opts.idempotent ? 3 : 1;
+    const displayPath = `/v1/${path.replace(/^\/+/, "")}`;
+
+    for (let attempt = 1; ; attempt++) {
+      let status: number;
+      let text: string;
+      try {
+        const res = await request(url, {
+          method: method as Dispatcher.HttpMethod,
+          headers,
+          body,
+          dispatcher: this.dispatcher,
+          signal: AbortSignal.timeout(this.settings.timeoutMs),
+        });
+        status = res.statusCode;
+        text = await res.body.text();
+      } catch (err) {
+        const converted = toConnectionError(this.address, err, this.settings.timeoutMs);
+        if (attempt < attempts && (converted.reason === "reset" || converted.reason === "refused")) {
+          await sleep(100 * 2 ** (attempt - 1));
+          continue;
+        }
+        throw converted;
+      }
+      return this.interpret<T>(method, displayPath, status, text, opts.accept ?? []);
+    }
+  }
+
+  private interpret<T>(method: string, path: string, status: number, text: string, accept: number[]): RawResponse<T> {
+    let parsed: unknown;
+    if (text.trim() !== "") {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        throw new VaultConnectionError(
+          this.address,
+          "protocol",
+          `${this.address} did not answer as a Vault server (HTTP ${status} to ${method} ${path}, body is not JSON)`,
+          { hint: "check the address: is it the API port of a Vault or OpenBao node?" },
+        );
+      }
+    }
+    if ((status >= 200 && status < 300) || accept.includes(status)) {
+      return { status, body: parsed as T };
+    }
+    const errors =
+      parsed && typeof parsed === "object" && Array.isArray((parsed as { errors?: unknown }).errors)
+        ? (parsed as { errors: unknown[] }).errors.map(String)
+        : [];
+    if (parsed === undefined || (errors.length === 0 && typeof parsed !== "object")) {
+      throw new VaultConnectionError(
+        this.address,
+        "protocol",
+        `${this.address} did not answer as a Vault server (HTTP ${status} to ${method} ${path})`,
+      );
+    }
+    throw new VaultHttpError(this.address, method, path, status, errors);
+  }
+}
+
+function createDispatcher(s: ConnectionSettings): Dispatcher {
+  const ca = loadCaBundle(s.tls.caCert, s.tls.caPath);
+  const cert = s.tls.clientCert ? readSetting(s.tls.clientCert, "client certificate") : undefined;
+  const key = s.tls.clientKey ? readSetting(s.tls.clientKey, "client key") : undefined;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError("a client certificate needs its key, and a key its certificate (set both)");
+  }
+  const connectTimeout = Math.min(s.timeoutMs, 10_000);
+  return new Agent({
+    connect: {
+      timeout: connectTimeout,
+      ca,
+      cert,
+      key,
+      rejectUnauthorized: !s.tls.skipVerify,
+      ...(s.tls.serverName ? { servername: s.tls.serverName } : {}),
+    },
+    headersTimeout: s.timeoutMs,
+    bodyTimeout: s.timeoutMs,
+    keepAliveTimeout: 4_000,
+  });
+}
+
+function readSetting(path: string, what: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new UsageError(`cannot read ${what} file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, {
+      cause: err,
+    });
+  }
+}
+
+/** CA file and/or every .pem/.crt file of a CA directory, or undefined for the system roots. */
+function loadCaBundle(caCert: string | undefined, caPath: string | undefined): string[] | undefined {
+  const pems: string[] = [];
+  if (caCert) pems.push(readSetting(caCert, "CA certificate"));
+  if (caPath) {
+    let names: string[];
+    try {
+      names = readdirSync(caPath);
+    } catch (err) {
+      throw new UsageError(`cannot read CA directory ${caPath}`, { cause: err });
+    }
+    for (const name of names.sort()) {
+      if (/\.(pem|crt)$/i.test(name)) pems.push(readSetting(join(caPath, name), "CA certificate"));
+    }
+    if (pems.length === 0) throw new UsageError(`CA directory ${caPath} holds no .pem or .crt file`);
+  }
+  return pems.length > 0 ? pems : undefined;
+}
+
+const TLS_CODES = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "CERT_SIGNATURE_FAILURE",
+  "CERT_UNTRUSTED",
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+  "EPROTO",
+]);
+
+/** Maps whatever undici or the socket threw to one clear, secret-free line. */
+export function toConnectionError(address: string, err: unknown, timeoutMs: number): VaultConnectionError {
+  const e = findCode(err);
+  const code = e?.code ?? "";
+  const name = (err as Error)?.name ?? "";
+  if (name === "TimeoutError" || name === "AbortError" || (code.startsWith("UND_ERR_") && code.includes("TIMEOUT"))) {
+    return new VaultConnectionError(address, "timeout", `${address} did not answer within ${timeoutMs / 1000}s`, {
+      cause: err,
+      hint: "the node may be down or overloaded; raise --timeout (VAULT_CLIENT_TIMEOUT) if it is just slow",
+    });
+  }
+  if (code === "ECONNREFUSED") {
+    return new VaultConnectionError(address, "refused", `${address} refused the connection (nothing listens there)`, {
+      cause: err,
+    });
+  }
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN") {
+    return new VaultConnectionError(address, "dns", `${address}: host name not found`, { cause: err });
+  }
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+    return new VaultConnectionError(
+      address,
+      "tls",
+      `${address}: the server's TLS certificate does not name this host`,
+      { cause: err, hint: "connect by a name the certificate has, or set --tls-server-name (VAULT_TLS_SERVER_NAME)" },
+    );
+  }
+  if (TLS_CODES.has(code) || /certificate|ssl|tls/i.test(e?.message ?? "")) {
+    const wrongProtocol = code === "ERR_SSL_WRONG_VERSION_NUMBER" || /wrong version number/i.test(e?.message ?? "");
+    return new VaultConnectionError(
+      address,
+      "tls",
+      wrongProtocol
+        ? `${address}: TLS handshake failed (the server does not speak TLS on this port; try http://)`
+        : `${address}: the server's TLS certificate is not trusted (${code || "verification failed"})`,
+      {
+        cause: err,
+        hint: wrongProtocol ? undefined : "give the CA that signed it with --ca-cert (VAULT_CACERT)",
+      },
+    );
+  }
+  if (code === "ECONNRESET" || code === "UND_ERR_SOCKET" || code === "EPIPE") {
+    return new VaultConnectionError(address, "reset", `${address} closed the connection`, { cause: err });
+  }
+  return new VaultConnectionError(address, "other", `${address} could not be reached (${code || name || "error"})`, {
+    cause: err,
+  });
+}
+
+function findCode(err: unknown): { code?: string; message?: string } | undefined {
+  let cur: unknown = err;
+  for (let i = 0; i < 5 && cur; i++) {
+    const c = cur as { code?: string; message?: string; cause?: unknown };
+    if (typeof c.code === "string" && c.code !== "UND_ERR_CONNECT" && c.code !== "ABORT_ERR") return c;
+    cur = c.cause;
+  }
+  return err as { code?: string; message?: string };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
