@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
-import { VaultClient } from "../vault/client.js";
+import type { VaultClient } from "../vault/client.js";
 import { type ConnectionFlags, type ConnectionSettings, readEnv, resolveConnection } from "../vault/env.js";
 import type { CliIO } from "./io.js";
 
@@ -31,7 +31,7 @@ export function addFormatOption(cmd: Command): Command {
   return cmd.option("-f, --format <format>", "output format: table or json (VAULT_FORMAT)");
 }
 
-interface RawConnectionOpts {
+export interface RawConnectionOpts {
   address?: string | string[];
   caCert?: string;
   caPath?: string;
@@ -67,12 +67,18 @@ export function connectionsFromOptions(opts: RawConnectionOpts, io: CliIO): Conn
   });
 }
 
-export function clientsFromOptions(opts: RawConnectionOpts, io: CliIO): VaultClient[] {
-  return connectionsFromOptions(opts, io).map((s) => new VaultClient(s));
+/**
+ * One VaultClient per --address. Async because the HTTP layer (undici) is loaded only by commands that talk to a
+ * server, so that `--help` and offline commands start fast.
+ */
+export async function clientsFromOptions(opts: RawConnectionOpts, io: CliIO): Promise<VaultClient[]> {
+  const settings = connectionsFromOptions(opts, io);
+  const { VaultClient } = await import("../vault/client.js");
+  return settings.map((s) => new VaultClient(s));
 }
 
-export function clientFromOptions(opts: RawConnectionOpts, io: CliIO): VaultClient {
-  const [client] = clientsFromOptions(opts, io);
+export async function clientFromOptions(opts: RawConnectionOpts, io: CliIO): Promise<VaultClient> {
+  const [client] = await clientsFromOptions(opts, io);
   return client!;
 }
 

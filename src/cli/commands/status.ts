@@ -14,7 +14,7 @@ export function registerStatus(program: Command, io: CliIO): void {
   addFormatOption(cmd);
   cmd.action(async (opts) => {
     const format = resolveFormat(opts.format, io);
-    const clients = clientsFromOptions(opts, io);
+    const clients = await clientsFromOptions(opts, io);
     try {
       const nodes = await observeNodes(clients);
       if (format === "json") writeJson(io, nodes);

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Everything a fresh machine needs for sealkeeper's demo and test suite, idempotent and quick when warm:
+# Debian packages (age, GnuPG, openssl, tmux), npm dependencies (npm ci, which also builds dist/),
+# the KMS emulator (moto server, in a venv under the cache), and the real Vault/OpenBao server built from Go modules.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cache="${SEALKEEPER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sealkeeper}"
+mkdir -p "$cache"
+say() { echo "setup: $*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+
+# 1. Debian packages: the real clients the tests drive.
+missing=()
+for pair in age:age gpg:gnupg openssl:openssl tmux:tmux script:bsdutils; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair##*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. Toolchains that must already be on the machine.
+command -v node >/dev/null || { say "Node.js >= 20.19 is required"; exit 1; }
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
+  || { say "Node.js >= 20.19 is required (found $(node --version))"; exit 1; }
+command -v go >/dev/null || { say "Go >= 1.25 is required to build the real server from Go modules"; exit 1; }
+command -v python3 >/dev/null || { say "python3 is required for the KMS emulator (moto)"; exit 1; }
+
+# 3. npm dependencies (lockfile-exact); `prepare` builds dist/.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+else
+  npm run --silent build
+fi
+
+# 4. The KMS emulator: moto's server, pinned, in its own venv.
+MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+venv="$cache/moto-$MOTO_VERSION"
+if [ ! -x "$venv/bin/moto_server" ]; then
+  say "installing moto[server]==$MOTO_VERSION into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION"
+fi
+
+# 5. The real server, built from Go modules and cached by version (cold: 10-20 minutes on 2 cores).
+bin=$(bash scripts/build-server.sh)
+say "server: $bin ($("$bin" version 2>/dev/null | head -1))"
