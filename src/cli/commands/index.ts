@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import type { CliIO } from "../io.js";
+import { registerShamir } from "./shamir.js";
 import { registerStatus } from "./status.js";
+import { registerUnseal } from "./unseal.js";
 
 /**
  * The one list of commands. Each register function only declares flags; heavy modules (OpenPGP, age, the AWS SDK)
@@ -8,4 +10,6 @@ import { registerStatus } from "./status.js";
  */
 export function registerCommands(program: Command, io: CliIO): void {
   registerStatus(program, io);
+  registerUnseal(program, io);
+  registerShamir(program, io);
 }
