@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import type { CliIO } from "../io.js";
+import { registerAutounseal } from "./autounseal.js";
 import { registerShamir } from "./shamir.js";
+import { registerShares } from "./shares.js";
 import { registerStatus } from "./status.js";
 import { registerUnseal } from "./unseal.js";
 
@@ -12,4 +14,6 @@ export function registerCommands(program: Command, io: CliIO): void {
   registerStatus(program, io);
   registerUnseal(program, io);
   registerShamir(program, io);
+  registerShares(program, io);
+  registerAutounseal(program, io);
 }
