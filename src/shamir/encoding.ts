@@ -17,17 +17,15 @@ export function decodeHex(text: string): Uint8Array | null {
 }
 
 /**
- * Decodes standard base64 (padding optional), or returns null when `text` is not canonical base64. Stricter than
+ * Decodes padded standard base64, or returns null when `text` is not canonical padded base64: Go's
+ * base64.StdEncoding (which the server uses) requires the padding, and so do we. Stricter than
  * Buffer.from(text, "base64"), which skips junk characters silently.
  */
 export function decodeBase64(text: string): Uint8Array | null {
-  if (!BASE64.test(text)) return null;
-  const bare = text.replace(/=+$/, "");
-  if (bare.length % 4 === 1) return null;
-  if (text.length !== bare.length && text.length % 4 !== 0) return null;
-  const bytes = Buffer.from(bare, "base64");
+  if (!BASE64.test(text) || text.length % 4 !== 0) return null;
+  const bytes = Buffer.from(text, "base64");
   // Non-canonical trailing bits would decode to the same bytes as another string: reject them.
-  if (bytes.toString("base64").replace(/=+$/, "") !== bare) return null;
+  if (bytes.toString("base64") !== text) return null;
   return new Uint8Array(bytes);
 }
 
@@ -47,7 +45,12 @@ export function decodeShare(
     encoding === "hex" ? decodeHex(t) : encoding === "base64" ? decodeBase64(t) : (decodeHex(t) ?? decodeBase64(t));
   if (bytes === null) {
     const what = encoding === "auto" ? "hex nor base64" : encoding;
-    throw new ShamirError(encoding === "auto" ? `${label} is neither ${what}` : `${label} is not ${what}`);
+    // secrets.js shares are hex digits behind a one-character bit-size prefix, so usually of odd length.
+    const hint =
+      /^[0-9a-zA-Z]+$/.test(t) && /^[0-9a-fA-F]+$/.test(t.slice(1)) && t.length % 2 === 1
+        ? "odd-length hex looks like a legacy secrets.js share: use --share-format secretsjs"
+        : undefined;
+    throw new ShamirError(encoding === "auto" ? `${label} is neither ${what}` : `${label} is not ${what}`, { hint });
   }
   return bytes;
 }
@@ -68,7 +71,7 @@ export function decodeShares(
     try {
       return decodeShare(text, { encoding, label: label(i) });
     } catch (err) {
-      if (err instanceof ShamirError) throw new ShamirError(err.message, { shareIndex: i + 1 });
+      if (err instanceof ShamirError) throw new ShamirError(err.message, { shareIndex: i + 1, hint: err.hint });
       throw err;
     }
   });
