@@ -1,0 +1,139 @@
+import { describe, expect, it } from "vitest";
+import { type ObservedState, planBootstrap, planToJson, renderPlan, roleBody } from "../../../src/bootstrap/plan.js";
+import { loadSpec } from "../../../src/bootstrap/spec.js";
+import { paint } from "../../../src/cli/output.js";
+
+const spec = loadSpec("examples/reference/bootstrap.yaml");
+
+function empty(): ObservedState {
+  return {
+    mounts: { sys: { type: "system", description: "", options: {} } },
+    auth: { token: { type: "token", description: "", options: {} } },
+    authConfigs: {},
+    roles: {},
+    policyNames: ["default", "root"],
+    policies: {},
+  };
+}
+
+/** The state a server would be in after applying the spec. */
+function converged(): ObservedState {
+  const o = empty();
+  o.mounts.secret = { type: "kv", description: "", options: { version: "2" } };
+  o.auth.kubernetes = { type: "kubernetes", description: "", options: {} };
+  const c = spec.auth[0]!.config!;
+  o.authConfigs.kubernetes = {
+    kubernetes_host: c.kubernetes_host,
+    kubernetes_ca_cert: c.kubernetes_ca_cert!,
+    issuer: "",
+    disable_iss_validation: true,
+    disable_local_ca_jwt: true,
+    use_annotations_as_alias_metadata: false,
+    pem_keys: [],
+    token_reviewer_jwt_set: true,
+  };
+  o.roles.kubernetes = {};
+  for (const r of spec.roles) o.roles.kubernetes[r.name] = { ...roleBody(r), policies: r.token_policies };
+  for (const p of spec.policies) {
+    o.policyNames.push(p.name);
+    o.policies[p.name] = p.text;
+  }
+  return o;
+}
+
+describe("planBootstrap", () => {
+  it("creates everything on an empty server, in dependency order", () => {
+    const plan = planBootstrap(spec, empty());
+    expect(plan.conflicts).toEqual([]);
+    expect(plan.changes.map((c) => `${c.phase} ${c.action} ${c.id}`)).toEqual([
+      "1 create mount secret/",
+      "1 create auth kubernetes/",
+      "2 create config auth/kubernetes/config",
+      "2 create policy my-app-read",
+      "2 create policy my-app-dev-read",
+      "2 create policy my-app-production-read",
+      "3 create role kubernetes/eso-role",
+      "3 create role kubernetes/my-app-dev",
+      "3 create role kubernetes/my-app-production",
+    ]);
+    expect(plan.summary).toEqual({ create: 9, update: 0, delete: 0 });
+  });
+
+  it("is empty when the server matches", () => {
+    const plan = planBootstrap(spec, converged());
+    expect(plan.changes).toEqual([]);
+    expect(renderPlan(plan, paint(false))).toBe("No changes: the server matches the spec.\n");
+  });
+
+  it("is pure: same inputs, same plan; inputs untouched", () => {
+    const o = converged();
+    const before = JSON.stringify(o);
+    expect(JSON.stringify(planBootstrap(spec, o))).toBe(JSON.stringify(planBootstrap(spec, o)));
+    expect(JSON.stringify(o)).toBe(before);
+  });
+
+  it("shows drift field by field", () => {
+    const o = converged();
+    o.roles.kubernetes!["eso-role"]!.token_ttl = 7200;
+    o.roles.kubernetes!["eso-role"]!.bound_service_account_namespaces = ["external-secrets", "default"];
+    o.policies["my-app-read"] = 'path "secret/data/*" {\n  capabilities = ["read"]\n}\n';
+    const plan = planBootstrap(spec, o);
+    expect(plan.changes.map((c) => [c.id, c.fields.map((f) => f.field)])).toEqual([
+      ["policy my-app-read", ["policy"]],
+      ["role kubernetes/eso-role", ["bound_service_account_namespaces", "token_ttl"]],
+    ]);
+    const text = renderPlan(plan, paint(false));
+    expect(text).toContain("    token_ttl: 2h -> 1h");
+    expect(text).toContain('      - path "secret/data/*" {');
+    expect(text).toContain('      + path "secret/data/production/my-app" {');
+    expect(text).toContain("Plan: 0 to create, 2 to update, 0 to delete.");
+  });
+
+  it("treats bound lists as sets, and a comma string from the server as a list", () => {
+    const o = converged();
+    o.roles.kubernetes!["eso-role"]!.token_policies = "my-app-read";
+    expect(planBootstrap(spec, o).changes).toEqual([]);
+  });
+
+  it("masks the reviewer JWT in text and JSON", () => {
+    const plan = planBootstrap(spec, empty());
+    const jwt = spec.auth[0]!.config!.token_reviewer_jwt!;
+    expect(renderPlan(plan, paint(false))).not.toContain(jwt);
+    expect(renderPlan(plan, paint(false))).toContain("token_reviewer_jwt: (sensitive)");
+    expect(JSON.stringify(planToJson(plan))).not.toContain(jwt);
+    // the request apply sends does carry it
+    expect(JSON.stringify(plan.changes.find((c) => c.kind === "auth-config")!.requests)).toContain(jwt);
+  });
+
+  it("deletes unmanaged things only with purge, never root, default or token/", () => {
+    const o = converged();
+    o.policyNames.push("stray");
+    o.roles.kubernetes!.stray = { token_policies: ["stray"] };
+    o.auth.userpass = { type: "userpass", description: "", options: {} };
+    expect(planBootstrap(spec, o).changes).toEqual([]);
+    const plan = planBootstrap(spec, o, { purge: true });
+    expect(plan.changes.map((c) => `${c.phase} ${c.action} ${c.id}`)).toEqual([
+      "3 delete role kubernetes/stray",
+      "4 delete auth userpass/",
+      "4 delete policy stray",
+    ]);
+  });
+
+  it("reports a mount of another type as a conflict, not a change", () => {
+    const o = converged();
+    o.mounts.secret = { type: "kv", description: "", options: { version: "1" } };
+    expect(planBootstrap(spec, o).changes.map((c) => c.id)).toEqual(["mount secret/"]);
+    o.mounts.secret = { type: "transit", description: "", options: {} };
+    expect(planBootstrap(spec, o).conflicts).toEqual([
+      "mount secret/ is of type transit on the server, not kv: move or remove it by hand",
+    ]);
+  });
+
+  it("plans a config update when the reviewer JWT is missing on the server", () => {
+    const o = converged();
+    o.authConfigs.kubernetes!.token_reviewer_jwt_set = false;
+    o.authConfigs.kubernetes!.kubernetes_host = "https://old";
+    const plan = planBootstrap(spec, o);
+    expect(plan.changes[0]!.fields.map((f) => f.field)).toEqual(["kubernetes_host", "token_reviewer_jwt"]);
+  });
+});
