@@ -2,6 +2,14 @@ import { RecipientError } from "./errors.js";
 import { describeSpecForms, findDescriptor } from "./registry.js";
 import type { OperatorSpec, RecipientSpec } from "./types.js";
 
+/**
+ * A spec as shown in an error: an age secret key pasted where a recipient belongs is cut after its prefix, so the
+ * error (which may be logged) does not spread it further.
+ */
+function showSpec(raw: string): string {
+  return raw.replace(/(AGE-(?:SECRET-KEY|PLUGIN)-[A-Z0-9-]*?1)[0-9A-Z]+/gi, "$1...");
+}
+
 /** Operator names become file names: keep them portable and unsurprising. */
 const OPERATOR_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
 
@@ -13,16 +21,18 @@ const OPERATOR_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
 export function parseRecipientSpec(raw: string): RecipientSpec {
   const colon = raw.indexOf(":");
   if (colon <= 0) {
-    throw new RecipientError(`bad recipient "${raw}": expected TYPE:VALUE, one of ${describeSpecForms()}`);
+    throw new RecipientError(`bad recipient "${showSpec(raw)}": expected TYPE:VALUE, one of ${describeSpecForms()}`);
   }
   const type = raw.slice(0, colon).trim().toLowerCase();
   const value = raw.slice(colon + 1).trim();
   const descriptor = findDescriptor(type);
   if (!descriptor) {
-    throw new RecipientError(`unknown recipient type "${type}" in "${raw}": expected one of ${describeSpecForms()}`);
+    throw new RecipientError(
+      `unknown recipient type "${type}" in "${showSpec(raw)}": expected one of ${describeSpecForms()}`,
+    );
   }
   const source = descriptor.classifySpecValue(value);
-  if (typeof source !== "string") throw new RecipientError(`bad recipient "${raw}": ${source.error}`);
+  if (typeof source !== "string") throw new RecipientError(`bad recipient "${showSpec(raw)}": ${source.error}`);
   return { type, value, source, raw };
 }
 
@@ -33,7 +43,7 @@ export function parseRecipientSpec(raw: string): RecipientSpec {
 export function parseOperatorSpec(raw: string): OperatorSpec {
   const eq = raw.indexOf("=");
   if (eq <= 0) {
-    throw new RecipientError(`bad operator "${raw}": expected NAME=TYPE:VALUE, e.g. alice=pgp:alice.asc`);
+    throw new RecipientError(`bad operator "${showSpec(raw)}": expected NAME=TYPE:VALUE, e.g. alice=pgp:alice.asc`);
   }
   const name = raw.slice(0, eq).trim();
   if (!OPERATOR_NAME.test(name)) {

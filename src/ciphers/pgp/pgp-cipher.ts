@@ -215,8 +215,9 @@ export const pgpBackend: CipherBackend = {
     if (binary === null || firstPacketTag(binary) !== 1) {
       throw new Error("the server's sealed share is not base64 of an OpenPGP message");
     }
-    const message = await openpgp.readMessage({ binaryMessage: binary });
-    return message.armor();
+    await openpgp.readMessage({ binaryMessage: binary }); // proves it parses
+    // armor the server's exact bytes rather than a re-serialisation of them
+    return openpgp.armor(openpgp.enums.armor.message, binary);
   },
 
   async open(sealedIn, identityIn, passphrase) {
