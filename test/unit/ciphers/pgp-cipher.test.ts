@@ -18,13 +18,13 @@ interface Pair {
   armoredPrivate: string;
 }
 
-async function makeKey(opts: Partial<Parameters<typeof openpgp.generateKey>[0]> & { name: string }): Promise<Pair> {
+async function makeKey(opts: Omit<openpgp.KeyOptions, "userIDs" | "format"> & { name: string }): Promise<Pair> {
   const { name, ...rest } = opts;
   const { privateKey, publicKey } = await openpgp.generateKey({
     userIDs: [{ name, email: `${name}@example.org` }],
     ...rest,
     format: "object",
-  } as openpgp.GenerateKeyOptions & { format: "object" });
+  });
   return { publicKey, privateKey, armoredPublic: publicKey.armor(), armoredPrivate: privateKey.armor() };
 }
 
