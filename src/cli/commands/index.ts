@@ -1,9 +1,14 @@
 import type { Command } from "commander";
 import type { CliIO } from "../io.js";
 import { registerAutounseal } from "./autounseal.js";
+import { registerBootstrap } from "./bootstrap.js";
+import { registerPolicy } from "./policy.js";
+import { registerRoot } from "./root.js";
 import { registerShamir } from "./shamir.js";
 import { registerShares } from "./shares.js";
+import { registerInit } from "./init.js";
 import { registerStatus } from "./status.js";
+import { registerTranscript } from "./transcript.js";
 import { registerUnseal } from "./unseal.js";
 
 /**
@@ -12,8 +17,13 @@ import { registerUnseal } from "./unseal.js";
  */
 export function registerCommands(program: Command, io: CliIO): void {
   registerStatus(program, io);
+  registerInit(program, io);
   registerUnseal(program, io);
+  registerTranscript(program, io);
   registerShamir(program, io);
   registerShares(program, io);
   registerAutounseal(program, io);
+  registerBootstrap(program, io);
+  registerPolicy(program, io);
+  registerRoot(program, io);
 }

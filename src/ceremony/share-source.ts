@@ -1,0 +1,172 @@
+/**
+ * Where a quorum ceremony (unseal, generate-root, rekey, migrate) gets its shares from: files (plaintext, or sealed
+ * to an operator and opened here with their identity), stdin lines, or a person at the prompts. Every source yields
+ * KeyShare objects; the ceremonies never know which source they read.
+ */
+import { readFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { UsageError } from "../errors.js";
+import type { Prompter } from "../prompt/prompter.js";
+import { type KeyShare, parseKeyShare } from "./unseal-key.js";
+
+export interface ShareSource {
+  /** The next share, or null when there is none left. `context` is shown by interactive sources. */
+  next(context: SourceContext): Promise<KeyShare | null>;
+}
+
+export interface SourceContext {
+  /** A line describing the state, e.g. "node-1 2/3, node-2 2/3". */
+  progressLine: string;
+  /** How many more shares are needed at most. */
+  remaining: number;
+}
+
+export interface Identity {
+  path: string;
+  content: Uint8Array;
+}
+
+/** Reads identity files (PGP private keys or age identity files). @throws UsageError naming the unreadable file. */
+export function readIdentities(paths: string[], cwd: string): Identity[] {
+  return paths.map((p) => {
+    const path = resolve(cwd, p);
+    try {
+      return { path, content: new Uint8Array(readFileSync(path)) };
+    } catch (err) {
+      throw new UsageError(`cannot read identity file ${p}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+    }
+  });
+}
+
+/** Reads a passphrase file: its first line, without the newline. */
+export function readPassphraseFile(path: string, cwd: string): string {
+  try {
+    return readFileSync(resolve(cwd, path), "utf8").split(/\r?\n/)[0] ?? "";
+  } catch (err) {
+    throw new UsageError(`cannot read passphrase file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+}
+
+/**
+ * Opens one share file: a plaintext share (hex/base64), or a share sealed to an operator (pgp/age), opened with the
+ * first identity it is addressed to. The operator's name comes from a manifest.json beside the file when it lists
+ * the file, else from the file name.
+ * @throws UsageError: unreadable file, sealed without an identity, addressed to none of the identities, wrong
+ *   passphrase, not a share.
+ */
+export async function openShareFile(
+  path: string,
+  identities: Identity[],
+  passphrase: string | undefined,
+): Promise<KeyShare> {
+  let content: Buffer;
+  try {
+    content = readFileSync(path);
+  } catch (err) {
+    throw new UsageError(`cannot read share file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+  const operator = operatorFromManifest(path) ?? basename(path).replace(/\.(asc|age|txt|share|gpg|pgp)$/i, "");
+  const origin = `file ${basename(path)}`;
+  const { detectSealedType, openSealedShare } = await import("../ciphers/registry.js");
+  const sealedType = detectSealedType(new Uint8Array(content));
+  if (sealedType === null) return parseKeyShare(content.toString("utf8"), origin, operator);
+  if (identities.length === 0) {
+    throw new UsageError(`share file ${path} is sealed (${sealedType}); give the operator's key with --identity`);
+  }
+  for (const identity of identities) {
+    let plain: Uint8Array | null;
+    try {
+      plain = await openSealedShare(new Uint8Array(content), identity.content, passphrase);
+    } catch (err) {
+      throw new UsageError(`cannot open share file ${path} with ${identity.path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (plain !== null) return parseKeyShare(Buffer.from(plain).toString("utf8"), origin, operator);
+  }
+  throw new UsageError(
+    `share file ${path} is not addressed to ${identities.length === 1 ? "the identity" : "any identity"} given (${identities.map((i) => basename(i.path)).join(", ")})`,
+  );
+}
+
+function operatorFromManifest(path: string): string | undefined {
+  try {
+    const manifest = JSON.parse(readFileSync(join(dirname(path), "manifest.json"), "utf8")) as {
+      operators?: { name?: string; file?: string }[];
+    };
+    return manifest.operators?.find((o) => o.file === basename(path))?.name;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A scripted source: share files first (in the order given), then non-blank stdin lines.
+ * Fails on the first bad input with a message naming it; never prompts.
+ */
+export function scriptedShareSource(opts: {
+  files: string[];
+  stdinText?: string;
+  identities: Identity[];
+  passphrase?: string;
+  cwd: string;
+}): ShareSource {
+  const items: (() => Promise<KeyShare>)[] = [];
+  for (const f of opts.files) {
+    const path = resolve(opts.cwd, f);
+    items.push(() => openShareFile(path, opts.identities, opts.passphrase));
+  }
+  const lines = (opts.stdinText ?? "").split(/\r?\n/);
+  lines.forEach((line, i) => {
+    if (line.trim() !== "") items.push(async () => parseKeyShare(line, `stdin line ${i + 1}`));
+  });
+  let index = 0;
+  return {
+    async next() {
+      const item = items[index++];
+      return item ? item() : null;
+    },
+  };
+}
+
+/**
+ * The interactive source: for each share, the operator chooses to type/paste it (masked) or to open their sealed
+ * share file with their key (passphrase masked). A typo is explained and asked again; it never ends the ceremony.
+ */
+export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }): ShareSource {
+  return {
+    async next(context) {
+      prompter.say(`progress: ${context.progressLine}`);
+      for (;;) {
+        const how = await prompter.select<"paste" | "file" | "stop">("Next operator: how will you give your share?", [
+          { name: "Type or paste my share (hidden)", value: "paste" },
+          { name: "Open my sealed share file with my key", value: "file" },
+          { name: "Stop here (no more shares now)", value: "stop" },
+        ]);
+        if (how === "stop") return null;
+        const operator = (await prompter.input("Your name (for the transcript, optional):")).trim() || undefined;
+        try {
+          if (how === "paste") {
+            const text = await prompter.secret("Share:");
+            return parseKeyShare(text, "prompt", operator);
+          }
+          const file = resolve(opts.cwd, (await prompter.input("Sealed share file:")).trim());
+          const identityPath = (await prompter.input("Your private key / age identity file:")).trim();
+          const identities = readIdentities([identityPath], opts.cwd);
+          let share: KeyShare;
+          try {
+            share = await openShareFile(file, identities, undefined);
+          } catch (err) {
+            if (!/passphrase/i.test((err as Error).message)) throw err;
+            const passphrase = await prompter.secret("Passphrase for your key:");
+            share = await openShareFile(file, identities, passphrase);
+          }
+          return { ...share, operator: operator ?? share.operator };
+        } catch (err) {
+          if (!(err instanceof UsageError)) throw err;
+          prompter.say(`✗ ${err.message}. Try again.`);
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,83 @@
+import type { Command } from "commander";
+import type { UnsealEvent, UnsealNodeReport } from "../../ceremony/unseal.js";
+import { ExitCode } from "../../errors.js";
+import { ExitWith } from "../exit.js";
+import { type CliIO, readAllStdin } from "../io.js";
+import { addConnectionOptions, addFormatOption, clientsFromOptions } from "../options.js";
+import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import { addShareInputOptions, shareSourceFromOptions } from "../share-input.js";
+
+export function registerUnseal(program: Command, io: CliIO): void {
+  const cmd = program
+    .command("unseal")
+    .description(
+      "unseal every node with a quorum of shares: interactive at a terminal, or scripted from files and stdin " +
+        "(exit 0 all unsealed, 2 some still sealed, 1 error)",
+    );
+  addConnectionOptions(cmd, { multi: true });
+  addShareInputOptions(cmd);
+  addFormatOption(cmd);
+  cmd
+    .option("--reset", "clear the progress of any unseal attempt in flight first")
+    .option("--migrate", "send migrate=true (needed while a seal migration is pending)")
+    .option("--transcript <file>", "append a hash-chained record of the ceremony to this file")
+    .action(async (opts) => {
+      const format = resolveFormat(opts.format, io);
+      const clients = await clientsFromOptions(opts, io);
+      for (const c of clients) c.assertSafeForSecrets(Boolean(opts.allowInsecureHttp));
+      const { runUnseal } = await import("../../ceremony/unseal.js");
+      const { Transcript } = await import("../../ceremony/transcript.js");
+      const transcript = opts.transcript ? Transcript.open(opts.transcript) : undefined;
+      const p = paint(useColor(io, "stderr"));
+      const source = await shareSourceFromOptions(opts, io, () => readAllStdin(io));
+      try {
+        const report = await runUnseal({
+          clients,
+          source,
+          reset: Boolean(opts.reset),
+          migrate: Boolean(opts.migrate),
+          transcript,
+          onEvent: (e) => reportEvent(io, e, p),
+        });
+        if (format === "json") writeJson(io, report);
+        else io.stdout.write(renderUnsealTable(report.nodes, paint(useColor(io))));
+        if (transcript) io.stderr.write(`transcript: ${transcript.path} (last hash ${transcript.lastHash})\n`);
+        throw new ExitWith(unsealExitCode(report.nodes));
+      } finally {
+        await Promise.all(clients.map((c) => c.close()));
+      }
+    });
+}
+
+function reportEvent(io: CliIO, e: UnsealEvent, p: Paint): void {
+  if (e.kind === "node") {
+    if (e.node.state !== "sealed")
+      io.stderr.write(`${e.node.address}: ${e.node.state}${e.node.message ? ` (${e.node.message})` : ""}\n`);
+    return;
+  }
+  const who = e.share.operator ?? e.share.origin;
+  const parts = e.results.map(
+    (r) =>
+      `${r.address} ${r.outcome === "accepted" || r.outcome === "unsealed" ? p.green(r.outcome) : p.yellow(r.outcome)}`,
+  );
+  io.stderr.write(`share from ${who} [${e.share.fingerprint}]: ${parts.join(", ")}\n`);
+}
+
+export function unsealExitCode(nodes: UnsealNodeReport[]): number {
+  if (nodes.some((n) => n.state === "unreachable" || n.state === "failed")) return ExitCode.error;
+  if (nodes.some((n) => n.state !== "unsealed")) return ExitCode.remote;
+  return ExitCode.ok;
+}
+
+function renderUnsealTable(nodes: UnsealNodeReport[], p: Paint): string {
+  return renderTable(
+    ["ADDRESS", "STATE", "PROGRESS", "CONTRIBUTORS", "NOTE"],
+    nodes.map((n) => [
+      n.address,
+      n.state === "unsealed" ? p.green(n.state) : n.state === "sealed" ? p.yellow(n.state) : p.red(n.state),
+      n.state === "sealed" ? `${n.progress}/${n.threshold}` : "-",
+      n.contributors.join(", ") || "-",
+      n.message ?? "",
+    ]),
+  );
+}

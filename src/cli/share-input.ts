@@ -1,0 +1,46 @@
+import type { Command } from "commander";
+import { UsageError } from "../errors.js";
+import type { CliIO } from "./io.js";
+
+/** The flags by which every quorum ceremony (unseal, root generate, rekey, migrate) takes shares. */
+export function addShareInputOptions(cmd: Command): Command {
+  const collect = (v: string, prev: string[] = []) => [...prev, v];
+  return cmd
+    .option("--share-file <file>", "a share file: plaintext (hex/base64) or sealed to an operator; repeatable", collect)
+    .option("--identity <file>", "PGP private key or age identity that opens sealed share files; repeatable", collect)
+    .option("--passphrase-file <file>", "passphrase of a protected identity (first line)")
+    .option("--non-interactive", "never prompt; read shares only from --share-file and stdin")
+    .option("--allow-insecure-http", "allow sending shares over plain HTTP to a non-loopback host");
+}
+
+export interface ShareInputOptions {
+  shareFile?: string[];
+  identity?: string[];
+  passphraseFile?: string;
+  nonInteractive?: boolean;
+}
+
+/**
+ * Builds the share source: interactive prompts when stdin is a terminal and no share file is given (unless
+ * --non-interactive), else the files then stdin's lines.
+ */
+export async function shareSourceFromOptions(opts: ShareInputOptions, io: CliIO, readStdin: () => Promise<Buffer>) {
+  const { interactiveShareSource, readIdentities, readPassphraseFile, scriptedShareSource } = await import(
+    "../ceremony/share-source.js"
+  );
+  const files = opts.shareFile ?? [];
+  const interactive = io.stdinIsTTY && !opts.nonInteractive && files.length === 0;
+  if (interactive) {
+    const { ttyPrompter } = await import("../prompt/prompter.js");
+    return interactiveShareSource(ttyPrompter({ input: io.stdin, output: io.stderr }), { cwd: io.cwd });
+  }
+  const identities = readIdentities(opts.identity ?? [], io.cwd);
+  const passphrase = opts.passphraseFile ? readPassphraseFile(opts.passphraseFile, io.cwd) : undefined;
+  const stdinText = io.stdinIsTTY ? "" : (await readStdin()).toString("utf8");
+  if (files.length === 0 && stdinText.trim() === "") {
+    throw new UsageError(
+      "no shares given: use --share-file, pipe shares on stdin (one per line), or run at a terminal",
+    );
+  }
+  return scriptedShareSource({ files, stdinText, identities, passphrase, cwd: io.cwd });
+}

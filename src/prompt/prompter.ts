@@ -1,0 +1,64 @@
+/**
+ * The Prompter seam: how a ceremony asks a person for something. The TTY implementation uses @inquirer/prompts
+ * (loaded lazily); the scripted one refuses to prompt, so that `--non-interactive` and CI never hang on a question.
+ */
+import type { Readable, Writable } from "node:stream";
+import { UsageError } from "../errors.js";
+
+export interface Choice<T> {
+  name: string;
+  value: T;
+  description?: string;
+}
+
+export interface Prompter {
+  /** Asks for a secret; the answer is masked on screen and never echoed. */
+  secret(message: string): Promise<string>;
+  /** Asks for a plain value (a path, a name). */
+  input(message: string, opts?: { default?: string }): Promise<string>;
+  select<T>(message: string, choices: Choice<T>[]): Promise<T>;
+  confirm(message: string, defaultValue?: boolean): Promise<boolean>;
+  /** Prints a line for the person (progress, who has contributed). */
+  say(line: string): void;
+}
+
+/** A prompter for a terminal, over the given streams (the process's own, or a test's). */
+export function ttyPrompter(streams: { input: Readable; output: Writable }): Prompter {
+  const context = { input: streams.input, output: streams.output, clearPromptOnDone: false };
+  const prompts = () => import("@inquirer/prompts");
+  return {
+    async secret(message) {
+      const { password } = await prompts();
+      return password({ message, mask: "*" }, context);
+    },
+    async input(message, opts) {
+      const { input } = await prompts();
+      return input({ message, ...(opts?.default ? { default: opts.default } : {}) }, context);
+    },
+    async select(message, choices) {
+      const { select } = await prompts();
+      return select({ message, choices }, context);
+    },
+    async confirm(message, defaultValue = false) {
+      const { confirm } = await prompts();
+      return confirm({ message, default: defaultValue }, context);
+    },
+    say(line) {
+      streams.output.write(`${line}\n`);
+    },
+  };
+}
+
+/** The prompter of --non-interactive runs: every question is an error naming what was missing. */
+export function refusingPrompter(say: (line: string) => void = () => {}): Prompter {
+  const refuse = (what: string): never => {
+    throw new UsageError(`${what} is needed but --non-interactive forbids prompting (give it by flag, file or stdin)`);
+  };
+  return {
+    secret: async (m) => refuse(`an answer to "${m}"`),
+    input: async (m) => refuse(`an answer to "${m}"`),
+    select: async (m) => refuse(`an answer to "${m}"`),
+    confirm: async (m) => refuse(`a confirmation of "${m}"`),
+    say,
+  };
+}

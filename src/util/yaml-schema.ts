@@ -1,0 +1,101 @@
+/**
+ * YAML files validated by a zod schema, with errors that say file:line, the key, and what is wrong.
+ * Shared by every spec the tool reads (ceremony files, bootstrap specs).
+ */
+import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument } from "yaml";
+import type { z } from "zod";
+import { UsageError } from "../errors.js";
+
+export type KeyPath = (string | number)[];
+
+/** A problem in a YAML file: `file:line: key: detail`. Exit 1. */
+export class YamlSpecError extends UsageError {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly key: string,
+    detail: string,
+  ) {
+    super(`${file}:${line}: ${key ? `${key}: ` : ""}${detail}`);
+  }
+}
+
+/** Maps key paths of a parsed document to 1-based lines. */
+export class YamlLines {
+  constructor(
+    private readonly doc: ReturnType<typeof parseDocument>,
+    private readonly lc: LineCounter,
+    readonly file: string,
+  ) {}
+
+  /** Line of the value at `path` (the nearest existing ancestor's line when absent). */
+  line(path: KeyPath): number {
+    for (let n = path.length; n >= 0; n--) {
+      const node = this.doc.getIn(path.slice(0, n), true);
+      if (isNode(node) && node.range) return this.lc.linePos(node.range[0]).line;
+    }
+    return 1;
+  }
+
+  /** Line of the key itself. */
+  keyLine(path: KeyPath): number {
+    const parent = this.doc.getIn(path.slice(0, -1), true);
+    const key = path[path.length - 1];
+    if (isMap(parent)) {
+      for (const item of parent.items) {
+        if (isPair(item) && isScalar(item.key) && item.key.value === key && item.key.range) {
+          return this.lc.linePos(item.key.range[0]).line;
+        }
+      }
+    }
+    return this.line(path);
+  }
+
+  /** Throws a YamlSpecError at the key. */
+  fail(path: KeyPath, detail: string): never {
+    throw new YamlSpecError(this.file, this.keyLine(path), formatKeyPath(path), detail);
+  }
+}
+
+/** operators[0].name, the way people read a key path. */
+export function formatKeyPath(path: KeyPath): string {
+  return path.map((k, i) => (typeof k === "number" ? `[${k}]` : i === 0 ? k : `.${k}`)).join("");
+}
+
+/**
+ * Parses YAML text and validates it against `schema`.
+ * @returns the typed value and a YamlLines for further checks with line numbers.
+ * @throws YamlSpecError for invalid YAML, a duplicate or unknown key, a wrong type, a missing key.
+ */
+export function parseYamlWithSchema<S extends z.ZodType>(
+  text: string,
+  schema: S,
+  file: string,
+): { value: z.output<S>; lines: YamlLines } {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new YamlSpecError(file, lc.linePos(e.pos[0]).line, "", `not valid YAML: ${e.message.split("\n")[0]}`);
+  }
+  const lines = new YamlLines(doc, lc, file);
+  const raw = schema.safeParse(doc.toJS() ?? {});
+  if (!raw.success) {
+    const issue = raw.error.issues[0]!;
+    const path = issue.path.map((k) => (typeof k === "symbol" ? String(k) : k)) as KeyPath;
+    if (issue.code === "unrecognized_keys") {
+      const key = issue.keys[0]!;
+      lines.fail([...path, key], "unknown key");
+    }
+    const missing = issue.code === "invalid_type" && doc.getIn(path) === undefined;
+    if (missing) throw new YamlSpecError(file, lines.line(path), formatKeyPath(path), "required key is missing");
+    lines.fail(path, describeIssue(issue));
+  }
+  return { value: raw.data as z.output<S>, lines };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === "invalid_type") return `expected ${issue.expected}`;
+  if (issue.code === "invalid_value") return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+  return issue.message.charAt(0).toLowerCase() + issue.message.slice(1);
+}
