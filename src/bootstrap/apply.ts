@@ -1,0 +1,76 @@
+/**
+ * applyPlan(client, plan): sends a plan's requests in dependency order (phase 1 mounts and auth methods; 2 auth config
+ * and policies; 3 roles; 4 deletions of policies and auth methods), each phase concurrently with a small pool.
+ * Every request carries the full desired state of its object, so a run that stops half-way is converged by the next.
+ */
+import { SealkeeperError, UsageError, VaultHttpError } from "../errors.js";
+import type { VaultClient } from "../vault/client.js";
+import type { Plan, PlannedChange } from "./plan.js";
+import { runPool } from "./pool.js";
+
+export interface ApplyOptions {
+  /** Requests in flight at once within a phase (default 8). */
+  concurrency?: number;
+  /** Called after each step succeeds (for progress output). */
+  onStep?: (change: PlannedChange) => void;
+}
+
+export interface ApplyResult {
+  /** Ids of the steps applied, in completion order. */
+  applied: string[];
+  /** Write requests sent. */
+  requests: number;
+}
+
+/** A step failed: names the step, says how far apply got and that a rerun converges. Exit code of the cause. */
+export class ApplyStepError extends SealkeeperError {
+  constructor(
+    readonly step: string,
+    readonly done: number,
+    readonly total: number,
+    cause: unknown,
+  ) {
+    const detail =
+      cause instanceof VaultHttpError
+        ? `${cause.status} ${cause.errors.join("; ") || "no error message"}`
+        : cause instanceof Error
+          ? cause.message
+          : String(cause);
+    super(`${step} failed: ${detail}`, {
+      cause,
+      exitCode: cause instanceof SealkeeperError ? cause.exitCode : 1,
+      hint: `${done} of ${total} steps were applied; fix the cause and run apply again: it continues from the server's state`,
+    });
+  }
+}
+
+/**
+ * Applies a plan. Refuses a plan with conflicts (UsageError) before sending anything.
+ * @throws ApplyStepError naming the first step that failed (the others in flight finish first; later phases do not start).
+ */
+export async function applyPlan(client: VaultClient, plan: Plan, opts: ApplyOptions = {}): Promise<ApplyResult> {
+  if (plan.conflicts.length > 0) {
+    throw new UsageError(`the plan has ${plan.conflicts.length} conflict(s): ${plan.conflicts[0]}`);
+  }
+  const limit = opts.concurrency ?? 8;
+  const applied: string[] = [];
+  let requests = 0;
+  for (const phase of [1, 2, 3, 4] as const) {
+    const steps = plan.changes.filter((c) => c.phase === phase);
+    if (steps.length === 0) continue;
+    await runPool(steps, limit, async (change) => {
+      try {
+        for (const req of change.requests) {
+          requests++;
+          if (req.method === "DELETE") await client.delete(req.path);
+          else await client.write(req.path, req.body ?? {});
+        }
+      } catch (err) {
+        throw new ApplyStepError(change.id, applied.length, plan.changes.length, err);
+      }
+      applied.push(change.id);
+      opts.onStep?.(change);
+    });
+  }
+  return { applied, requests };
+}

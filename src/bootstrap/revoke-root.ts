@@ -1,0 +1,92 @@
+/**
+ * Root token revocation: confirm the token is a root token, revoke it, then prove it is gone (lookup-self answers
+ * 403). The token itself is never printed; only its accessor.
+ */
+import { SealkeeperError, UsageError, VaultHttpError } from "../errors.js";
+import type { VaultClient } from "../vault/client.js";
+
+export interface TokenInfo {
+  accessor: string;
+  policies: string[];
+  displayName: string;
+  /** 0 for a root token that never expires. */
+  ttl: number;
+}
+
+export interface RevokeResult {
+  accessor: string;
+  /** The status lookup-self answered after the revoke: 403 proves the token is gone. */
+  lookupStatusAfter: number;
+  /** Said before revoking: what is left to regain admin access. */
+  warnings: string[];
+}
+
+/**
+ * Looks the client's token up and confirms it is a root token.
+ * @throws UsageError when it is not a root token (naming its policies, never the token); VaultHttpError 403 when the
+ *   token is not valid at all.
+ */
+export async function lookupRootToken(client: VaultClient): Promise<TokenInfo> {
+  let res: { data?: { accessor?: string; policies?: string[]; display_name?: string; ttl?: number } } | undefined;
+  try {
+    res = await client.read("auth/token/lookup-self");
+  } catch (err) {
+    if (err instanceof VaultHttpError && err.status === 403) {
+      throw new UsageError("the token is not valid (lookup-self: 403): nothing to revoke", { cause: err });
+    }
+    throw err;
+  }
+  const d = res?.data ?? {};
+  const info: TokenInfo = {
+    accessor: d.accessor ?? "",
+    policies: d.policies ?? [],
+    displayName: d.display_name ?? "",
+    ttl: d.ttl ?? 0,
+  };
+  if (!info.policies.includes("root")) {
+    throw new UsageError(
+      `refusing to revoke: the token is not a root token (policies: ${info.policies.join(", ") || "none"})`,
+      {
+        hint: "root revoke is for the root token from init or generate-root; revoke other tokens with vault token revoke",
+      },
+    );
+  }
+  return info;
+}
+
+/**
+ * Everything checked before a revoke: the token is root, and what will be left to regain admin access (warnings).
+ * @throws like lookupRootToken.
+ */
+export async function assessRootRevoke(client: VaultClient): Promise<{ info: TokenInfo; warnings: string[] }> {
+  const info = await lookupRootToken(client);
+  const warnings: string[] = [];
+  const auth = await client.read<{ data?: Record<string, { type?: string }> } & Record<string, unknown>>("sys/auth");
+  const table = (auth?.data ?? auth ?? {}) as Record<string, { type?: string }>;
+  const others = Object.entries(table).filter(
+    ([k, v]) => k.endsWith("/") && typeof v === "object" && v !== null && v.type !== "token",
+  );
+  if (others.length === 0) {
+    warnings.push("no auth method besides token/ is enabled: after this, nobody can log in to administer the server");
+  }
+  warnings.push(
+    "after revocation the only way back to root is generate-root, which needs a quorum of unseal (or recovery) key holders",
+  );
+  return { info, warnings };
+}
+
+/**
+ * Revokes the client's root token and proves it is gone. Afterwards the client has no token.
+ * @throws UsageError when the token is not root (nothing revoked); SealkeeperError when the token still answers
+ *   lookup-self after the revoke.
+ */
+export async function revokeRootToken(client: VaultClient): Promise<RevokeResult> {
+  const { info, warnings } = await assessRootRevoke(client);
+  await client.write("auth/token/revoke-self", {});
+  const after = await client.request("GET", "auth/token/lookup-self", { accept: [403] });
+  if (after.status !== 403) {
+    throw new SealkeeperError(`the token (accessor ${info.accessor}) still answers lookup-self after revoke-self`);
+  }
+  client.setToken(undefined);
+  return { accessor: info.accessor, lookupStatusAfter: after.status, warnings };
+}

@@ -1,0 +1,219 @@
+import type { Command } from "commander";
+import type { LintFinding } from "../../bootstrap/lint.js";
+import type { Plan } from "../../bootstrap/plan.js";
+import type { BootstrapSpec } from "../../bootstrap/spec.js";
+import type { VerifyReport } from "../../bootstrap/verify.js";
+import { ExitCode, UsageError } from "../../errors.js";
+import type { VaultClient } from "../../vault/client.js";
+import { ExitWith } from "../exit.js";
+import type { CliIO } from "../io.js";
+import { addConnectionOptions, clientFromOptions, type RawConnectionOpts } from "../options.js";
+import { paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+
+interface BootstrapOpts extends RawConnectionOpts {
+  file: string;
+  format?: string;
+  purge?: boolean;
+  strict?: boolean;
+  detailedExitcode?: boolean;
+  concurrency?: string;
+  revokeRootToken?: boolean;
+}
+
+/** `bootstrap plan|apply|verify|manifests`: declarative mounts, Kubernetes auth, policies and apps. */
+export function registerBootstrap(program: Command, io: CliIO): void {
+  const group = program
+    .command("bootstrap")
+    .description("configure mounts, Kubernetes auth roles and least-privilege policies from a spec file");
+
+  const specOptions = (cmd: Command) =>
+    cmd
+      .requiredOption("-f, --file <file>", "bootstrap spec (YAML)")
+      .option("--format <format>", "output format: table or json (VAULT_FORMAT)");
+
+  const plan = specOptions(group.command("plan").description("show what apply would change, field by field"));
+  addConnectionOptions(plan);
+  plan
+    .option("--purge", "also delete policies, roles and auth methods the spec does not name (never root/default/token)")
+    .option("--strict", "treat lint findings as errors")
+    .option("--detailed-exitcode", "exit 0 when there is nothing to do, 2 when changes are pending, 1 on error")
+    .action(async (opts: BootstrapOpts) => {
+      const format = resolveFormat(opts.format, io);
+      const spec = await loadSpecFromOptions(opts, io);
+      await withClient(opts, io, async (client) => {
+        const result = await computePlan(client, spec, opts);
+        await printPlan(io, format, result, opts.strict);
+        failOnFindings(result, opts);
+        if (result.conflicts.length > 0) throw new ExitWith(ExitCode.error);
+        if (opts.detailedExitcode && result.changes.length > 0) throw new ExitWith(2);
+      });
+    });
+
+  const apply = specOptions(group.command("apply").description("apply the plan; a second apply writes nothing"));
+  addConnectionOptions(apply);
+  apply
+    .option("--purge", "also delete policies, roles and auth methods the spec does not name (never root/default/token)")
+    .option("--strict", "refuse to apply while lint reports findings")
+    .option("--concurrency <n>", "requests in flight at once (default 8)")
+    .option("--revoke-root-token", "after apply and a passing verify, revoke the token used (it must be a root token)")
+    .action(async (opts: BootstrapOpts) => {
+      const format = resolveFormat(opts.format, io);
+      const concurrency = parseConcurrency(opts.concurrency);
+      const spec = await loadSpecFromOptions(opts, io);
+      await withClient(opts, io, async (client) => {
+        const { applyPlan } = await import("../../bootstrap/apply.js");
+        const result = await computePlan(client, spec, opts, concurrency);
+        if (format === "table") await printPlan(io, format, result, opts.strict);
+        failOnFindings(result, opts);
+        if (opts.revokeRootToken) await preflightRevoke(client, io);
+        const applied = await applyPlan(client, result, {
+          concurrency,
+          onStep: (c) => {
+            if (format === "table") io.stderr.write(`applied ${c.id}\n`);
+          },
+        });
+        if (format === "json") {
+          const { planToJson } = await import("../../bootstrap/plan.js");
+          writeJson(io, { plan: planToJson(result), applied: applied.applied, requests: applied.requests });
+        } else if (result.changes.length > 0) {
+          io.stdout.write(`Apply complete: ${applied.applied.length} step(s), ${applied.requests} write request(s).\n`);
+        }
+        if (opts.revokeRootToken) {
+          const { verifyBootstrap } = await import("../../bootstrap/verify.js");
+          const report = await verifyBootstrap(client, spec, { concurrency });
+          if (!report.ok) {
+            if (format === "table") io.stdout.write(renderVerify(report, io));
+            throw new UsageError("verify found excess rights: the root token was NOT revoked", {
+              hint: "fix the spec, apply again, then revoke",
+            });
+          }
+          const { revokeRootToken } = await import("../../bootstrap/revoke-root.js");
+          const revoked = await revokeRootToken(client);
+          writeRevokeReport(io, revoked);
+        }
+      });
+    });
+
+  const verify = specOptions(
+    group
+      .command("verify")
+      .description("for every role, ask the server what a token with its policies may do; fail on any excess"),
+  );
+  addConnectionOptions(verify);
+  verify.option("--concurrency <n>", "requests in flight at once (default 8)").action(async (opts: BootstrapOpts) => {
+    const format = resolveFormat(opts.format, io);
+    const concurrency = parseConcurrency(opts.concurrency);
+    const spec = await loadSpecFromOptions(opts, io);
+    await withClient(opts, io, async (client) => {
+      const { verifyBootstrap, verifyToJson } = await import("../../bootstrap/verify.js");
+      const report = await verifyBootstrap(client, spec, { concurrency });
+      if (format === "json") writeJson(io, verifyToJson(report));
+      else io.stdout.write(renderVerify(report, io));
+      if (!report.ok) throw new ExitWith(ExitCode.remote);
+    });
+  });
+
+  specOptions(
+    group
+      .command("manifests")
+      .description("print External Secrets Operator manifests (SecretStores, ExternalSecrets) for the spec's apps"),
+  )
+    .option("--out <dir>", "write one file per manifest into this directory instead of stdout")
+    .action(async (opts: BootstrapOpts & { out?: string }) => {
+      const spec = await loadSpecFromOptions(opts, io);
+      const { renderManifests, writeManifests } = await import("../../bootstrap/manifests.js");
+      if (opts.out) {
+        const written = writeManifests(spec, opts.out);
+        for (const f of written) io.stderr.write(`wrote ${f}\n`);
+      } else {
+        io.stdout.write(renderManifests(spec));
+      }
+    });
+}
+
+async function loadSpecFromOptions(opts: BootstrapOpts, io: CliIO): Promise<BootstrapSpec> {
+  const { loadSpec } = await import("../../bootstrap/spec.js");
+  const { resolve } = await import("node:path");
+  return loadSpec(resolve(io.cwd, opts.file), { env: io.env });
+}
+
+async function withClient(opts: BootstrapOpts, io: CliIO, fn: (client: VaultClient) => Promise<void>): Promise<void> {
+  const client = await clientFromOptions(opts, io);
+  try {
+    if (!client.hasToken()) {
+      throw new UsageError("no token: set VAULT_TOKEN or BAO_TOKEN (or log in so that ~/.vault-token exists)");
+    }
+    await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+async function computePlan(client: VaultClient, spec: BootstrapSpec, opts: BootstrapOpts, concurrency = 8) {
+  const { observeState } = await import("../../bootstrap/observe.js");
+  const { planBootstrap } = await import("../../bootstrap/plan.js");
+  const observed = await observeState(client, spec, { concurrency });
+  return planBootstrap(spec, observed, { purge: opts.purge });
+}
+
+async function printPlan(io: CliIO, format: "table" | "json", plan: Plan, strict = false): Promise<void> {
+  const { planToJson, renderPlan } = await import("../../bootstrap/plan.js");
+  if (format === "json") {
+    writeJson(io, planToJson(plan));
+    return;
+  }
+  io.stdout.write(renderPlan(plan, paint(useColor(io))));
+  writeFindings(io, plan.findings, strict);
+}
+
+function writeFindings(io: CliIO, findings: LintFinding[], asErrors: boolean): void {
+  if (findings.length === 0) return;
+  const label = asErrors ? "error" : "warning";
+  for (const f of findings) {
+    io.stderr.write(`${label}: ${f.file}:${f.line}: ${f.rule}: ${f.message} (fix: ${f.fix})\n`);
+  }
+}
+
+function failOnFindings(plan: Plan, opts: BootstrapOpts): void {
+  if (opts.strict && plan.findings.length > 0) {
+    throw new UsageError(`lint reported ${plan.findings.length} finding(s) and --strict is set`);
+  }
+}
+
+function parseConcurrency(raw: string | undefined): number {
+  if (raw === undefined) return 8;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--concurrency must be 1..64, got "${raw}"`);
+  return n;
+}
+
+/** Before anything is applied: the token must be root, and the user hears what revoking it leaves. */
+async function preflightRevoke(client: VaultClient, io: CliIO): Promise<void> {
+  const { assessRootRevoke } = await import("../../bootstrap/revoke-root.js");
+  const { warnings } = await assessRootRevoke(client);
+  for (const w of warnings) io.stderr.write(`warning: ${w}\n`);
+}
+
+/** The verify matrix: one line per role and path, then the verdict. */
+export function renderVerify(report: VerifyReport, io: CliIO): string {
+  const p = paint(useColor(io));
+  const rows = report.rows.map((r) => [
+    r.role,
+    r.path,
+    r.kind,
+    r.expected.join(","),
+    r.actual.join(","),
+    r.status === "ok" ? p.green("ok") : p.red(r.status.toUpperCase()),
+  ]);
+  const bad = report.rows.filter((r) => r.status !== "ok").length;
+  return (
+    renderTable(["ROLE", "PATH", "KIND", "EXPECTED", "ACTUAL", "RESULT"], rows) +
+    (report.ok
+      ? `verify passed: ${report.rows.length} checks, every role holds exactly what the spec grants\n`
+      : `verify FAILED: ${bad} of ${report.rows.length} checks show excess or missing capabilities\n`)
+  );
+}
+
+function writeRevokeReport(io: CliIO, r: import("../../bootstrap/revoke-root.js").RevokeResult): void {
+  io.stdout.write(`root token revoked; lookup-self now answers ${r.lookupStatusAfter}: the token is gone\n`);
+}
