@@ -2,7 +2,7 @@
 # Builds the real HashiCorp Vault server (BUSL-1.1, used here for tests only) from Go modules, cached by version.
 # Prints the binary path on stdout. Rebuilds only when the cached binary is missing.
 set -euo pipefail
-VAULT_VERSION="${VAULT_VERSION:-1.21.4}"
+VAULT_VERSION="${VAULT_VERSION:-1.21.0}"
 cache="${SEALKEEPER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sealkeeper}/vault-${VAULT_VERSION}"
 bin="$cache/vault"
 if [ -x "$bin" ]; then echo "$bin"; exit 0; fi

@@ -4,7 +4,7 @@ import { join } from "node:path";
 /** Which real server the tests drive: SEALKEEPER_SERVER=vault (default here) or openbao. */
 export type ServerKind = "vault" | "openbao";
 
-export const SERVER_VERSIONS = { vault: "1.21.4", openbao: "2.6.2-dd9c19c37a87" } as const;
+export const SERVER_VERSIONS = { vault: "1.21.0", openbao: "2.6.2-dd9c19c37a87" } as const;
 
 export function serverKind(env: NodeJS.ProcessEnv = process.env): ServerKind {
   const kind = env.SEALKEEPER_SERVER ?? "vault";

@@ -1,0 +1,107 @@
+/**
+ * Operator keys made by the real clients (GnuPG 2.2, age), and decryption with them: the tests prove that what
+ * sealkeeper writes opens with the standard tools, and that what the tools make, sealkeeper reads.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface PgpOperator {
+  name: string;
+  email: string;
+  fingerprint: string;
+  /** Armored public key file. */
+  publicKeyPath: string;
+  /** Armored secret key file (protected when a passphrase was given). */
+  secretKeyPath: string;
+  passphrase?: string;
+  gnupgHome: string;
+}
+
+export interface AgeOperator {
+  name: string;
+  recipient: string;
+  identityPath: string;
+}
+
+/** A fresh GNUPGHOME (0700) under dir. */
+export function makeGnupgHome(dir: string): string {
+  const home = join(dir, "gnupg");
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  writeFileSync(join(home, "gpg-agent.conf"), "allow-loopback-pinentry\n");
+  return home;
+}
+
+function gpg(home: string, args: string[], input?: string): Buffer {
+  return execFileSync("gpg", ["--homedir", home, "--batch", "--yes", "--quiet", ...args], {
+    input,
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+}
+
+/**
+ * Makes a v4 key with real gpg: cv25519 (default, fast) or rsa; optionally sign-only, expired or protected.
+ * Exports armored public and secret keys into dir.
+ */
+export function makePgpOperator(
+  home: string,
+  dir: string,
+  name: string,
+  opts: { algo?: "cv25519" | "rsa2048"; passphrase?: string; signOnly?: boolean; expire?: string } = {},
+): PgpOperator {
+  const email = `${name}@example.test`;
+  const uid = `${name} <${email}>`;
+  const pass = opts.passphrase ?? "";
+  const primary = opts.algo === "rsa2048" ? "rsa2048" : "ed25519";
+  const sub = opts.algo === "rsa2048" ? "rsa2048" : "cv25519";
+  const expire = opts.expire ?? "never";
+  gpg(home, ["--pinentry-mode", "loopback", "--passphrase", pass, "--quick-gen-key", uid, primary, "sign", expire]);
+  const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(home, ["--with-colons", "--list-keys", email]).toString())![1]!;
+  if (!opts.signOnly) {
+    gpg(home, [
+      "--pinentry-mode",
+      "loopback",
+      "--passphrase",
+      pass,
+      "--quick-add-key",
+      fingerprint,
+      sub,
+      "encr",
+      expire,
+    ]);
+  }
+  const publicKeyPath = join(dir, `${name}.pub.asc`);
+  const secretKeyPath = join(dir, `${name}.sec.asc`);
+  writeFileSync(publicKeyPath, gpg(home, ["--armor", "--export", fingerprint]));
+  writeFileSync(
+    secretKeyPath,
+    gpg(home, ["--pinentry-mode", "loopback", "--passphrase", pass, "--armor", "--export-secret-keys", fingerprint]),
+    { mode: 0o600 },
+  );
+  return { name, email, fingerprint, publicKeyPath, secretKeyPath, passphrase: opts.passphrase, gnupgHome: home };
+}
+
+/** Decrypts a file with the real gpg (the operator's key is in home). Returns the plaintext. */
+export function gpgDecrypt(op: Pick<PgpOperator, "gnupgHome" | "passphrase">, file: string): string {
+  return gpg(op.gnupgHome, [
+    "--pinentry-mode",
+    "loopback",
+    "--passphrase",
+    op.passphrase ?? "",
+    "--decrypt",
+    file,
+  ]).toString("utf8");
+}
+
+/** Makes an age identity with the real age-keygen. */
+export function makeAgeOperator(dir: string, name: string): AgeOperator {
+  const identityPath = join(dir, `${name}.agekey`);
+  execFileSync("age-keygen", ["-o", identityPath], { stdio: "pipe" });
+  const recipient = /^# public key: (age1[0-9a-z]+)$/m.exec(readFileSync(identityPath, "utf8"))![1]!;
+  return { name, recipient, identityPath };
+}
+
+/** Decrypts a file with the real age. */
+export function ageDecrypt(op: Pick<AgeOperator, "identityPath">, file: string): string {
+  return execFileSync("age", ["-d", "-i", op.identityPath, file], { stdio: "pipe" }).toString("utf8");
+}
