@@ -1,0 +1,258 @@
+import { constants } from "node:fs";
+import { link, mkdir, open, stat, unlink } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { type Command, Option } from "commander";
+import type { AwsKmsSealOptions, SealTarget, StaticCredentials } from "../../autounseal/awskms-config.js";
+import type { KmsCheckReport } from "../../autounseal/validate.js";
+import { UsageError } from "../../errors.js";
+import type { CliIO } from "../io.js";
+import { addFormatOption } from "../options.js";
+import { paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+
+const ARTIFACTS = ["hcl", "helm", "iam", "key-policy"] as const;
+type Artifact = (typeof ARTIFACTS)[number];
+const FILE_NAMES: Record<Artifact, string> = {
+  hcl: "seal-awskms.hcl",
+  helm: "values-awskms.yaml",
+  iam: "iam-policy.json",
+  "key-policy": "key-policy-statement.json",
+};
+
+export function registerAutounseal(program: Command, io: CliIO): void {
+  const group = program
+    .command("autounseal")
+    .description("AWS KMS auto-unseal: generate and check the seal configuration, migrate a Shamir cluster");
+  registerAwsKms(group, io);
+  registerMigrate(group, io);
+}
+
+function registerAwsKms(group: Command, io: CliIO): void {
+  const cmd = group
+    .command("awskms")
+    .description(
+      'generate the seal "awskms" stanza, Helm values and IAM policy; --validate checks the key live ' +
+        "(exit 0 ok, 2 the key or its permissions are wrong, 1 local error or KMS unreachable)",
+    )
+    .option("--region <region>", "AWS region of the key (default: AWS_REGION)")
+    .option("--key-id <id>", "key id, key ARN, alias/NAME or alias ARN")
+    .option("--endpoint <url>", "custom KMS endpoint (VPC endpoint, FIPS, or an emulator)")
+    .option("--role-arn <arn>", "IAM role the server runs as (IRSA: annotated on the service account)")
+    .option("--role-arn-in-stanza", "also put role_arn in the stanza (the server then assumes the role itself)")
+    .option("--account-id <id>", "AWS account id, to build the key ARN for --output iam from a key id or alias")
+    .addOption(
+      new Option("--output <kinds>", "what to write: hcl, helm, iam, key-policy, all (comma-separated)").default("hcl"),
+    )
+    .option("--out <dir>", "write one file per artifact into this directory (never overwrites) instead of stdout")
+    .addOption(
+      new Option("--target <server>", "server the artifacts are for").choices(["vault", "openbao"]).default("vault"),
+    )
+    .option("--plugin-sha256 <hex>", "OpenBao 2.7+: sha256 of the awskms KMS plugin binary (writes the plugin block)")
+    .option("--plugin-command <name>", "OpenBao 2.7+: the plugin binary's name", "openbao-plugin-kms-aws")
+    .option("--replicas <n>", "Helm: number of server pods", "3")
+    .option("--release <name>", "Helm: release name (pods are NAME-0..N-1; default: the target's name)")
+    .option("--helm-tls-secret <name>", "Helm: Kubernetes TLS secret (tls.crt, tls.key, ca.crt) for the listener")
+    .option(
+      "--static-credentials",
+      "put AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (from the environment) into the stanza; the file is then secret",
+    )
+    .option("--validate", "check the key live with the AWS SDK and the standard credential chain")
+    .option("--create-key", "create a suitable key (symmetric, rotation on) for a fresh setup; needs --alias")
+    .option("--alias <name>", "alias for --create-key, e.g. alias/vault-unseal");
+  addFormatOption(cmd);
+  cmd.action(async (opts, command: Command) => {
+    const outputGiven = command.getOptionValueSource("output") === "cli";
+    const region: string | undefined = opts.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION;
+    if (!region) throw new UsageError("--region is required (or set AWS_REGION)");
+    if (opts.createKey && !opts.alias) throw new UsageError("--create-key needs --alias alias/NAME");
+    if (opts.alias && !opts.createKey) throw new UsageError("--alias is only used with --create-key");
+    if (opts.createKey && opts.keyId) throw new UsageError("give either --key-id or --create-key, not both");
+    if (!opts.createKey && !opts.keyId) throw new UsageError("--key-id is required (or --create-key --alias NAME)");
+    if (opts.alias && !/^alias\/[a-zA-Z0-9/_-]{1,250}$/.test(opts.alias)) {
+      throw new UsageError(`alias ${JSON.stringify(opts.alias)} must look like alias/NAME (letters, digits, / _ -)`);
+    }
+    if (opts.alias?.startsWith("alias/aws/")) throw new UsageError("aliases under alias/aws/ are reserved for AWS");
+    const kinds = parseKinds(opts.output);
+    const replicas = Number(opts.replicas);
+
+    const credentials = opts.staticCredentials ? staticCredentialsFromEnv(io) : undefined;
+    const target = opts.target as SealTarget;
+    const seal: AwsKmsSealOptions = {
+      region,
+      keyId: opts.keyId ?? opts.alias,
+      endpoint: opts.endpoint,
+      roleArn: opts.roleArn,
+      roleArnInStanza: Boolean(opts.roleArnInStanza),
+      credentials,
+      target,
+      openbaoPlugin: opts.pluginSha256 ? { command: opts.pluginCommand, sha256: opts.pluginSha256 } : undefined,
+    };
+    const { checkAwsKmsOptions, findSealOverrides } = await import("../../autounseal/awskms-config.js");
+    checkAwsKmsOptions(seal);
+    for (const w of findSealOverrides(io.env, region)) io.stderr.write(`warning: ${w}\n`);
+    if (target === "openbao" && !seal.openbaoPlugin) {
+      io.stderr.write(
+        "note: OpenBao 2.7+ runs awskms as an external KMS plugin: pass --plugin-sha256 to write its plugin block\n",
+      );
+    }
+
+    // SDK credentials: static ones from the environment step of the chain when present (so an injected env is
+    // honoured), else the SDK's own chain (shared files, web identity, ECS, IMDS).
+    const sdkCredentials = credentials ?? envCredentials(io);
+    const conn = { region, endpoint: opts.endpoint, credentials: sdkCredentials };
+    let keyArn: string | undefined;
+    let report: KmsCheckReport | undefined;
+    const humanOut = outputGiven && !opts.out ? io.stderr : io.stdout;
+    if (opts.createKey) {
+      const { createSealKey } = await import("../../autounseal/validate.js");
+      const created = await createSealKey(conn, opts.alias);
+      keyArn = created.keyArn;
+      humanOut.write(`created key ${created.keyArn} as ${created.alias} (rotation enabled)\n`);
+    }
+    if (opts.validate || opts.createKey) {
+      const { checkKmsKey } = await import("../../autounseal/validate.js");
+      report = await checkKmsKey(conn, seal.keyId);
+      keyArn = report.keyArn;
+      const format = resolveFormat(opts.format, io);
+      if (format === "json" && humanOut === io.stdout) writeJson(io, report);
+      else humanOut.write(renderReport(report, io));
+    }
+    // With --validate/--create-key alone, the report is the output; artifacts only when asked for.
+    if ((opts.validate || opts.createKey) && !outputGiven && !opts.out) return;
+
+    const artifacts = await renderArtifacts(kinds, seal, {
+      accountId: opts.accountId,
+      keyArn,
+      replicas,
+      release: opts.release,
+      tlsSecret: opts.helmTlsSecret,
+    });
+    const secret = credentials !== undefined;
+    if (credentials) {
+      io.stderr.write(
+        "warning: the stanza holds static AWS credentials: keep the file secret (written 0600); prefer a role\n",
+      );
+    }
+    if (opts.out) {
+      const written = await writeArtifacts(resolve(io.cwd, opts.out), artifacts, secret);
+      for (const path of written) io.stdout.write(`wrote ${path}\n`);
+      return;
+    }
+    if (artifacts.length > 1) {
+      throw new UsageError("several artifacts need --out DIR (one file each); or pick one with --output");
+    }
+    io.stdout.write(artifacts[0]!.content);
+  });
+}
+
+function parseKinds(value: string): Artifact[] {
+  const parts = value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (parts.includes("all")) return [...ARTIFACTS];
+  for (const p of parts) {
+    if (!(ARTIFACTS as readonly string[]).includes(p)) {
+      throw new UsageError(`--output ${JSON.stringify(p)} is not one of hcl, helm, iam, key-policy, all`);
+    }
+  }
+  if (parts.length === 0) throw new UsageError("--output needs at least one of hcl, helm, iam, key-policy, all");
+  return [...new Set(parts)] as Artifact[];
+}
+
+async function renderArtifacts(
+  kinds: Artifact[],
+  seal: AwsKmsSealOptions,
+  opts: { accountId?: string; keyArn?: string; replicas: number; release?: string; tlsSecret?: string },
+): Promise<{ kind: Artifact; name: string; content: string }[]> {
+  const out: { kind: Artifact; name: string; content: string }[] = [];
+  for (const kind of kinds) {
+    let content: string;
+    if (kind === "hcl") {
+      const { renderSealStanza } = await import("../../autounseal/awskms-config.js");
+      content = renderSealStanza(seal);
+    } else if (kind === "helm") {
+      const { renderHelmValues } = await import("../../autounseal/helm.js");
+      content = renderHelmValues(seal, { replicas: opts.replicas, release: opts.release, tlsSecret: opts.tlsSecret });
+    } else if (kind === "iam") {
+      const { buildIamPolicy, renderJson } = await import("../../autounseal/iam.js");
+      // a live check told us the key ARN: use it for the tightest resource
+      content = renderJson(buildIamPolicy(opts.keyArn ? { ...seal, keyId: opts.keyArn } : seal, opts.accountId));
+    } else {
+      const { buildKeyPolicyStatement, renderJson } = await import("../../autounseal/iam.js");
+      content = renderJson(buildKeyPolicyStatement(seal));
+    }
+    out.push({ kind, name: FILE_NAMES[kind], content });
+  }
+  return out;
+}
+
+/**
+ * Writes every artifact into `dir`, refusing before writing anything if one exists. Each file goes to a temp name
+ * first and is hard-linked into place (link fails rather than replace), so a crash leaves no half-written artifact.
+ */
+async function writeArtifacts(
+  dir: string,
+  artifacts: { name: string; content: string }[],
+  secret: boolean,
+): Promise<string[]> {
+  await mkdir(dir, { recursive: true, mode: secret ? 0o700 : 0o755 });
+  const st = await stat(dir);
+  if (!st.isDirectory()) throw new UsageError(`--out ${dir} is not a directory`);
+  for (const a of artifacts) {
+    const exists = await stat(join(dir, a.name)).then(
+      () => true,
+      () => false,
+    );
+    if (exists) throw new UsageError(`${join(dir, a.name)} already exists: refusing to overwrite`);
+  }
+  const written: string[] = [];
+  for (const a of artifacts) {
+    const path = join(dir, a.name);
+    const temp = join(dir, `.sealkeeper-tmp-${a.name}-${process.pid}`);
+    const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, secret ? 0o600 : 0o644);
+    try {
+      await fh.writeFile(a.content);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    try {
+      await link(temp, path);
+    } catch (err) {
+      await unlink(temp).catch(() => undefined);
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+        throw new UsageError(`${path} already exists: refusing to overwrite`);
+      }
+      throw new UsageError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+    }
+    await unlink(temp);
+    written.push(path);
+  }
+  return written;
+}
+
+function staticCredentialsFromEnv(io: CliIO): StaticCredentials {
+  const accessKey = io.env.AWS_ACCESS_KEY_ID;
+  const secretKey = io.env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKey || !secretKey) {
+    throw new UsageError("--static-credentials reads AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: set both");
+  }
+  return { accessKey, secretKey, sessionToken: io.env.AWS_SESSION_TOKEN || undefined };
+}
+
+function envCredentials(io: CliIO): StaticCredentials | undefined {
+  if (!io.env.AWS_ACCESS_KEY_ID || !io.env.AWS_SECRET_ACCESS_KEY) return undefined;
+  return staticCredentialsFromEnv(io);
+}
+
+function renderReport(report: KmsCheckReport, io: CliIO): string {
+  const p = paint(useColor(io));
+  return renderTable(
+    ["CHECK", "RESULT", "DETAIL"],
+    report.checks.map((c) => [c.name, c.ok ? p.green("ok") : p.red("failed"), c.detail]),
+  );
+}
+
+function registerMigrate(_group: Command, _io: CliIO): void {
+  // filled in by the migration step
+}

@@ -1,0 +1,89 @@
+/**
+ * The AWS KMS emulator for tests: moto's server mode (pinned, installed by scripts/setup.sh into a venv under the
+ * cache), bound to loopback on a free port. Keys live in its memory: create them in the test that uses them.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, sleep } from "./cluster.js";
+import { cacheRoot } from "./paths.js";
+
+export const MOTO_VERSION = "5.2.5";
+
+/** Dummy credentials and region every test uses against the emulator (moto accepts any). */
+export const KMS_TEST_REGION = "eu-west-1";
+export const KMS_TEST_CREDENTIALS = { accessKey: "AKIAIOSFODNN7EXAMPLE", secretKey: "sealkeeper-test-secret" } as const;
+
+export interface KmsEmulator {
+  /** http://127.0.0.1:PORT */
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+/** Where scripts/setup.sh installs moto_server (MOTO_SERVER overrides), or null when it is not installed. */
+export function kmsEmulatorBinary(env: NodeJS.ProcessEnv = process.env): string | null {
+  const candidates = [
+    env.MOTO_SERVER,
+    join(cacheRoot(env), `moto-${env.MOTO_VERSION ?? MOTO_VERSION}`, "bin", "moto_server"),
+  ];
+  for (const c of candidates) if (c && existsSync(c)) return c;
+  return null;
+}
+
+const live = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const p of live) p.kill("SIGKILL");
+});
+
+/** Starts moto_server on 127.0.0.1 and waits until it answers. Throws when moto is not installed. */
+export async function startKmsEmulator(): Promise<KmsEmulator> {
+  const bin = kmsEmulatorBinary();
+  if (!bin) throw new Error("moto_server not found: run scripts/setup.sh (or set MOTO_SERVER)");
+  const dir = mkdtempSync(join(tmpdir(), "sealkeeper-kms-"));
+  const logPath = join(dir, "moto.log");
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const log = createWriteStream(logPath, { flags: "a" });
+    // moto reads no AWS_* for its own operation; a clean env keeps the host's settings out of it
+    const proc = spawn(bin, ["-H", "127.0.0.1", "-p", String(port)], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, PYTHONUNBUFFERED: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    proc.stdout?.pipe(log);
+    proc.stderr?.pipe(log);
+    live.add(proc);
+    proc.on("exit", () => live.delete(proc));
+    const endpoint = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && proc.exitCode === null) {
+      try {
+        // moto answers its own dashboard API without credentials
+        const res = await fetch(`${endpoint}/moto-api/data.json`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) {
+          return {
+            endpoint,
+            async stop() {
+              if (proc.exitCode === null && proc.signalCode === null) {
+                const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+                proc.kill("SIGTERM");
+                const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+                await exited;
+                clearTimeout(timer);
+              }
+              rmSync(dir, { recursive: true, force: true });
+            },
+          };
+        }
+      } catch {
+        // not up yet
+      }
+      await sleep(100);
+    }
+    proc.kill("SIGKILL");
+    // a lost port race shows up as an early exit: try another port
+  }
+  throw new Error(
+    `moto_server did not start:\n${existsSync(logPath) ? readFileSync(logPath, "utf8").slice(-2000) : ""}`,
+  );
+}
