@@ -29,8 +29,13 @@ const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 export interface CheckWritableResult {
   /** The directory did not exist and was created 0700. */
   created: boolean;
-  /** The directory existed with group/other permissions and was tightened to 0700. */
+  /** The directory existed, empty and ours, with group/other permissions, and was tightened to 0700. */
   tightened: boolean;
+  /**
+   * The directory existed, is not empty or not ours, and others may list it: left alone (changing the mode of a
+   * directory that holds other things could break them); the files are still 0600. The CLI should warn.
+   */
+  looseMode: boolean;
 }
 
 export interface WrittenFile {
@@ -54,14 +59,15 @@ export class ShareStore {
 
   /**
    * Pre-flight, to call BEFORE any irreversible server call (init, rekey): creates the directory 0700 when absent
-   * (parents too), tightens an existing one to 0700, refuses one that already holds a ceremony (manifest.json, a share
-   * file `*.asc`/`*.age`, or a leftover temp file), and proves it writable by creating, fsyncing and removing a probe
-   * file.
+   * (parents too), tightens an existing EMPTY directory of ours to 0700 (see `looseMode` for the others), refuses one
+   * that already holds a ceremony (manifest.json, a share file `*.asc`/`*.age`, or a leftover temp file), and proves
+   * it writable by creating, fsyncing and removing a probe file.
    * @throws StoreError naming the directory and the reason (not a directory, holds a ceremony, errno code).
    */
   async checkWritable(): Promise<CheckWritableResult> {
     let created = false;
     let tightened = false;
+    let looseMode = false;
     try {
       const st = await this.fs.stat(this.dir).catch((err: unknown) => {
         if (errnoCode(err) === "ENOENT") return null;
@@ -75,7 +81,8 @@ export class ShareStore {
       } else if (!st.isDirectory()) {
         throw new StoreError(`output directory ${this.dir} is not a directory`);
       } else {
-        const existing = this.findCeremonyFiles(await this.fs.readdir(this.dir));
+        const entries = await this.fs.readdir(this.dir);
+        const existing = this.findCeremonyFiles(entries);
         if (existing.length > 0) {
           const shown = existing.slice(0, 3).join(", ") + (existing.length > 3 ? ", ..." : "");
           throw new StoreError(
@@ -86,8 +93,13 @@ export class ShareStore {
           );
         }
         if ((st.mode & 0o077) !== 0) {
-          await this.fs.chmod(this.dir, 0o700);
-          tightened = true;
+          const ours = process.getuid === undefined || st.uid === process.getuid();
+          if (entries.length === 0 && ours) {
+            await this.fs.chmod(this.dir, 0o700);
+            tightened = true;
+          } else {
+            looseMode = true;
+          }
         }
       }
       const probe = join(this.dir, `${TEMP_PREFIX}probe-${randomBytes(6).toString("hex")}`);
@@ -103,7 +115,7 @@ export class ShareStore {
       if (err instanceof StoreError) throw err;
       throw new StoreError(`output directory ${this.dir} is not writable: ${errnoCode(err)}`, { cause: err });
     }
-    return { created, tightened };
+    return { created, tightened, looseMode };
   }
 
   /**
