@@ -3,11 +3,15 @@ import { link, mkdir, open, stat, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import type { AwsKmsSealOptions, SealTarget, StaticCredentials } from "../../autounseal/awskms-config.js";
+import type { MigrationReport } from "../../autounseal/migrate.js";
 import type { KmsCheckReport } from "../../autounseal/validate.js";
+import type { ShareSource } from "../../ceremony/share-source.js";
+import type { KeyShare } from "../../ceremony/unseal-key.js";
 import { UsageError } from "../../errors.js";
-import type { CliIO } from "../io.js";
-import { addFormatOption } from "../options.js";
+import { type CliIO, readAllStdin } from "../io.js";
+import { addConnectionOptions, addFormatOption, clientsFromOptions } from "../options.js";
 import { paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import { addShareInputOptions, shareSourceFromOptions } from "../share-input.js";
 
 const ARTIFACTS = ["hcl", "helm", "iam", "key-policy"] as const;
 type Artifact = (typeof ARTIFACTS)[number];
@@ -253,6 +257,159 @@ function renderReport(report: KmsCheckReport, io: CliIO): string {
   );
 }
 
-function registerMigrate(_group: Command, _io: CliIO): void {
-  // filled in by the migration step
+function registerMigrate(group: Command, io: CliIO): void {
+  const cmd = group
+    .command("migrate")
+    .description(
+      "migrate a running Shamir cluster to awskms: prints the config change per node, then unseals each restarted " +
+        "node with the old shares and migrate=true (standbys first, the active last) and waits until the migration " +
+        "is done; the old shares become the recovery keys (exit 0 done, 2 a node refused or did not finish, 1 error)",
+    );
+  addConnectionOptions(cmd, { multi: true });
+  addShareInputOptions(cmd);
+  addFormatOption(cmd);
+  cmd
+    .option("--stanza-file <file>", "the seal stanza to add (e.g. from autounseal awskms --out); else built from:")
+    .option("--region <region>", "AWS region of the key")
+    .option("--key-id <id>", "key id, key ARN, alias/NAME or alias ARN")
+    .option("--endpoint <url>", "custom KMS endpoint")
+    .option("--node-timeout <seconds>", "how long to wait for each node to come back with the new seal", "900")
+    .option("--manifest <file>", "the init ceremony's manifest.json: a migration record is written beside it")
+    .action(async (opts) => {
+      const format = resolveFormat(opts.format, io);
+      const stanza = await migrationStanza(opts, io);
+      const nodeTimeout = Number(opts.nodeTimeout);
+      if (!Number.isFinite(nodeTimeout) || nodeTimeout <= 0) {
+        throw new UsageError(`--node-timeout must be a positive number of seconds, got ${opts.nodeTimeout}`);
+      }
+      const clients = await clientsFromOptions(opts, io);
+      for (const c of clients) c.assertSafeForSecrets(Boolean(opts.allowInsecureHttp));
+      try {
+        const { describeConfigChange, planMigration, runMigration } = await import("../../autounseal/migrate.js");
+        const plan = await planMigration(clients);
+        // the instructions go where a person reads them; stdout stays for the result in --format json
+        (format === "json" ? io.stderr : io.stdout).write(describeConfigChange(plan, stanza));
+        const source = await shareSourceFromOptions(opts, io, () => readAllStdin(io));
+        const shares = await collectShares(source, plan.threshold);
+        const report = await runMigration({
+          clients,
+          plan,
+          shares,
+          nodeTimeoutMs: nodeTimeout * 1000,
+          onEvent: (e) => {
+            if (e.kind === "waiting") {
+              io.stderr.write(`waiting for ${e.address} (${e.role}) to come back with the new seal...\n`);
+            } else if (e.kind === "unsealing") {
+              io.stderr.write(`${e.address}: in migration mode, submitting the old shares with migrate=true\n`);
+            } else if (e.kind === "node-done") {
+              io.stderr.write(`${e.address}: ${e.how.replace(/-/g, " ")}\n`);
+            }
+          },
+        });
+        let record: string | undefined;
+        if (opts.manifest) record = await writeMigrationRecord(resolve(io.cwd, opts.manifest), report);
+        if (format === "json") {
+          writeJson(io, { ...report, record: record ?? null });
+        } else {
+          io.stdout.write(
+            renderTable(
+              ["ADDRESS", "SEAL", "RECOVERY SEAL", "HOW"],
+              report.nodes.map((n) => [n.address, n.type, String(n.recoverySeal), n.how.replace(/-/g, " ")]),
+            ),
+          );
+          io.stdout.write(
+            `migration done: the old unseal shares are now the recovery keys (${report.recoveryThreshold} of ` +
+              `${report.recoveryShares}); they authorise generate-root and rekey, they cannot unseal\n`,
+          );
+          if (record) io.stdout.write(`migration record: ${record}\n`);
+        }
+      } finally {
+        await Promise.all(clients.map((c) => c.close()));
+      }
+    });
+}
+
+async function migrationStanza(
+  opts: { stanzaFile?: string; region?: string; keyId?: string; endpoint?: string },
+  io: CliIO,
+): Promise<string> {
+  if (opts.stanzaFile) {
+    if (opts.keyId || opts.region) throw new UsageError("give either --stanza-file or --region/--key-id, not both");
+    const { readFile } = await import("node:fs/promises");
+    let text: string;
+    try {
+      text = await readFile(resolve(io.cwd, opts.stanzaFile), "utf8");
+    } catch (err) {
+      throw new UsageError(
+        `cannot read stanza file ${opts.stanzaFile}: ${(err as NodeJS.ErrnoException).code ?? "error"}`,
+      );
+    }
+    if (!/^\s*seal\s+"awskms"\s*\{/m.test(text)) {
+      throw new UsageError(`stanza file ${opts.stanzaFile} holds no seal "awskms" block`);
+    }
+    return text;
+  }
+  const region = opts.region ?? io.env.AWS_REGION;
+  if (!region || !opts.keyId) throw new UsageError("give --stanza-file, or --region and --key-id to build the stanza");
+  const { renderSealStanza } = await import("../../autounseal/awskms-config.js");
+  return renderSealStanza({ region, keyId: opts.keyId, endpoint: opts.endpoint, target: "vault" });
+}
+
+/** Reads shares until `threshold` distinct ones are in hand; refuses fewer. Shares stay in memory only. */
+async function collectShares(source: ShareSource, threshold: number): Promise<KeyShare[]> {
+  const shares: KeyShare[] = [];
+  const seen = new Set<string>();
+  while (shares.length < threshold) {
+    const share = await source.next({
+      progressLine: `${shares.length}/${threshold} shares`,
+      remaining: threshold - shares.length,
+    });
+    if (share === null) break;
+    if (seen.has(share.fingerprint)) continue;
+    seen.add(share.fingerprint);
+    shares.push(share);
+  }
+  if (shares.length < threshold) {
+    throw new UsageError(`${shares.length} distinct shares given, the migration needs the threshold of ${threshold}`);
+  }
+  return shares;
+}
+
+/**
+ * Writes `seal-migration.json` beside the manifest (never overwriting): the manifest's shares are now recovery
+ * shares. The manifest itself is left as written at init (it is hashed and may be signed or copied elsewhere).
+ */
+async function writeMigrationRecord(manifestPath: string, report: MigrationReport): Promise<string> {
+  const { readFile, writeFile } = await import("node:fs/promises");
+  const { createHash } = await import("node:crypto");
+  const { dirname } = await import("node:path");
+  let manifestBytes: Buffer;
+  try {
+    manifestBytes = await readFile(manifestPath);
+  } catch (err) {
+    throw new UsageError(`cannot read manifest ${manifestPath}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+  const path = join(dirname(manifestPath), "seal-migration.json");
+  const record = {
+    format: "sealkeeper-seal-migration",
+    version: 1,
+    completed: new Date().toISOString(),
+    from: "shamir",
+    to: report.sealType,
+    manifest: { file: manifestPath, sha256: createHash("sha256").update(manifestBytes).digest("hex") },
+    // the manifest's unseal shares are, from now on, recovery shares with the same threshold
+    sharesNowKind: "recovery",
+    recoveryThreshold: report.recoveryThreshold,
+    recoveryShares: report.recoveryShares,
+    nodes: report.nodes,
+  };
+  try {
+    await writeFile(path, `${JSON.stringify(record, null, 2)}\n`, { flag: "wx", mode: 0o644 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "error";
+    throw new UsageError(
+      code === "EEXIST" ? `${path} already exists: refusing to overwrite` : `cannot write ${path}: ${code}`,
+    );
+  }
+  return path;
 }

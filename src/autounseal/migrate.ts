@@ -1,0 +1,267 @@
+/**
+ * Shamir -> awskms seal migration of a running cluster, the procedure Vault documents since 1.5.1 (and OpenBao kept):
+ * each standby in turn is restarted with the seal stanza and unsealed with the OLD shares and migrate=true; then the
+ * active node is stopped, a migrated standby takes over and performs the migration; the old active comes back with
+ * the stanza and unseals itself. Afterwards the old unseal shares are the recovery keys (same shares, same threshold).
+ *
+ * The operator (or a test harness) restarts the nodes; this module watches seal-status and sends the shares when a
+ * node is waiting for them. It never restarts anything itself.
+ */
+
+import type { KeyShare } from "../ceremony/unseal-key.js";
+import { SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import type { VaultClient } from "../vault/client.js";
+import type { SealStatus } from "../vault/types.js";
+
+/** True when seal-status says the node auto-unseals (a KMS/HSM seal, recovery keys instead of unseal keys). */
+export function usesAutoUnseal(status: Pick<SealStatus, "type" | "recovery_seal">): boolean {
+  return status.recovery_seal === true || (status.type !== "" && status.type !== "shamir");
+}
+
+export type NodeRole = "active" | "standby" | "sealed" | "unreachable";
+
+export interface MigrationNodePlan {
+  address: string;
+  /** Role when the plan was made: standbys are migrated first, the active last. */
+  role: NodeRole;
+}
+
+export interface MigrationPlan {
+  /** In the order they must be restarted: standbys, then sealed/unknown nodes, then the active. */
+  nodes: MigrationNodePlan[];
+  /** The Shamir threshold and share count: the shares needed now, and the recovery t/n afterwards. */
+  threshold: number;
+  shares: number;
+}
+
+export class MigrationError extends SealkeeperError {}
+
+/**
+ * Reads every node and orders them for the migration. Throws MigrationError when a node is uninitialised, or the
+ * cluster already auto-unseals (nothing to migrate), or no node is reachable.
+ */
+export async function planMigration(clients: VaultClient[]): Promise<MigrationPlan> {
+  const observed = await Promise.all(
+    clients.map(async (c) => {
+      try {
+        const status = await c.sealStatus();
+        const health = status.sealed ? undefined : (await c.health()).status;
+        return { client: c, status, health };
+      } catch (err) {
+        if (err instanceof VaultConnectionError) return { client: c, status: undefined, health: undefined };
+        throw err;
+      }
+    }),
+  );
+  const reachable = observed.filter((o) => o.status !== undefined);
+  if (reachable.length === 0) throw new MigrationError("no node answered: check the addresses");
+  let threshold = 0;
+  let shares = 0;
+  for (const o of reachable) {
+    const s = o.status!;
+    if (!s.initialized) throw new MigrationError(`${o.client.address} is not initialised: there is nothing to migrate`);
+    if (!s.migration && usesAutoUnseal(s) && !s.sealed) {
+      throw new MigrationError(`${o.client.address} already uses the ${s.type} seal: there is nothing to migrate`);
+    }
+    // Under migration seal-status still reports the Shamir t/n while sealed; take the largest seen.
+    threshold = Math.max(threshold, s.t);
+    shares = Math.max(shares, s.n);
+  }
+  const roleOf = (o: (typeof observed)[number]): NodeRole =>
+    o.status === undefined ? "unreachable" : o.status.sealed ? "sealed" : o.health === 200 ? "active" : "standby";
+  const rank: Record<NodeRole, number> = { standby: 0, sealed: 1, unreachable: 1, active: 2 };
+  const nodes = observed
+    .map((o) => ({ address: o.client.address, role: roleOf(o) }))
+    .sort((a, b) => rank[a.role] - rank[b.role]);
+  if (threshold < 1) throw new MigrationError("the nodes report no unseal threshold");
+  return { nodes, threshold, shares };
+}
+
+/** The per-node instructions: add the stanza, restart; in order. */
+export function describeConfigChange(plan: MigrationPlan, stanza: string): string {
+  const lines = [
+    "Add this to the server configuration of EVERY node (beside the storage and listener stanzas):",
+    "",
+    ...stanza
+      .trimEnd()
+      .split("\n")
+      .map((l) => `    ${l}`),
+    "",
+    "Then restart the nodes ONE AT A TIME, in this order; sealkeeper unseals each with the old shares and migrate=true:",
+  ];
+  plan.nodes.forEach((n, i) => {
+    const what =
+      n.role === "active"
+        ? "the active node, last: stopping it hands leadership to a migrated standby, which performs the migration"
+        : n.role === "standby"
+          ? "standby"
+          : `${n.role} now`;
+    lines.push(`  ${i + 1}. ${n.address} (${what})`);
+  });
+  lines.push(
+    "Keep a snapshot of the data first (vault operator raft snapshot save). Do not set VAULT_SEAL_TYPE or the",
+    "AWSKMS_*/VAULT_AWSKMS_* variables on the servers: they override the file.",
+    "",
+  );
+  return lines.join("\n");
+}
+
+export type MigrationEvent =
+  | { kind: "waiting"; address: string; role: NodeRole }
+  | { kind: "unsealing"; address: string }
+  | { kind: "node-done"; address: string; how: "unsealed-with-migrate" | "auto-unsealed" }
+  | { kind: "finished"; address: string; type: string };
+
+export interface MigrationOptions {
+  clients: VaultClient[];
+  plan: MigrationPlan;
+  /** The old unseal shares, at least `plan.threshold` of them. Held in memory only. */
+  shares: KeyShare[];
+  onEvent?: (e: MigrationEvent) => void;
+  /** How long to wait for each node to come back with the new seal (default 15 min). */
+  nodeTimeoutMs?: number;
+  pollMs?: number;
+}
+
+export interface MigrationNodeResult {
+  address: string;
+  how: "unsealed-with-migrate" | "auto-unsealed";
+  type: string;
+  recoverySeal: boolean;
+}
+
+export interface MigrationReport {
+  nodes: MigrationNodeResult[];
+  /** The recovery threshold and shares after migration: the old shares are now recovery keys. */
+  recoveryThreshold: number;
+  recoveryShares: number;
+  sealType: string;
+}
+
+/**
+ * Waits for each node, in plan order, to come back with the new seal, and unseals it with the old shares and
+ * migrate=true; a node that unseals itself (migration already done by the new active) needs nothing. Then waits until
+ * every node is unsealed on the new seal with migration finished.
+ * Throws MigrationError when the shares are too few or rejected, or a node does not come back in time.
+ */
+export async function runMigration(opts: MigrationOptions): Promise<MigrationReport> {
+  const emit = (e: MigrationEvent) => opts.onEvent?.(e);
+  const pollMs = opts.pollMs ?? 500;
+  const nodeTimeout = opts.nodeTimeoutMs ?? 15 * 60_000;
+  if (opts.shares.length < opts.plan.threshold) {
+    throw new MigrationError(`${opts.shares.length} shares given, the threshold is ${opts.plan.threshold}`);
+  }
+  const byAddress = new Map(opts.clients.map((c) => [c.address, c]));
+  const results: MigrationNodeResult[] = [];
+  for (const node of opts.plan.nodes) {
+    const client = byAddress.get(node.address)!;
+    emit({ kind: "waiting", address: node.address, role: node.role });
+    const deadline = Date.now() + nodeTimeout;
+    for (;;) {
+      if (Date.now() > deadline) {
+        throw new MigrationError(`${node.address} did not come back with the new seal within ${nodeTimeout / 1000}s`, {
+          hint: "restart it with the seal stanza, then run the command again: finished nodes are skipped",
+        });
+      }
+      const status = await readStatus(client);
+      if (status === undefined) {
+        await sleep(pollMs);
+        continue;
+      }
+      if (status.migration && status.sealed) {
+        emit({ kind: "unsealing", address: node.address });
+        await submitShares(client, opts.shares);
+        continue;
+      }
+      if (status.migration && !status.sealed) {
+        // a standby unsealed in migration mode: it waits for the new active to migrate the seal
+        results.push({ address: node.address, how: "unsealed-with-migrate", type: status.type, recoverySeal: false });
+        emit({ kind: "node-done", address: node.address, how: "unsealed-with-migrate" });
+        break;
+      }
+      if (!status.sealed && usesAutoUnseal(status)) {
+        const prior = results.find((r) => r.address === node.address);
+        if (!prior) {
+          results.push({ address: node.address, how: "auto-unsealed", type: status.type, recoverySeal: true });
+          emit({ kind: "node-done", address: node.address, how: "auto-unsealed" });
+        }
+        break;
+      }
+      // still on Shamir (not restarted yet), or sealed on the new seal and unsealing itself: wait
+      await sleep(pollMs);
+    }
+  }
+
+  // The migration is done when every node reports the new seal, unsealed, with no migration pending.
+  const deadline = Date.now() + nodeTimeout;
+  const finals = new Map<string, SealStatus>();
+  for (const node of opts.plan.nodes) {
+    const client = byAddress.get(node.address)!;
+    for (;;) {
+      const status = await readStatus(client);
+      if (status && !status.sealed && !status.migration && usesAutoUnseal(status)) {
+        finals.set(node.address, status);
+        emit({ kind: "finished", address: node.address, type: status.type });
+        break;
+      }
+      if (Date.now() > deadline) {
+        throw new MigrationError(
+          `${node.address} has not finished the migration (${status ? describeStatus(status) : "unreachable"})`,
+          { hint: "if the old active node is still running on Shamir, stop it and restart it with the seal stanza" },
+        );
+      }
+      await sleep(pollMs);
+    }
+  }
+  const any = [...finals.values()][0]!;
+  return {
+    nodes: opts.plan.nodes.map((n) => {
+      const s = finals.get(n.address)!;
+      const r = results.find((x) => x.address === n.address)!;
+      return { ...r, type: s.type, recoverySeal: s.recovery_seal === true };
+    }),
+    recoveryThreshold: any.t,
+    recoveryShares: any.n,
+    sealType: any.type,
+  };
+}
+
+/** Submits shares with migrate=true until the node unseals. Throws MigrationError when the server rejects them. */
+async function submitShares(client: VaultClient, shares: KeyShare[]): Promise<void> {
+  for (const share of shares) {
+    let status: SealStatus;
+    try {
+      status = await client.unseal({ key: share.hex, migrate: true });
+    } catch (err) {
+      if (err instanceof VaultHttpError) {
+        throw new MigrationError(
+          `${client.address} rejected the shares for migration: ${err.errors.join("; ") || `HTTP ${err.status}`}`,
+          { cause: err, hint: "the old unseal shares are needed; a wrong share is only noticed at the threshold" },
+        );
+      }
+      // the node went away (restarting): let the caller's loop look again
+      if (err instanceof VaultConnectionError) return;
+      throw err;
+    }
+    if (!status.sealed) return;
+  }
+}
+
+async function readStatus(client: VaultClient): Promise<SealStatus | undefined> {
+  try {
+    return await client.sealStatus();
+  } catch (err) {
+    if (err instanceof VaultConnectionError) return undefined;
+    // 5xx while starting up: treat as not there yet
+    if (err instanceof VaultHttpError && err.status >= 500) return undefined;
+    throw err;
+  }
+}
+
+function describeStatus(s: SealStatus): string {
+  return `type ${s.type}, ${s.sealed ? "sealed" : "unsealed"}${s.migration ? ", migration pending" : ""}`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
