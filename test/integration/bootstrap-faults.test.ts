@@ -1,0 +1,106 @@
+/**
+ * Faults mid-apply on a real (non-dev) node: the server sealed half-way, then killed half-way. Each time apply stops
+ * with an error naming the step, and the next apply converges from whatever state the server kept.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApplyStepError, applyPlan } from "../../src/bootstrap/apply.js";
+import { observeState } from "../../src/bootstrap/observe.js";
+import { planBootstrap } from "../../src/bootstrap/plan.js";
+import { loadSpec } from "../../src/bootstrap/spec.js";
+import { type InitResult, initAndUnseal, startNode, type TestNode, unsealNodes } from "../harness/cluster.js";
+import { runSealkeeper } from "../harness/run-cli.js";
+import { generateAppsSpec } from "./bootstrap-helpers.js";
+
+let node: TestNode;
+let init: InitResult;
+let dir: string;
+
+beforeAll(async () => {
+  node = await startNode({ storage: "raft" });
+  init = await initAndUnseal([node], { shares: 1, threshold: 1 });
+  dir = mkdtempSync(join(tmpdir(), "sealkeeper-faults-"));
+});
+
+afterAll(async () => {
+  await node?.stop();
+});
+
+async function planFor(file: string) {
+  const client = node.client(init.rootToken);
+  try {
+    const spec = loadSpec(file);
+    return { spec, plan: planBootstrap(spec, await observeState(client, spec)) };
+  } finally {
+    await client.close();
+  }
+}
+
+const cli = (args: string[]) => runSealkeeper(args, { env: { VAULT_ADDR: node.address, VAULT_TOKEN: init.rootToken } });
+
+describe("apply interrupted", () => {
+  it("server sealed mid-apply: the error names the step; after unseal the rerun converges", async () => {
+    const file = join(dir, "apps.yaml");
+    writeFileSync(file, generateAppsSpec(30));
+    const { plan } = await planFor(file);
+    expect(plan.changes.length).toBe(63); // mount, auth, config, 30 policies, 30 roles
+    const client = node.client(init.rootToken);
+    const sealer = node.client(init.rootToken);
+    let steps = 0;
+    let sealing: Promise<void> | undefined;
+    const err = await applyPlan(client, plan, {
+      concurrency: 4,
+      onStep: () => {
+        if (++steps === 10) sealing = sealer.seal();
+      },
+    }).catch((e: unknown) => e);
+    await sealing;
+    await Promise.all([client.close(), sealer.close()]);
+    expect(err).toBeInstanceOf(ApplyStepError);
+    const e = err as ApplyStepError;
+    expect(e.message).toMatch(/^(policy|role|config|auth|mount) \S+ failed: 503 /);
+    expect(e.hint).toContain("run apply again");
+    expect(e.done).toBeGreaterThanOrEqual(10);
+    expect(e.done).toBeLessThan(63);
+
+    await unsealNodes([node], init.keys.slice(0, 1));
+    const rest = (await planFor(file)).plan;
+    expect(rest.changes.length).toBeGreaterThan(0);
+    expect(rest.changes.length).toBeLessThan(63);
+    const r = await cli(["bootstrap", "apply", "-f", file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await cli(["bootstrap", "plan", "-f", file, "--detailed-exitcode"])).code).toBe(0);
+  });
+
+  it("server killed mid-apply: the error names the step; after restart and unseal the rerun converges", async () => {
+    const file = join(dir, "apps-2h.yaml");
+    writeFileSync(file, generateAppsSpec(30, { ttl: "2h" }));
+    const { plan } = await planFor(file);
+    expect(plan.changes.map((c) => c.kind)).toEqual(new Array(30).fill("role"));
+    const client = node.client(init.rootToken);
+    let steps = 0;
+    let killing: Promise<void> | undefined;
+    const err = await applyPlan(client, plan, {
+      concurrency: 2,
+      onStep: () => {
+        if (++steps === 5) killing = node.kill();
+      },
+    }).catch((e: unknown) => e);
+    await killing;
+    await client.close();
+    expect(err).toBeInstanceOf(ApplyStepError);
+    expect((err as ApplyStepError).message).toMatch(/^role kubernetes\/app\d{3}-prod failed: /);
+
+    await node.start();
+    await unsealNodes([node], init.keys.slice(0, 1));
+    const r = await cli(["bootstrap", "apply", "-f", file]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((await cli(["bootstrap", "plan", "-f", file, "--detailed-exitcode"])).code).toBe(0);
+    const c = node.client(init.rootToken);
+    const role = await c.read<{ data: { token_ttl: number } }>("auth/kubernetes/role/app029-prod");
+    await c.close();
+    expect(role?.data.token_ttl).toBe(7200);
+  });
+});

@@ -1,0 +1,290 @@
+/**
+ * Bootstrap against a real server (dev mode): the article's reference architecture planned, applied, re-applied with
+ * zero writes (proven by a file audit device), drift restored, least privilege verified, and Kubernetes login end to
+ * end through a TokenReview responder that only knows the tokens this test minted.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { VaultHttpError } from "../../src/errors.js";
+import type { VaultClient } from "../../src/vault/client.js";
+import { type DevServer, startDevServer } from "../harness/cluster.js";
+import { runSealkeeper } from "../harness/run-cli.js";
+import { startTokenReviewResponder, type TokenReviewResponder } from "../harness/tokenreview.js";
+import { auditRequests, countWrites, writeReferenceSpec } from "./bootstrap-helpers.js";
+
+let server: DevServer;
+let root: VaultClient;
+let responder: TokenReviewResponder;
+let dir: string;
+let specFile: string;
+let auditLog: string;
+let env: Record<string, string>;
+
+const cli = (args: string[]) => runSealkeeper(args, { env });
+
+beforeAll(async () => {
+  [server, responder] = await Promise.all([startDevServer(), startTokenReviewResponder()]);
+  root = server.client();
+  dir = mkdtempSync(join(tmpdir(), "sealkeeper-bootstrap-"));
+  specFile = writeReferenceSpec(dir, responder);
+  auditLog = join(dir, "audit.log");
+  await root.write("sys/audit/file", { type: "file", options: { file_path: auditLog } });
+  env = { VAULT_ADDR: server.address, VAULT_TOKEN: server.rootToken };
+});
+
+afterAll(async () => {
+  await root?.close();
+  await responder?.close();
+  await server?.stop();
+});
+
+describe("bootstrap of the reference architecture", () => {
+  it("plans creates on a fresh server (exit 2 with --detailed-exitcode)", async () => {
+    const r = await cli(["bootstrap", "plan", "-f", specFile, "--detailed-exitcode"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(2);
+    // dev mode already mounts kv-v2 at secret/: no mount change
+    expect(r.stdout).not.toContain("mount secret/");
+    for (const id of [
+      "+ create auth kubernetes/",
+      "+ create config auth/kubernetes/config",
+      "+ create policy my-app-read",
+      "+ create policy my-app-dev-read",
+      "+ create policy my-app-production-read",
+      "+ create role kubernetes/eso-role",
+      "+ create role kubernetes/my-app-dev",
+      "+ create role kubernetes/my-app-production",
+    ]) {
+      expect(r.stdout).toContain(id);
+    }
+    expect(r.stdout).toContain("token_reviewer_jwt: (sensitive)");
+    expect(r.stdout).not.toContain(responder.reviewerToken);
+    expect(r.stdout).toContain("Plan: 8 to create, 0 to update, 0 to delete.");
+  });
+
+  it("applies, then plans no changes", async () => {
+    const before = countWrites(auditRequests(auditLog));
+    const r = await cli(["bootstrap", "apply", "-f", specFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Apply complete: 8 step(s), 8 write request(s).");
+    expect(countWrites(auditRequests(auditLog)) - before).toBe(8);
+    const plan = await cli(["bootstrap", "plan", "-f", specFile, "--detailed-exitcode"]);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout).toBe("No changes: the server matches the spec.\n");
+  });
+
+  it("a second apply makes zero write requests (file audit device)", async () => {
+    const entries0 = auditRequests(auditLog);
+    const r = await cli(["bootstrap", "apply", "-f", specFile]);
+    expect(r.code, r.stderr).toBe(0);
+    const added = auditRequests(auditLog).slice(entries0.length);
+    // the audit device did see the run: its reads are there
+    expect(added.filter((e) => e.operation === "read" || e.operation === "list").length).toBeGreaterThan(5);
+    expect(countWrites(added)).toBe(0);
+  });
+
+  it("reads back what it wrote, in the server's own terms", async () => {
+    const role = await root.read<{ data: Record<string, unknown> }>("auth/kubernetes/role/eso-role");
+    expect(role?.data).toMatchObject({
+      bound_service_account_names: ["external-secrets"],
+      bound_service_account_namespaces: ["external-secrets"],
+      token_policies: ["my-app-read"],
+      token_ttl: 3600,
+      token_max_ttl: 14400,
+      audience: "vault",
+    });
+    const cfg = await root.read<{ data: Record<string, unknown> }>("auth/kubernetes/config");
+    expect(cfg?.data).toMatchObject({ kubernetes_host: responder.url, token_reviewer_jwt_set: true });
+    expect(JSON.stringify(cfg)).not.toContain(responder.reviewerToken);
+  });
+
+  it("shows drift behind its back field by field, and apply restores it", async () => {
+    await root.write("auth/kubernetes/role/eso-role", { token_ttl: "2h", bound_service_account_names: ["*"] });
+    await root.write("sys/policies/acl/my-app-read", { policy: 'path "secret/data/*" { capabilities = ["read"] }' });
+    const r = await cli(["bootstrap", "plan", "-f", specFile, "--format", "json", "--detailed-exitcode"]);
+    expect(r.code).toBe(2);
+    const plan = JSON.parse(r.stdout) as { changes: { id: string; action: string; fields: { field: string }[] }[] };
+    expect(plan.changes.map((c) => [c.id, c.action, c.fields.map((f) => f.field)])).toEqual([
+      ["policy my-app-read", "update", ["policy"]],
+      ["role kubernetes/eso-role", "update", ["bound_service_account_names", "token_ttl"]],
+    ]);
+    const text = await cli(["bootstrap", "plan", "-f", specFile]);
+    expect(text.stdout).toContain('    bound_service_account_names: ["*"] -> ["external-secrets"]');
+    expect(text.stdout).toContain("    token_ttl: 2h -> 1h");
+    const apply = await cli(["bootstrap", "apply", "-f", specFile]);
+    expect(apply.code, apply.stderr).toBe(0);
+    expect(apply.stdout).toContain("Apply complete: 2 step(s), 2 write request(s).");
+    expect((await cli(["bootstrap", "plan", "-f", specFile, "--detailed-exitcode"])).code).toBe(0);
+  });
+
+  it("verify passes on the applied spec and prints the matrix", async () => {
+    const r = await cli(["bootstrap", "verify", "-f", specFile]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/kubernetes\/my-app-dev\s+secret\/data\/dev\/my-app\s+own\s+read\s+read\s+ok/);
+    expect(r.stdout).toMatch(
+      /kubernetes\/my-app-dev\s+secret\/data\/production\/my-app\s+neighbour\s+deny\s+deny\s+ok/,
+    );
+    expect(r.stdout).toMatch(/kubernetes\/eso-role\s+sys\/mounts\s+neighbour\s+deny\s+deny\s+ok/);
+    expect(r.stdout).toContain("verify passed");
+  });
+
+  it("verify fails on excess granted behind its back", async () => {
+    await root.write("sys/policies/acl/my-app-dev-read", {
+      policy: 'path "secret/data/*" { capabilities = ["read", "list"] }',
+    });
+    const r = await cli(["bootstrap", "verify", "-f", specFile, "--format", "json"]);
+    expect(r.code).toBe(2);
+    const report = JSON.parse(r.stdout) as { ok: boolean; rows: { role: string; path: string; status: string }[] };
+    expect(report.ok).toBe(false);
+    expect(report.rows).toContainEqual(
+      expect.objectContaining({
+        role: "kubernetes/my-app-dev",
+        path: "secret/data/production/my-app",
+        status: "excess",
+      }),
+    );
+    expect((await cli(["bootstrap", "apply", "-f", specFile])).code).toBe(0);
+    expect((await cli(["bootstrap", "verify", "-f", specFile])).code).toBe(0);
+  });
+});
+
+describe("kubernetes login end to end", () => {
+  const login = async (role: string, jwt: string): Promise<VaultClient> => {
+    const res = await root.write<{ auth: { client_token: string } }>("auth/kubernetes/login", { role, jwt });
+    return server.client(res.auth.client_token);
+  };
+  const expectDenied = async (role: string, jwt: string) => {
+    const err = await root.write("auth/kubernetes/login", { role, jwt }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VaultHttpError);
+    expect((err as VaultHttpError).status).toBe(403);
+  };
+
+  beforeAll(async () => {
+    await root.write("secret/data/dev/my-app", { data: { db_password: "dev-pw", api_key: "dev-key" } });
+    await root.write("secret/data/production/my-app", { data: { db_password: "prod-pw", api_key: "prod-key" } });
+  });
+
+  it("the right service account logs in and reads its own secret, not the other environment's", async () => {
+    const app = await login("my-app-dev", responder.mint({ namespace: "dev", serviceAccount: "my-app" }));
+    try {
+      const own = await app.read<{ data: { data: Record<string, string> } }>("secret/data/dev/my-app");
+      expect(own?.data.data.db_password).toBe("dev-pw");
+      const other = await app.read("secret/data/production/my-app").catch((e: unknown) => e);
+      expect((other as VaultHttpError).status).toBe(403);
+      const meta = await app.list("secret/metadata/dev").catch((e: unknown) => e);
+      expect((meta as VaultHttpError).status).toBe(403);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("ESO's service account reads production through eso-role, and nothing in dev", async () => {
+    const eso = await login(
+      "eso-role",
+      responder.mint({ namespace: "external-secrets", serviceAccount: "external-secrets" }),
+    );
+    try {
+      const prod = await eso.read<{ data: { data: Record<string, string> } }>("secret/data/production/my-app");
+      expect(prod?.data.data.api_key).toBe("prod-key");
+      expect(((await eso.read("secret/data/dev/my-app").catch((e: unknown) => e)) as VaultHttpError).status).toBe(403);
+    } finally {
+      await eso.close();
+    }
+  });
+
+  it("denies a wrong namespace, a wrong service account, an unknown token and a wrong audience", async () => {
+    const reviewsBefore = responder.stats().reviews;
+    await expectDenied("my-app-dev", responder.mint({ namespace: "production", serviceAccount: "my-app" }));
+    await expectDenied("my-app-dev", responder.mint({ namespace: "dev", serviceAccount: "other-app" }));
+    await expectDenied("my-app-dev", responder.forge({ namespace: "dev", serviceAccount: "my-app" }));
+    await expectDenied(
+      "my-app-dev",
+      responder.mint({ namespace: "dev", serviceAccount: "my-app", audiences: ["somewhere-else"] }),
+    );
+    // the forged token got as far as the TokenReview and was rejected there
+    expect(responder.stats().reviews).toBeGreaterThan(reviewsBefore);
+    expect(responder.stats().rejectedBearer).toBe(0);
+  });
+});
+
+describe("bad input and faults", () => {
+  it("a policy the server rejects fails apply naming the policy; a fixed spec converges", async () => {
+    const bad = join(dir, "bad-policy.yaml");
+    writeFileSync(
+      bad,
+      'version: 1\npolicies:\n  - name: broken-hcl\n    hcl: |\n      path "secret/data/x" {\n        capabilities = ["read"\n      }\n',
+    );
+    const r = await cli(["bootstrap", "apply", "-f", bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^error: policy broken-hcl failed: 400 /m);
+    expect(r.stderr).toContain("run apply again");
+    writeFileSync(
+      bad,
+      'version: 1\npolicies:\n  - name: broken-hcl\n    hcl: |\n      path "secret/data/x" {\n        capabilities = ["read"]\n      }\n',
+    );
+    expect((await cli(["bootstrap", "apply", "-f", bad])).code).toBe(0);
+  });
+
+  it("--strict refuses to apply while lint has findings, naming file:line and rule", async () => {
+    const globby = join(dir, "globby.yaml");
+    writeFileSync(
+      globby,
+      [
+        "version: 1",
+        "auth:",
+        "  - path: kubernetes",
+        "    type: kubernetes",
+        "    roles:",
+        "      - name: greedy",
+        "        bound_service_account_names: [greedy]",
+        "        bound_service_account_namespaces: [greedy]",
+        "        token_policies: [greedy]",
+        "        token_ttl: 1h",
+        "        token_max_ttl: 4h",
+        "policies:",
+        "  - name: greedy",
+        "    hcl: |",
+        '      path "secret/data/*" { capabilities = ["read"] }',
+        "",
+      ].join("\n"),
+    );
+    const r = await cli(["bootstrap", "apply", "-f", globby, "--strict"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${globby}:15: broad-glob:`);
+    expect(r.stderr).toContain("--strict");
+    expect(await root.read("auth/kubernetes/role/greedy")).toBeUndefined();
+  });
+
+  it("a schema error names file:line and the key, and sends nothing", async () => {
+    const bad = join(dir, "typo.yaml");
+    writeFileSync(bad, "version: 1\npolicies:\n  - name: x\n    rulez: []\n");
+    const before = auditRequests(auditLog).length;
+    const r = await cli(["bootstrap", "plan", "-f", bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`error: ${bad}:4: policies[0].rulez: unknown key\n`);
+    expect(auditRequests(auditLog).length).toBe(before);
+  });
+
+  it("purge deletes what the spec does not name, never root or default", async () => {
+    await root.write("sys/policies/acl/stray", { policy: 'path "secret/data/stray" { capabilities = ["read"] }' });
+    await root.write("auth/kubernetes/role/stray", {
+      bound_service_account_names: ["s"],
+      bound_service_account_namespaces: ["s"],
+    });
+    const plan = await cli(["bootstrap", "plan", "-f", specFile, "--purge", "--format", "json"]);
+    const ids = (JSON.parse(plan.stdout) as { changes: { id: string; action: string }[] }).changes
+      .filter((c) => c.action === "delete")
+      .map((c) => c.id);
+    expect(ids).toContain("policy stray");
+    expect(ids).toContain("role kubernetes/stray");
+    expect(ids).toContain("policy broken-hcl");
+    expect(ids).not.toContain("policy default");
+    expect(ids).not.toContain("policy root");
+    expect(ids.some((id) => id.startsWith("auth token"))).toBe(false);
+    expect((await cli(["bootstrap", "apply", "-f", specFile, "--purge"])).code).toBe(0);
+    expect(await root.read("sys/policies/acl/stray")).toBeUndefined();
+    expect(await root.read("sys/policies/acl/default")).toBeDefined();
+  });
+});
