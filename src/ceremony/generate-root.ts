@@ -1,0 +1,411 @@
+/**
+ * Break-glass root token generation: a quorum of unseal shares (recovery shares under auto-unseal) makes the server
+ * mint a new root token, returned either XOR-ed with a one-time password (OTP) that only this process holds, or
+ * encrypted by the server to a PGP key. The OTP never leaves memory, is never printed and never written; so an OTP
+ * attempt can only be finished by the run that started it, while a PGP attempt can be resumed by any run.
+ *
+ * Vault: /sys/generate-root/{attempt,update}, unauthenticated. OpenBao >= 2.6: /sys/generate-root-token/*, with a
+ * token; OpenBao >= 2.5.3 turns the unauthenticated pair off unless the listener says otherwise (quorum-endpoint.ts).
+ */
+import { describeError, SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import type { VaultClient } from "../vault/client.js";
+import { detectQuorumEndpoint, type EndpointPreference, type QuorumEndpoint } from "./quorum-endpoint.js";
+import type { ShareSource } from "./share-source.js";
+import type { Transcript } from "./transcript.js";
+import type { KeyShare } from "./unseal-key.js";
+
+/** The server's status body (GET/PUT attempt, PUT update), in its own field names. */
+export interface GenerateRootStatus {
+  nonce: string;
+  started: boolean;
+  progress: number;
+  required: number;
+  complete: boolean;
+  encoded_token?: string;
+  encoded_root_token?: string;
+  pgp_fingerprint?: string;
+  /** Only in the answer to a PUT attempt with neither otp nor pgp_key: the server-generated OTP. */
+  otp?: string;
+  otp_length?: number;
+}
+
+export const GENERATE_ROOT_ENDPOINTS = {
+  operation: "root generation",
+  unauthenticated: { base: "sys/generate-root", statusPath: "sys/generate-root/attempt" },
+  authenticated: { base: "sys/generate-root-token", statusPath: "sys/generate-root-token/attempt" },
+  listenerOption: "disable_unauthed_generate_root_endpoints",
+} as const;
+
+/** How the new token comes back. */
+export type TokenDelivery =
+  /** The server generates an OTP; the token is decoded here and returned in memory. */
+  | { kind: "otp" }
+  /** The server encrypts the token to this PGP key (standard base64 of the binary public key). */
+  | { kind: "pgp"; pgpKeyB64: string; fingerprint: string };
+
+export type GenerateRootState = "complete" | "in-progress" | "cancelled" | "failed";
+
+export interface GenerateRootReport {
+  address: string;
+  endpoint: QuorumEndpoint;
+  state: GenerateRootState;
+  nonce: string;
+  progress: number;
+  required: number;
+  /** The attempt was already running and this run resumed it. */
+  resumed: boolean;
+  /** "otp" or "pgp": how this attempt returns the token. */
+  mode: "otp" | "pgp";
+  pgpFingerprint?: string;
+  /** Operators (or share origins) whose share counted, in order. */
+  contributors: string[];
+  /** What went wrong or what to do next, one line, no secret. */
+  message?: string;
+  /** OTP attempts, complete: the decoded token (in memory only; the caller seals it or prints it on request). */
+  token?: string;
+  /** PGP attempts, complete: the server-encrypted token (standard base64 of a binary OpenPGP message). */
+  encryptedTokenB64?: string;
+}
+
+export type GenerateRootEvent =
+  | { kind: "attempt"; report: GenerateRootReport }
+  | { kind: "share"; share: KeyShare; outcome: ShareOutcome; progress: number; required: number; message?: string };
+
+export type ShareOutcome = "accepted" | "complete" | "duplicate" | "rejected-set" | "wrong-nonce" | "gone" | "failed";
+
+export interface GenerateRootOptions {
+  client: VaultClient;
+  source: ShareSource;
+  /** Default: OTP. */
+  delivery?: TokenDelivery;
+  /** Continue an attempt already in progress (required to touch one; only PGP attempts can be resumed). */
+  resume?: boolean;
+  /** Submit shares under this nonce instead of the server's current one (the operators' confirmation of which
+   *  attempt they contribute to; the server refuses a mismatch). */
+  nonce?: string;
+  endpoint?: EndpointPreference;
+  transcript?: Transcript;
+  onEvent?: (event: GenerateRootEvent) => void;
+}
+
+/** An attempt is already running and the caller did not say --resume (or asked to resume what cannot be). Exit 2. */
+export class AttemptInProgressError extends SealkeeperError {
+  constructor(message: string, hint: string) {
+    super(message, { exitCode: 2, hint });
+  }
+}
+
+/**
+ * XOR-decodes an OTP-protected token as Vault's sdk/helper/roottoken.DecodeToken does for otp_length > 0:
+ * token = XOR(base64 RawStd decode of encoded_token, UTF-8 bytes of otp). Padding is tolerated.
+ * @throws UsageError when encoded_token is not base64 or its length differs from the OTP's (never shows either).
+ */
+export function decodeOtpToken(encodedToken: string, otp: string): string {
+  const trimmed = encodedToken.trim();
+  if (trimmed === "" || !/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) {
+    throw new UsageError("the server's encoded token is not base64");
+  }
+  const bytes = Buffer.from(trimmed, "base64");
+  const pad = Buffer.from(otp, "utf8");
+  if (pad.length === 0) throw new UsageError("no one-time password to decode the token with");
+  if (bytes.length !== pad.length) {
+    throw new UsageError(
+      `the encoded token is ${bytes.length} bytes but the one-time password is ${pad.length}: they do not belong together`,
+    );
+  }
+  const out = Buffer.alloc(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = bytes[i]! ^ pad[i]!;
+  return out.toString("utf8");
+}
+
+/** The inverse of decodeOtpToken (what the server does): base64 RawStd of XOR(otp, token). For tests and vectors. */
+export function encodeOtpToken(token: string, otp: string): string {
+  const t = Buffer.from(token, "utf8");
+  const p = Buffer.from(otp, "utf8");
+  if (t.length !== p.length) throw new UsageError(`token is ${t.length} bytes but the otp is ${p.length}`);
+  return Buffer.from(t.map((b, i) => b ^ p[i]!))
+    .toString("base64")
+    .replace(/=+$/, "");
+}
+
+/**
+ * Reads the root generation status of a node and which API serves it. Changes nothing.
+ * @throws EndpointUnavailableError, VaultHttpError (e.g. 503 sealed), VaultConnectionError.
+ */
+export async function readGenerateRootStatus(
+  client: VaultClient,
+  preference: EndpointPreference = "auto",
+): Promise<{ endpoint: QuorumEndpoint; status: GenerateRootStatus }> {
+  await assertUnsealed(client, "root generation");
+  return detectQuorumEndpoint<GenerateRootStatus>(client, GENERATE_ROOT_ENDPOINTS, preference);
+}
+
+/**
+ * Cancels the attempt in progress (DELETE attempt). Returns whether one was running.
+ * @throws like readGenerateRootStatus.
+ */
+export async function cancelGenerateRoot(
+  client: VaultClient,
+  opts: { endpoint?: EndpointPreference; transcript?: Transcript } = {},
+): Promise<{ wasRunning: boolean; nonce: string; progress: number; required: number; endpoint: QuorumEndpoint }> {
+  const { endpoint, status } = await readGenerateRootStatus(client, opts.endpoint);
+  await client.request("DELETE", `${endpoint.base}/attempt`, { auth: endpoint.kind === "authenticated" });
+  opts.transcript?.append({
+    action: "generate-root-cancel",
+    node: client.address,
+    nonce: status.nonce || undefined,
+    progress: status.progress,
+    threshold: status.required,
+    detail: status.started ? "cancelled" : "nothing to cancel",
+  });
+  return {
+    wasRunning: status.started,
+    nonce: status.nonce,
+    progress: status.progress,
+    required: status.required,
+    endpoint,
+  };
+}
+
+/**
+ * Runs (or resumes) a root generation attempt until it completes or the source runs dry. Node faults, wrong nonces,
+ * duplicates and rejected sets end up in the report (state + message), not as exceptions.
+ * An OTP attempt this run started and could not finish is cancelled before returning: nobody else holds its OTP.
+ * @throws AttemptInProgressError when an attempt runs and `resume` is not set (or it cannot be resumed);
+ *   UsageError for --resume with nothing to resume or a PGP key that is not the attempt's;
+ *   EndpointUnavailableError / VaultHttpError / VaultConnectionError before anything was started.
+ */
+export async function runGenerateRoot(opts: GenerateRootOptions): Promise<GenerateRootReport> {
+  const { client } = opts;
+  const delivery = opts.delivery ?? { kind: "otp" };
+  const { endpoint, status } = await readGenerateRootStatus(client, opts.endpoint);
+  const auth = endpoint.kind === "authenticated";
+  const emit = (e: GenerateRootEvent) => opts.onEvent?.(e);
+
+  let otp: string | undefined;
+  let current: GenerateRootStatus = status;
+  let resumed = false;
+  if (status.started) {
+    const what = `a root generation attempt is already in progress on ${client.address} (nonce ${status.nonce}, progress ${status.progress}/${status.required}, ${status.pgp_fingerprint ? `token to PGP key ${status.pgp_fingerprint}` : "OTP"})`;
+    if (!opts.resume) {
+      throw new AttemptInProgressError(
+        what,
+        status.pgp_fingerprint
+          ? "continue it with --resume (and the remaining shares), or cancel it with --cancel"
+          : "its one-time password is held only by the run that started it: if that run is over, cancel it with --cancel and start again",
+      );
+    }
+    if (!status.pgp_fingerprint) {
+      throw new AttemptInProgressError(
+        `${what}: it cannot be resumed from here`,
+        "an OTP attempt can only be finished by the run that started it (the OTP never leaves it); cancel it with --cancel and start again",
+      );
+    }
+    if (delivery.kind === "pgp" && !sameFingerprint(delivery.fingerprint, status.pgp_fingerprint)) {
+      throw new UsageError(
+        `the attempt in progress encrypts the token to PGP key ${status.pgp_fingerprint}, not to ${delivery.fingerprint}; nothing was submitted`,
+        { hint: "resume without --pgp-key, or cancel it with --cancel" },
+      );
+    }
+    resumed = true;
+  } else {
+    if (opts.resume) {
+      throw new UsageError(`no root generation attempt is in progress on ${client.address}: nothing to resume`, {
+        hint: "start one without --resume",
+      });
+    }
+    const body = delivery.kind === "pgp" ? { pgp_key: delivery.pgpKeyB64 } : {};
+    current = (await client.request<GenerateRootStatus>("PUT", `${endpoint.base}/attempt`, { auth, body })).body;
+    if (delivery.kind === "otp") {
+      otp = current.otp;
+      // never keep it in the status object that may be logged or returned
+      delete current.otp;
+      if (!otp) {
+        await client.request("DELETE", `${endpoint.base}/attempt`, { auth }).catch(() => undefined);
+        throw new SealkeeperError(
+          `${client.address} started an OTP attempt but returned no one-time password; the attempt was cancelled`,
+          { exitCode: 2 },
+        );
+      }
+      if (current.otp_length !== undefined && current.otp_length !== otp.length) {
+        await client.request("DELETE", `${endpoint.base}/attempt`, { auth }).catch(() => undefined);
+        throw new SealkeeperError(
+          `${client.address} says otp_length ${current.otp_length} but sent a one-time password of another length; the attempt was cancelled`,
+          { exitCode: 2 },
+        );
+      }
+    }
+  }
+
+  const report: GenerateRootReport = {
+    address: client.address,
+    endpoint,
+    state: "in-progress",
+    nonce: current.nonce,
+    progress: current.progress,
+    required: current.required,
+    resumed,
+    mode: current.pgp_fingerprint ? "pgp" : "otp",
+    pgpFingerprint: current.pgp_fingerprint || undefined,
+    contributors: [],
+  };
+  opts.transcript?.append({
+    action: resumed ? "generate-root-resume" : "generate-root-start",
+    node: client.address,
+    nonce: report.nonce,
+    progress: report.progress,
+    threshold: report.required,
+    detail: `${report.mode}${report.pgpFingerprint ? ` ${report.pgpFingerprint}` : ""} via /v1/${endpoint.base}`,
+  });
+  emit({ kind: "attempt", report: { ...report } });
+
+  const submitNonce = opts.nonce ?? report.nonce;
+  let encoded: string | undefined;
+  while (report.state === "in-progress") {
+    const share = await opts.source.next({
+      progressLine: `${client.address} root generation ${report.progress}/${report.required} (nonce ${report.nonce})`,
+      remaining: report.required - report.progress,
+    });
+    if (share === null) break;
+    const who = share.operator ?? share.origin;
+    const outcome = await submitShare(client, endpoint, report, share, submitNonce, who);
+    if (outcome.encoded) encoded = outcome.encoded;
+    opts.transcript?.append({
+      action: "generate-root-share",
+      node: client.address,
+      operator: share.operator,
+      shareFingerprint: share.fingerprint,
+      nonce: report.nonce,
+      progress: report.progress,
+      threshold: report.required,
+      detail: outcome.outcome,
+    });
+    emit({
+      kind: "share",
+      share,
+      outcome: outcome.outcome,
+      progress: report.progress,
+      required: report.required,
+      message: report.message,
+    });
+  }
+
+  if (report.state === "complete" && encoded !== undefined) {
+    if (report.mode === "otp") {
+      if (!otp) throw new Error("an OTP attempt completed without its OTP (a bug)");
+      report.token = decodeOtpToken(encoded, otp);
+    } else {
+      report.encryptedTokenB64 = encoded;
+    }
+  } else if (report.state === "complete") {
+    report.state = "failed";
+    report.message = "the server said complete but returned no encoded token";
+  }
+
+  if (report.state !== "complete" && otp !== undefined && report.state !== "cancelled") {
+    // Nobody else holds this OTP: leaving the attempt open would only block the next one.
+    try {
+      await client.request("DELETE", `${endpoint.base}/attempt`, { auth });
+      report.message = `${report.message ? `${report.message}; ` : ""}the OTP attempt was cancelled, as only this run held its one-time password: start again with the full quorum`;
+      report.state = "cancelled";
+    } catch (err) {
+      report.message = `${report.message ? `${report.message}; ` : ""}could not cancel the unfinished OTP attempt (${describeError(err)}): cancel it with --cancel once the node answers`;
+    }
+  } else if (report.state === "in-progress") {
+    report.message ??= `waiting for ${report.required - report.progress} more share(s): continue with --resume, or cancel with --cancel`;
+  }
+  opts.transcript?.append({
+    action: "generate-root-end",
+    node: client.address,
+    nonce: report.nonce,
+    progress: report.progress,
+    threshold: report.required,
+    detail: report.state,
+  });
+  otp = undefined;
+  return report;
+}
+
+async function submitShare(
+  client: VaultClient,
+  endpoint: QuorumEndpoint,
+  report: GenerateRootReport,
+  share: KeyShare,
+  nonce: string,
+  who: string,
+): Promise<{ outcome: ShareOutcome; encoded?: string }> {
+  let res: GenerateRootStatus;
+  try {
+    res = (
+      await client.request<GenerateRootStatus>("PUT", `${endpoint.base}/update`, {
+        auth: endpoint.kind === "authenticated",
+        body: { key: share.hex, nonce },
+      })
+    ).body;
+  } catch (err) {
+    return { outcome: interpretFailure(client, report, err, who) };
+  }
+  report.progress = res.progress;
+  report.required = res.required || report.required;
+  report.contributors.push(who);
+  report.message = undefined;
+  if (res.complete) {
+    report.state = "complete";
+    return { outcome: "complete", encoded: res.encoded_token || res.encoded_root_token };
+  }
+  return { outcome: "accepted" };
+}
+
+function interpretFailure(client: VaultClient, report: GenerateRootReport, err: unknown, who: string): ShareOutcome {
+  if (err instanceof VaultConnectionError) {
+    report.state = "failed";
+    report.message = `${client.address} stopped answering (${describeError(err)}): when it is back, check with --status, then --resume (PGP attempts) or --cancel`;
+    return "failed";
+  }
+  if (!(err instanceof VaultHttpError)) throw err;
+  const text = err.errors.join("; ");
+  if (err.status === 503 || /\bsealed\b/i.test(text)) {
+    report.state = "failed";
+    report.message = `${client.address} was sealed during the ceremony: unseal it, then check with --status and --resume (PGP attempts) or --cancel`;
+    return "failed";
+  }
+  if (/already been provided/i.test(text)) {
+    report.message = `duplicate share from ${who}: the server already has it in this attempt (progress stays ${report.progress}/${report.required}); the next operator may continue`;
+    return "duplicate";
+  }
+  if (/incorrect nonce/i.test(text)) {
+    report.state = "failed";
+    report.message = `wrong nonce: the attempt on ${client.address} is ${report.nonce}, not the nonce given; nothing was counted (--resume without --nonce continues it, --cancel ends it)`;
+    return "wrong-nonce";
+  }
+  if (/no root generation in progress/i.test(text)) {
+    report.state = "cancelled";
+    report.message = `the attempt is gone from ${client.address} (cancelled by someone else, or the node restarted)`;
+    return "gone";
+  }
+  if (/aborted|failed to compute|verification failed|unable to authenticate/i.test(text)) {
+    // Vault combines at the threshold; a wrong set fails and the server clears the progress but keeps the attempt.
+    report.progress = 0;
+    report.contributors = [];
+    report.message = `the combined shares did not reconstruct the key (a wrong share, or one from another cluster); the server reset the progress to 0 and keeps the attempt open (${text})`;
+    return "rejected-set";
+  }
+  report.state = "failed";
+  report.message = `${client.address} refused the share from ${who}: ${err.status} ${text}`;
+  return "failed";
+}
+
+async function assertUnsealed(client: VaultClient, operation: string): Promise<void> {
+  const s = await client.sealStatus();
+  if (!s.initialized) throw new UsageError(`${client.address} is not initialised: there is nothing to ${operation}`);
+  if (s.sealed) {
+    throw new SealkeeperError(`${client.address} is sealed: ${operation} needs an unsealed node`, {
+      exitCode: 2,
+      hint: "unseal it first (sealkeeper unseal)",
+    });
+  }
+}
+
+function sameFingerprint(a: string, b: string): boolean {
+  return a.replace(/\s/g, "").toLowerCase() === b.replace(/\s/g, "").toLowerCase();
+}
