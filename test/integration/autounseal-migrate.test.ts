@@ -1,0 +1,214 @@
+/**
+ * Shamir -> awskms migration end to end on a real 3-node raft cluster with data in KV: `autounseal migrate` prints
+ * the change, the harness restarts the nodes with the stanza as an operator would (standbys first, the active last),
+ * the command unseals them with the old shares and migrate=true, and at the end every node auto-unseals, the data is
+ * there and the old shares are accepted as recovery keys.
+ */
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { renderSealStanza } from "../../src/autounseal/awskms-config.js";
+import type { VaultClient } from "../../src/vault/client.js";
+import { initAndUnseal, sleep, startCluster, type TestCluster, type TestNode, waitForHa } from "../harness/cluster.js";
+import { KMS_TEST_CREDENTIALS, KMS_TEST_REGION, type KmsEmulator, startKmsEmulator } from "../harness/kms.js";
+import { runSealkeeper } from "../harness/run-cli.js";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+const kms = await import("@aws-sdk/client-kms");
+
+let emu: KmsEmulator;
+let cluster: TestCluster;
+let work: string;
+let keys: string[];
+let rootToken: string;
+let stanzaPath: string;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "sk-migrate-"));
+  const clusterReady = startCluster(3);
+  emu = await startKmsEmulator();
+  const client = new kms.KMSClient({
+    region: KMS_TEST_REGION,
+    endpoint: emu.endpoint,
+    credentials: { accessKeyId: KMS_TEST_CREDENTIALS.accessKey, secretAccessKey: KMS_TEST_CREDENTIALS.secretKey },
+  });
+  const key = await client.send(new kms.CreateKeyCommand({}));
+  client.destroy();
+  stanzaPath = join(work, "seal-awskms.hcl");
+  writeFileSync(
+    stanzaPath,
+    renderSealStanza({
+      region: KMS_TEST_REGION,
+      keyId: key.KeyMetadata!.Arn!,
+      endpoint: emu.endpoint,
+      target: "vault",
+      credentials: KMS_TEST_CREDENTIALS,
+    }),
+    { mode: 0o600 },
+  );
+  cluster = await clusterReady;
+  const init = await initAndUnseal(cluster.nodes, { shares: 5, threshold: 3 });
+  keys = init.keys;
+  rootToken = init.rootToken;
+  const c = await activeClient();
+  await c.write("sys/mounts/kv", { type: "kv", options: { version: "1" } });
+  await c.write("kv/app", { password: "kept-through-migration" });
+  await c.close();
+}, 240_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+  await emu?.stop();
+});
+
+describe("autounseal migrate", () => {
+  it("refuses too few shares before touching anything", async () => {
+    const r = await runSealkeeper(
+      ["autounseal", "migrate", ...addrArgs(), "--stanza-file", stanzaPath, "--non-interactive"],
+      { stdin: `${keys[0]}\n${keys[1]}\n${keys[0]}\n`, cwd: work },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: 2 distinct shares given, the migration needs the threshold of 3$/m);
+    const c = cluster.nodes[0]!.client();
+    expect((await c.sealStatus()).type).toBe("shamir");
+    await c.close();
+  });
+
+  it("migrates every node to awskms; data kept; old shares become the recovery keys", async () => {
+    const shareFiles = keys.slice(0, 3).map((k, i) => {
+      const p = join(work, `share-${i + 1}.txt`);
+      writeFileSync(p, `${i === 1 ? Buffer.from(k, "hex").toString("base64") : k}\n`, { mode: 0o600 });
+      return p;
+    });
+    const roles = await Promise.all(cluster.nodes.map(async (n) => ({ node: n, status: await healthOf(n) })));
+    const active = roles.find((r) => r.status === 200)!.node;
+    const standbys = roles.filter((r) => r.status === 429).map((r) => r.node);
+    expect(standbys).toHaveLength(2);
+
+    const run = runSealkeeper(
+      [
+        "autounseal",
+        "migrate",
+        ...addrArgs(),
+        "--stanza-file",
+        stanzaPath,
+        ...shareFiles.flatMap((f) => ["--share-file", f]),
+        "--node-timeout",
+        "120",
+      ],
+      { cwd: work },
+    );
+
+    // the operator's part: one node at a time, standbys first; each waits until the command has unsealed it
+    for (const node of standbys) {
+      await restartWithSeal(node);
+      await waitFor(node, (s) => !s.sealed && s.migration === true);
+    }
+    await restartWithSeal(active);
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^Add this to the server configuration of EVERY node/m);
+    expect(r.stdout).toContain(`1. ${standbys[0]!.address} (standby)`);
+    expect(r.stdout).toMatch(new RegExp(`3\\. ${escapeRe(active.address)} \\(the active node, last`));
+    expect(r.stdout).toMatch(/migration done: the old unseal shares are now the recovery keys \(3 of 5\)/);
+    for (const k of keys) {
+      expect(r.stdout + r.stderr).not.toContain(k);
+    }
+
+    for (const node of cluster.nodes) {
+      const c = node.client();
+      expect(await c.sealStatus()).toMatchObject({
+        type: "awskms",
+        sealed: false,
+        migration: false,
+        recovery_seal: true,
+        t: 3,
+        n: 5,
+      });
+      await c.close();
+    }
+    await waitForHa(cluster.nodes);
+    const c = await activeClient();
+    expect((await c.read<{ data: { password: string } }>("kv/app"))?.data.password).toBe("kept-through-migration");
+
+    // the old shares are now recovery keys: generate-root asks for the recovery threshold and completes with them
+    const attempt = await c.request<{ nonce: string; required: number }>("PUT", "sys/generate-root/attempt", {
+      body: {},
+      auth: false,
+    });
+    expect(attempt.body.required).toBe(3);
+    let complete = false;
+    for (const k of keys.slice(2, 5)) {
+      const u = await c.request<{ complete: boolean }>("PUT", "sys/generate-root/update", {
+        body: { key: k, nonce: attempt.body.nonce },
+        auth: false,
+      });
+      complete = u.body.complete;
+    }
+    expect(complete).toBe(true);
+    await c.close();
+  });
+
+  it("after migration a restart of all three needs no shares", async () => {
+    await Promise.all(cluster.nodes.map((n) => n.stop()));
+    await Promise.all(cluster.nodes.map((n) => n.start()));
+    for (const node of cluster.nodes) await waitFor(node, (s) => !s.sealed && s.type === "awskms");
+    await waitForHa(cluster.nodes);
+  });
+});
+
+const addrArgs = () => cluster.nodes.flatMap((n) => ["-a", n.address]);
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** What an operator does: stop the node, add the seal stanza to its config, start it again. */
+async function restartWithSeal(node: TestNode): Promise<void> {
+  await node.stop();
+  appendFileSync(join(node.dir, "config.hcl"), `\n${readFileSync(stanzaPath, "utf8")}`);
+  await node.start();
+}
+
+async function healthOf(node: TestNode): Promise<number> {
+  const c = node.client();
+  try {
+    return (await c.health()).status;
+  } finally {
+    await c.close();
+  }
+}
+
+async function waitFor(
+  node: TestNode,
+  ok: (s: Awaited<ReturnType<VaultClient["sealStatus"]>>) => boolean,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const c = node.client();
+    try {
+      if (ok(await c.sealStatus())) return;
+    } catch {
+      // restarting
+    } finally {
+      await c.close();
+    }
+    if (Date.now() > deadline) throw new Error(`${node.nodeId} did not reach the expected state`);
+    await sleep(200);
+  }
+}
+
+async function activeClient(): Promise<VaultClient> {
+  for (let i = 0; i < 150; i++) {
+    for (const n of cluster.nodes) {
+      const c = n.client(rootToken);
+      try {
+        if ((await c.health()).status === 200) return c;
+      } catch {
+        // not up
+      }
+      await c.close();
+    }
+    await sleep(200);
+  }
+  throw new Error("no active node");
+}
