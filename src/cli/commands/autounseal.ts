@@ -76,6 +76,14 @@ function registerAwsKms(group: Command, io: CliIO): void {
     }
     if (opts.alias?.startsWith("alias/aws/")) throw new UsageError("aliases under alias/aws/ are reserved for AWS");
     const kinds = parseKinds(opts.output);
+    if (kinds.length > 1 && !opts.out) {
+      throw new UsageError("several artifacts need --out DIR (one file each); or pick one with --output");
+    }
+    if (opts.output.split(",").includes("all") && !opts.roleArn) {
+      // the key-policy statement needs a principal: leave it out of "all" rather than fail the rest
+      kinds.splice(kinds.indexOf("key-policy"), 1);
+      io.stderr.write("note: no --role-arn, so no key-policy statement (it names the role)\n");
+    }
     const replicas = Number(opts.replicas);
 
     const credentials = opts.staticCredentials ? staticCredentialsFromEnv(io) : undefined;
@@ -140,9 +148,6 @@ function registerAwsKms(group: Command, io: CliIO): void {
       const written = await writeArtifacts(resolve(io.cwd, opts.out), artifacts, secret);
       for (const path of written) io.stdout.write(`wrote ${path}\n`);
       return;
-    }
-    if (artifacts.length > 1) {
-      throw new UsageError("several artifacts need --out DIR (one file each); or pick one with --output");
     }
     io.stdout.write(artifacts[0]!.content);
   });
