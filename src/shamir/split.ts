@@ -23,7 +23,8 @@ const RANDOM_BUDGET = 4 * 1024 * 1024;
  *   makes a share byte never equal the secret byte at t = 2, a measurable bias.
  * - x-coordinates are the first `shares` entries of a uniform crypto-random permutation of 1..255 (Vault uses
  *   math/rand for this; the coordinates are public, but there is no reason to make them predictable).
- * - Randomness is drawn in bulk (one fill for the coordinates, one per block of up to 4 MiB of coefficients).
+ * - Randomness is drawn in bulk: one fill for the coordinates and the first block of up to 4 MiB of coefficients
+ *   (so one call for any secret up to 4 MiB / (threshold - 1)), then one fill per further block.
  * - Arithmetic is constant time: see gf256.ts.
  *
  * Throws ShamirError on bad arguments, with the messages tested in test/unit/shamir.
@@ -38,19 +39,25 @@ export function splitSecret(
   const random = opts.random ?? cryptoRandom;
   const length = secret.length;
   const degree = threshold - 1;
-  const xs = drawCoordinates(shares, random);
+
+  // Block size in bytes, a multiple of 4 so that blocks start on word boundaries of the output copies.
+  const blockBytes = Math.max(4, Math.min(roundUp4(length), Math.floor(RANDOM_BUDGET / degree / 4) * 4));
+  const blockWords = blockBytes / 4;
+  // One buffer, one fill, for the coordinate pool and the first block's coefficients: a 32-byte key costs a single
+  // getRandomValues call. The pool comes first, padded to a word boundary so the coefficients can be read as words.
+  const poolBytes = (shares + 64 + 3) & ~3;
+  const draw = new ArrayBuffer(poolBytes + degree * blockBytes);
+  const pool = new Uint8Array(draw, 0, poolBytes);
+  const coefficients = new Uint32Array(draw, poolBytes, degree * blockWords);
+  const coefficientBytes = new Uint8Array(draw, poolBytes);
+  random(new Uint8Array(draw));
+  const xs = drawCoordinates(shares, random, pool);
   const out = Array.from(xs, (x) => {
     const share = new Uint8Array(length + 1);
     share[length] = x;
     return share;
   });
   const constants = Array.from(xs, (x) => spreadConstant(x));
-
-  // Block size in bytes, a multiple of 4 so that blocks start on word boundaries of the output copies.
-  const blockBytes = Math.max(4, Math.min(roundUp4(length), Math.floor(RANDOM_BUDGET / degree / 4) * 4));
-  const blockWords = blockBytes / 4;
-  const coefficients = new Uint32Array(degree * blockWords);
-  const coefficientBytes = new Uint8Array(coefficients.buffer);
   const secretWords = new Uint32Array(blockWords);
   const secretBytes = new Uint8Array(secretWords.buffer);
   const acc = new Uint32Array(blockWords);
@@ -60,7 +67,7 @@ export function splitSecret(
       const n = Math.min(blockBytes, length - off);
       const words = (n + 3) >>> 2;
       // Coefficient k (1..degree) of the polynomial for secret byte `off + i` is byte i of row k-1.
-      random(coefficientBytes.subarray(0, degree * blockBytes));
+      if (off > 0) random(coefficientBytes);
       secretBytes.fill(0);
       secretBytes.set(secret.subarray(off, off + n));
       for (let s = 0; s < shares; s++) {
@@ -74,7 +81,7 @@ export function splitSecret(
     }
   } finally {
     // The coefficients and the copy of the secret would let anyone holding this memory recover the secret.
-    coefficients.fill(0);
+    new Uint8Array(draw).fill(0);
     secretWords.fill(0);
     acc.fill(0);
   }
@@ -98,11 +105,11 @@ export function checkSplitArguments(secret: Uint8Array, shares: number, threshol
  * The first `count` values of a uniform random permutation of 1..255: a partial Fisher-Yates shuffle whose indices
  * come from bytes by rejection sampling (no modulo bias). The coordinates are public, so branching on them is fine.
  */
-export function drawCoordinates(count: number, random: RandomSource): Uint8Array {
+export function drawCoordinates(count: number, random: RandomSource, filledPool?: Uint8Array): Uint8Array {
   const values = new Uint8Array(255);
   for (let i = 0; i < 255; i++) values[i] = i + 1;
-  const pool = new Uint8Array(count + 64);
-  random(pool);
+  const pool = filledPool ?? new Uint8Array(count + 64);
+  if (filledPool === undefined) random(pool);
   let p = 0;
   for (let i = 0; i < count; i++) {
     const range = 255 - i;

@@ -1,7 +1,8 @@
 import { fc, test } from "@fast-check/vitest";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { combineShares, interpolateAt } from "../../../src/shamir/combine.js";
 import { ShamirError } from "../../../src/shamir/errors.js";
+import { cryptoRandom } from "../../../src/shamir/random.js";
 import { drawCoordinates, splitSecret } from "../../../src/shamir/split.js";
 import { seededRandom } from "./seeded-random.js";
 
@@ -75,6 +76,29 @@ describe("split and combine", () => {
     expect(a).toEqual(b);
     const xs = drawCoordinates(255, seededRandom("perm"));
     expect([...xs].sort((p, q) => p - q)).toEqual([...Array(255).keys()].map((i) => i + 1));
+  });
+
+  it("draws all its randomness at once: one fill for a key, one getRandomValues call per 64 KiB for 1 MiB", () => {
+    const sizes: number[] = [];
+    const counting = (bytes: Uint8Array) => {
+      sizes.push(bytes.length);
+      cryptoRandom(bytes);
+    };
+    splitSecret(new Uint8Array(32), 5, 3, { random: counting });
+    expect(sizes).toHaveLength(1);
+    const original = globalThis.crypto.getRandomValues.bind(globalThis.crypto);
+    let calls = 0;
+    const spy = vi.spyOn(globalThis.crypto, "getRandomValues").mockImplementation((a) => {
+      calls++;
+      return original(a);
+    });
+    try {
+      splitSecret(new Uint8Array(1 << 20), 5, 3);
+    } finally {
+      spy.mockRestore();
+    }
+    // 2 MiB of coefficients plus the coordinate pool, in 65536-byte calls
+    expect(calls).toBe(33);
   });
 
   it("draws x-coordinates uniformly (each of 1..255 first about equally often)", () => {
