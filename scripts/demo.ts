@@ -1,0 +1,121 @@
+/**
+ * `npm run demo`: the whole story on a real local 3-node cluster, non-interactively.
+ * Builds or reuses the server, starts three raft nodes on loopback, makes demo operators (PGP by gpg, age by
+ * age-keygen), initialises with per-operator sealed shares, has each operator check their file offline, unseals all
+ * three nodes from the sealed files, and prints the final status. Leaves the ceremony directory behind and names it.
+ * Servers are stopped on exit, also on Ctrl-C.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { processIO } from "../src/cli/io.js";
+import { runCli } from "../src/cli/main.js";
+import { startCluster, type TestCluster, waitForHa } from "../test/harness/cluster.js";
+import { makeAgeOperator, makeGnupgHome, makePgpOperator } from "../test/harness/operators.js";
+
+const interactive = process.argv.includes("--interactive");
+const io = processIO();
+let cluster: TestCluster | undefined;
+
+async function step(title: string, argv: string[], okCodes = [0]): Promise<void> {
+  process.stderr.write(`\n\x1b[1m== ${title}\x1b[0m\n$ sealkeeper ${argv.join(" ")}\n`);
+  const code = await runCli(argv, { ...io, env: { ...process.env }, stdinIsTTY: interactive && io.stdinIsTTY });
+  if (!okCodes.includes(code)) throw new Error(`${title}: exit ${code}`);
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  process.stderr.write("building or reusing the local server...\n");
+  execFileSync("bash", ["scripts/build-server.sh"], { stdio: ["ignore", "ignore", "inherit"] });
+  const work = mkdtempSync(join(tmpdir(), "sealkeeper-demo-"));
+  const keys = join(work, "keys");
+  mkdirSync(keys);
+  process.stderr.write(`demo directory: ${work}\nstarting a 3-node raft cluster on loopback...\n`);
+  const clusterReady = startCluster(3, { parentDir: join(work, "cluster") });
+  const home = makeGnupgHome(work);
+  const pgp = ["alice", "bob", "carol"].map((n) => makePgpOperator(home, keys, n));
+  const age = ["dave", "erin"].map((n) => makeAgeOperator(keys, n));
+  const rootHolder = makePgpOperator(home, keys, "root-holder");
+  cluster = await clusterReady;
+  const addrs = cluster.nodes.flatMap((n) => ["-a", n.address]);
+  const out = join(work, "ceremony");
+
+  await step("status: three blank nodes", ["status", ...addrs], [2]);
+  await step("init: 5 operators (3 OpenPGP, 2 age), threshold 3", [
+    "init",
+    "-a",
+    cluster.nodes[0]!.address,
+    "-n",
+    "5",
+    "-t",
+    "3",
+    ...pgp.flatMap((o) => ["--operator", `${o.name}=pgp:${o.publicKeyPath}`]),
+    ...age.flatMap((o) => ["--operator", `${o.name}=age:${o.recipient}`]),
+    "--root-token-recipient",
+    `pgp:${rootHolder.publicKeyPath}`,
+    "-o",
+    out,
+  ]);
+  for (const [name, identity] of [
+    ["alice.asc", pgp[0]!.secretKeyPath],
+    ["dave.age", age[0]!.identityPath],
+  ] as const) {
+    await step(`shares check: ${name} opens with its operator's key`, [
+      "shares",
+      "check",
+      "--file",
+      join(out, name),
+      "--identity",
+      identity,
+    ]);
+  }
+  if (interactive) {
+    process.stderr.write(`\nshare files are in ${out}; operators' keys in ${keys}\n`);
+    await step(
+      "unseal: play each operator at the prompts",
+      ["unseal", ...addrs, "--transcript", join(out, "transcript.jsonl")],
+      [0, 2],
+    );
+  } else {
+    await step("unseal: alice, bob and dave open their files; every node unsealed", [
+      "unseal",
+      ...addrs,
+      "--non-interactive",
+      "--share-file",
+      join(out, "alice.asc"),
+      "--identity",
+      pgp[0]!.secretKeyPath,
+      "--share-file",
+      join(out, "bob.asc"),
+      "--identity",
+      pgp[1]!.secretKeyPath,
+      "--share-file",
+      join(out, "dave.age"),
+      "--identity",
+      age[0]!.identityPath,
+      "--transcript",
+      join(out, "transcript.jsonl"),
+    ]);
+  }
+  await waitForHa(cluster.nodes);
+  await step("transcript verify", ["transcript", "verify", join(out, "transcript.jsonl")]);
+  await step("status: one active, two standbys", ["status", ...addrs]);
+  process.stderr.write(
+    `\ndone in ${((Date.now() - started) / 1000).toFixed(1)}s; ceremony files and transcript: ${out}\n`,
+  );
+}
+
+async function shutdown(code: number): Promise<never> {
+  await cluster?.stop().catch(() => undefined);
+  process.exit(code);
+}
+process.on("SIGINT", () => void shutdown(130));
+process.on("SIGTERM", () => void shutdown(143));
+main().then(
+  () => shutdown(0),
+  (err) => {
+    process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    return shutdown(1);
+  },
+);
