@@ -10,6 +10,10 @@ bin="$cache/bao"
 if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
 command -v go >/dev/null || { echo "build-openbao: Go is not installed (need go >= 1.24 on PATH)" >&2; exit 1; }
 mkdir -p "$cache"
+# One build at a time: a second caller waits for the first and then reuses its binary.
+exec 9>"$cache/.build.lock"
+flock 9
+if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
 work="$cache/src"
 rm -rf "$work"; mkdir -p "$work"
 cd "$work"
