@@ -4,6 +4,7 @@ import { registerAutounseal } from "./autounseal.js";
 import { registerBootstrap } from "./bootstrap.js";
 import { registerPolicy } from "./policy.js";
 import { registerRoot } from "./root.js";
+import { registerRootGenerate } from "./root-generate.js";
 import { registerShamir } from "./shamir.js";
 import { registerShares } from "./shares.js";
 import { registerInit } from "./init.js";
@@ -26,4 +27,5 @@ export function registerCommands(program: Command, io: CliIO): void {
   registerBootstrap(program, io);
   registerPolicy(program, io);
   registerRoot(program, io);
+  registerRootGenerate(program, io);
 }
