@@ -43,28 +43,32 @@ export function lagrangeBasis(xs: Uint8Array, at: number): Uint8Array {
  */
 export function interpolateAt(shares: readonly Uint8Array[], xs: Uint8Array, at: number): Uint8Array {
   const length = shares[0]!.length - 1;
-  const constants = Array.from(lagrangeBasis(xs, at), (b) => spreadConstant(b));
+  const basis = lagrangeBasis(xs, at);
+  const constants = new Uint32Array(8 * shares.length);
+  for (let i = 0; i < shares.length; i++) spreadConstant(basis[i]!, constants, 8 * i);
   const out = new Uint8Array(length);
   const blockBytes = Math.min(BLOCK_BYTES, (length + 3) & ~3);
-  const acc = new Uint32Array(blockBytes / 4);
-  const accBytes = new Uint8Array(acc.buffer);
-  const tmp = new Uint32Array(blockBytes / 4);
-  const tmpBytes = new Uint8Array(tmp.buffer);
+  const blockWords = blockBytes / 4;
+  // One allocation for both word buffers: this runs per combine, and for a 32-byte key allocation is the cost.
+  const scratch = new Uint32Array(2 * blockWords);
+  const acc = scratch.subarray(0, blockWords);
+  const tmp = scratch.subarray(blockWords);
+  const accBytes = new Uint8Array(scratch.buffer, 0, blockBytes);
+  const tmpBytes = new Uint8Array(scratch.buffer, blockBytes, blockBytes);
   try {
     for (let off = 0; off < length; off += blockBytes) {
       const n = Math.min(blockBytes, length - off);
       const words = (n + 3) >>> 2;
-      acc.fill(0);
-      tmp.fill(0);
+      if (off > 0) acc.fill(0);
       for (let i = 0; i < shares.length; i++) {
+        if (n < blockBytes) tmp.fill(0);
         tmpBytes.set(shares[i]!.subarray(off, off + n));
-        accumulateScaledWords(acc, tmp, constants[i]!, words);
+        accumulateScaledWords(acc, tmp, constants, words, 8 * i);
       }
       out.set(accBytes.subarray(0, n), off);
     }
   } finally {
-    acc.fill(0);
-    tmp.fill(0);
+    scratch.fill(0);
   }
   return out;
 }

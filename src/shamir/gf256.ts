@@ -53,14 +53,13 @@ export function gfDivide(a: number, b: number): number {
  * The eight multiples c*x^i (i = 0..7) of a public constant c, each broadcast to the four byte lanes of a 32-bit word.
  * They are indexed by bit position only, never by a secret value: see {@link mulWordByConstant}.
  */
-export function spreadConstant(c: number): Uint32Array {
-  const lanes = new Uint32Array(8);
+export function spreadConstant(c: number, into: Uint32Array = new Uint32Array(8), offset = 0): Uint32Array {
   let m = c & 0xff;
   for (let i = 0; i < 8; i++) {
-    lanes[i] = Math.imul(m, 0x01010101) >>> 0;
+    into[offset + i] = Math.imul(m, 0x01010101) >>> 0;
     m = gfMultiply(m, 2);
   }
-  return lanes;
+  return into;
 }
 
 /**
@@ -83,18 +82,19 @@ export function mulWordByConstant(w: number, k: Uint32Array): number {
 }
 
 /**
- * Horner step over packed words: acc[w] = acc[w] * c + add[w] for w < words, with c a public constant given as the
- * output of {@link spreadConstant}. The constant's eight multiples live in locals so the loop body has no lookups.
+ * Horner step over packed words: acc[w] = acc[w] * c + add[addOffset + w] for w < words, with c a public constant
+ * given as the output of {@link spreadConstant} (at `kOffset`). The constant's eight multiples live in locals so the
+ * loop body has no lookups.
  */
-export function multiplyAddWords(acc: Uint32Array, k: Uint32Array, add: Uint32Array, addOffset: number, words: number) {
-  const k0 = k[0]!,
-    k1 = k[1]!,
-    k2 = k[2]!,
-    k3 = k[3]!,
-    k4 = k[4]!,
-    k5 = k[5]!,
-    k6 = k[6]!,
-    k7 = k[7]!;
+export function multiplyAddWords(
+  acc: Uint32Array,
+  k: Uint32Array,
+  add: Uint32Array,
+  addOffset: number,
+  words: number,
+  kOffset = 0,
+): void {
+  const [k0, k1, k2, k3, k4, k5, k6, k7] = constantLanes(k, kOffset);
   for (let w = 0; w < words; w++) {
     const a = acc[w]!;
     acc[w] =
@@ -111,15 +111,14 @@ export function multiplyAddWords(acc: Uint32Array, k: Uint32Array, add: Uint32Ar
 }
 
 /** Accumulates a scaled vector: acc[w] ^= src[w] * c for w < words, c public (see {@link spreadConstant}). */
-export function accumulateScaledWords(acc: Uint32Array, src: Uint32Array, k: Uint32Array, words: number) {
-  const k0 = k[0]!,
-    k1 = k[1]!,
-    k2 = k[2]!,
-    k3 = k[3]!,
-    k4 = k[4]!,
-    k5 = k[5]!,
-    k6 = k[6]!,
-    k7 = k[7]!;
+export function accumulateScaledWords(
+  acc: Uint32Array,
+  src: Uint32Array,
+  k: Uint32Array,
+  words: number,
+  kOffset = 0,
+): void {
+  const [k0, k1, k2, k3, k4, k5, k6, k7] = constantLanes(k, kOffset);
   for (let w = 0; w < words; w++) {
     const a = src[w]!;
     acc[w] =
@@ -133,4 +132,8 @@ export function accumulateScaledWords(acc: Uint32Array, src: Uint32Array, k: Uin
       (Math.imul((a >>> 6) & 0x01010101, 0xff) & k6) ^
       (Math.imul((a >>> 7) & 0x01010101, 0xff) & k7);
   }
+}
+
+function constantLanes(k: Uint32Array, o: number): [number, number, number, number, number, number, number, number] {
+  return [k[o]!, k[o + 1]!, k[o + 2]!, k[o + 3]!, k[o + 4]!, k[o + 5]!, k[o + 6]!, k[o + 7]!];
 }

@@ -23,7 +23,8 @@ export function checkShares(shares: readonly Uint8Array[]): Uint8Array {
   }
   const first = shares[0];
   const xs = new Uint8Array(shares.length);
-  const seen = new Map<number, number>();
+  // seen[x] = 1-based index of the share holding x (x is public: it is written in the clear in every share)
+  const seen = new Uint8Array(256);
   for (let i = 0; i < shares.length; i++) {
     const share = shares[i];
     const n = i + 1;
@@ -45,8 +46,8 @@ export function checkShares(shares: readonly Uint8Array[]): Uint8Array {
         shareIndex: n,
       });
     }
-    const earlier = seen.get(x);
-    if (earlier !== undefined) {
+    const earlier = seen[x]!;
+    if (earlier !== 0) {
       const copy = equalBytes(share, shares[earlier - 1]!);
       throw new ShamirError(
         copy
@@ -55,7 +56,7 @@ export function checkShares(shares: readonly Uint8Array[]): Uint8Array {
         { shareIndex: n },
       );
     }
-    seen.set(x, n);
+    seen[x] = n;
     xs[i] = x;
   }
   return xs;
