@@ -9,7 +9,15 @@
  */
 import { describeError, SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
-import { detectQuorumEndpoint, type EndpointPreference, type QuorumEndpoint } from "./quorum-endpoint.js";
+import {
+  AttemptInProgressError,
+  detectQuorumEndpoint,
+  type EndpointPreference,
+  type QuorumEndpoint,
+} from "./quorum-endpoint.js";
+
+export { AttemptInProgressError } from "./quorum-endpoint.js";
+
 import type { ShareSource } from "./share-source.js";
 import type { Transcript } from "./transcript.js";
 import type { KeyShare } from "./unseal-key.js";
@@ -86,13 +94,6 @@ export interface GenerateRootOptions {
   endpoint?: EndpointPreference;
   transcript?: Transcript;
   onEvent?: (event: GenerateRootEvent) => void;
-}
-
-/** An attempt is already running and the caller did not say --resume (or asked to resume what cannot be). Exit 2. */
-export class AttemptInProgressError extends SealkeeperError {
-  constructor(message: string, hint: string) {
-    super(message, { exitCode: 2, hint });
-  }
 }
 
 /**

@@ -5,17 +5,17 @@
  * a rescue bundle (or on stderr). Plaintext shares stay in memory only, and only when the caller asks (a scripted
  * bootstrap that unseals right after init).
  */
-import { randomBytes } from "node:crypto";
 import type { LoadedRecipient, OperatorSpec, RecipientSpec } from "../ciphers/types.js";
 import { describeError, UsageError } from "../errors.js";
 import type { Manifest } from "../store/manifest.js";
 import type { ShareStore, WrittenFile } from "../store/share-store.js";
 import type { VaultClient } from "../vault/client.js";
-import type { InitRequest, InitResponse } from "../vault/types.js";
+import type { InitRequest } from "../vault/types.js";
+import { checkOperatorCount, deliverShares, loadOperators, probeRecipients, type ShareKind } from "./deliver-shares.js";
 import type { Transcript } from "./transcript.js";
-import { type KeyShare, parseKeyShare } from "./unseal-key.js";
+import type { KeyShare } from "./unseal-key.js";
 
-export type ShareKind = "unseal" | "recovery";
+export type { ShareKind } from "./deliver-shares.js";
 
 export interface InitCeremonyConfig {
   shares: number;
@@ -90,16 +90,7 @@ export function checkSharesAndThreshold(shares: number, threshold: number, what 
  */
 export async function prepareInit(config: InitCeremonyConfig, deps: InitCeremonyDeps): Promise<PreparedInit> {
   checkSharesAndThreshold(config.shares, config.threshold);
-  if (config.operators.length !== config.shares) {
-    throw new UsageError(
-      `${config.operators.length} operator${config.operators.length === 1 ? "" : "s"} given for ${config.shares} shares: give exactly one --operator per share`,
-    );
-  }
-  const names = new Set<string>();
-  for (const op of config.operators) {
-    if (names.has(op.name)) throw new UsageError(`operator ${op.name} is given twice`);
-    names.add(op.name);
-  }
+  checkOperatorCount(config.operators, config.shares);
   if (!config.rootTokenRecipient && !config.keepRootToken) {
     throw new UsageError(
       "say where the root token goes: --root-token-recipient pgp:FILE|age:RECIPIENT (or --print-root-token)",
@@ -122,16 +113,8 @@ export async function prepareInit(config: InitCeremonyConfig, deps: InitCeremony
     );
   }
 
-  const { loadRecipient, sealShare } = await import("../ciphers/registry.js");
-  const operators = await Promise.all(
-    config.operators.map(async (op) => {
-      try {
-        return { name: op.name, recipient: await loadRecipient(op.recipient, { cwd: deps.cwd }) };
-      } catch (err) {
-        throw new UsageError(`operator ${op.name}: ${describeError(err)}`, { cause: err });
-      }
-    }),
-  );
+  const { loadRecipient } = await import("../ciphers/registry.js");
+  const operators = await loadOperators(config.operators, deps.cwd);
   let rootRecipient: LoadedRecipient | undefined;
   if (config.rootTokenRecipient) {
     try {
@@ -156,12 +139,10 @@ export async function prepareInit(config: InitCeremonyConfig, deps: InitCeremony
   const rootSealMode = rootRecipient?.serverPgpKeyB64 && !config.keepRootToken ? "server" : "client";
 
   // A test seal to every recipient we will seal to ourselves: if it fails, it fails now, before init.
-  const probe = randomBytes(33);
-  const clientSealed = [
+  await probeRecipients([
     ...(sealMode === "client" ? operators.map((o) => o.recipient) : []),
     ...(rootRecipient && rootSealMode === "client" ? [rootRecipient] : []),
-  ];
-  await Promise.all(clientSealed.map((r) => sealShare(r, probe)));
+  ]);
 
   await deps.store.checkWritable();
 
@@ -204,180 +185,40 @@ export async function runInitCeremony(config: InitCeremonyConfig, deps: InitCere
   const response = await deps.client.init(prepared.request);
   log("the server answered: sealing and writing the shares");
 
-  const sealed: { name: string; content: string }[] = [];
-  try {
-    await deps.afterServerAnswered?.();
-    return await finishInit(config, deps, prepared, response, sealed);
-  } catch (err) {
-    throw await rescue(deps, prepared, response, sealed, err);
-  }
-}
-
-async function finishInit(
-  config: InitCeremonyConfig,
-  deps: InitCeremonyDeps,
-  prepared: PreparedInit,
-  response: InitResponse,
-  sealed: { name: string; content: string }[],
-): Promise<InitOutcome> {
-  const { armorServerSealedShare, fileExtensionFor, sealShare } = await import("../ciphers/registry.js");
-  const { buildManifest } = await import("../store/manifest.js");
-  const { sha256Hex } = await import("../store/share-text.js");
   const keys = prepared.kind === "unseal" ? response.keys : (response.recovery_keys ?? []);
   const keysB64 = prepared.kind === "unseal" ? response.keys_base64 : (response.recovery_keys_base64 ?? []);
-  if (keys.length !== prepared.operators.length) {
-    throw new Error(`the server returned ${keys.length} shares for ${prepared.operators.length} operators`);
-  }
-
-  // 1. Seal everything in memory first (fast, and no file is half-written if sealing fails).
-  const plaintext: KeyShare[] = [];
-  for (const [i, op] of prepared.operators.entries()) {
-    const name = `${op.name}${fileExtensionFor(op.recipient.type)}`;
-    if (prepared.sealMode === "server") {
-      sealed.push({ name, content: await armorServerSealedShare(op.recipient.type, keysB64[i]!) });
-    } else {
-      const share = parseKeyShare(keys[i]!, `the server's share ${i + 1}`, op.name);
-      plaintext.push(share);
-      sealed.push({ name, content: await sealShare(op.recipient, Buffer.from(share.hex, "utf8")) });
-    }
-  }
-  let rootFile: string | undefined;
-  if (prepared.rootRecipient) {
-    rootFile = `root-token${fileExtensionFor(prepared.rootRecipient.type)}`;
-    const content =
-      prepared.rootSealMode === "server"
-        ? await armorServerSealedShare(prepared.rootRecipient.type, response.root_token)
-        : await sealShare(prepared.rootRecipient, Buffer.from(response.root_token, "utf8"));
-    sealed.push({ name: rootFile, content });
-  }
-
-  // 2. Write each file (never overwriting), then the manifest that records their hashes.
-  const files: WrittenFile[] = [];
-  for (const f of sealed) files.push(await deps.store.writeSecretFile(f.name, f.content));
-  const manifest = buildManifest({
-    node: deps.client.address,
-    kind: prepared.kind,
-    threshold: config.threshold,
-    shares: config.shares,
-    operators: prepared.operators.map((op, i) => ({
-      name: op.name,
-      recipient: op.recipient,
-      file: files[i]!.name,
-      fileSha256: sha256Hex(sealed[i]!.content),
-      sealedBy: prepared.sealMode,
-      share: prepared.sealMode === "client" ? plaintext[i]!.bytes : undefined,
-    })),
-    rootToken:
-      prepared.rootRecipient && rootFile
-        ? {
-            file: rootFile,
-            fileSha256: sha256Hex(sealed.at(-1)!.content),
-            recipient: prepared.rootRecipient,
-            sealedBy: prepared.rootSealMode,
-          }
-        : null,
-  });
-  files.push(await deps.store.writeManifest(manifest));
-  prepared.operators.forEach((op, i) =>
-    deps.transcript?.append({
-      action: "init-share-written",
+  const delivered = await deliverShares(
+    {
+      ceremony: "init",
       node: deps.client.address,
-      operator: op.name,
-      shareFingerprint: plaintext[i]?.fingerprint,
-      detail: `${files[i]!.name} sealed to ${op.recipient.type} ${op.recipient.fingerprint} by the ${prepared.sealMode}`,
-    }),
+      kind: prepared.kind,
+      threshold: config.threshold,
+      shares: config.shares,
+      operators: prepared.operators,
+      sealMode: prepared.sealMode,
+      keys,
+      keysB64,
+      rootToken: prepared.rootRecipient
+        ? { recipient: prepared.rootRecipient, sealMode: prepared.rootSealMode, value: response.root_token }
+        : undefined,
+    },
+    {
+      store: deps.store,
+      transcript: deps.transcript,
+      rescueDirs: deps.rescueDirs,
+      beforeWrite: deps.afterServerAnswered,
+    },
   );
-  deps.transcript?.append({
-    action: "init-done",
-    node: deps.client.address,
-    detail: `manifest ${files.at(-1)!.sha256}`,
-  });
   return {
     kind: prepared.kind,
     sealMode: prepared.sealMode,
-    manifest,
+    manifest: delivered.manifest,
     dir: deps.store.dir,
-    files,
-    plaintextShares: config.keepPlaintextShares ? plaintext : undefined,
+    files: delivered.files,
+    plaintextShares: config.keepPlaintextShares ? delivered.plaintext : undefined,
     rootToken: config.keepRootToken ? response.root_token : undefined,
   };
 }
 
-/** After the server answered, something failed: save what can be saved and say exactly where it is. */
-async function rescue(
-  deps: InitCeremonyDeps,
-  prepared: PreparedInit,
-  response: InitResponse,
-  sealedSoFar: { name: string; content: string }[],
-  cause: unknown,
-): Promise<Error> {
-  const { armorServerSealedShare, fileExtensionFor, sealShare } = await import("../ciphers/registry.js");
-  const { writeRescueBundle } = await import("../store/rescue-bundle.js");
-  const keys = prepared.kind === "unseal" ? response.keys : (response.recovery_keys ?? []);
-  const keysB64 = prepared.kind === "unseal" ? response.keys_base64 : (response.recovery_keys_base64 ?? []);
-  // Rebuild the full set of sealed files (the failure may have come before all were sealed).
-  const files: { name: string; content: string }[] = [];
-  const unsealable: string[] = [];
-  for (const [i, op] of prepared.operators.entries()) {
-    const name = `${op.name}${fileExtensionFor(op.recipient.type)}`;
-    const done = sealedSoFar.find((s) => s.name === name);
-    try {
-      files.push(
-        done ?? {
-          name,
-          content:
-            prepared.sealMode === "server"
-              ? await armorServerSealedShare(op.recipient.type, keysB64[i]!)
-              : await sealShare(op.recipient, Buffer.from(keys[i]!, "utf8")),
-        },
-      );
-    } catch {
-      unsealable.push(`${op.name}: ${keys[i]}`);
-    }
-  }
-  if (prepared.rootRecipient) {
-    const name = `root-token${fileExtensionFor(prepared.rootRecipient.type)}`;
-    const done = sealedSoFar.find((s) => s.name === name);
-    try {
-      files.push(
-        done ?? {
-          name,
-          content:
-            prepared.rootSealMode === "server"
-              ? await armorServerSealedShare(prepared.rootRecipient.type, response.root_token)
-              : await sealShare(prepared.rootRecipient, Buffer.from(response.root_token, "utf8")),
-        },
-      );
-    } catch {
-      unsealable.push(`root token: ${response.root_token}`);
-    }
-  }
-  const reason = describeError(cause);
-  const result = await writeRescueBundle(
-    { node: deps.client.address, intendedDir: deps.store.dir, reason, files, manifest: null },
-    deps.rescueDirs ? { dirs: deps.rescueDirs } : {},
-  );
-  deps.transcript?.append({
-    action: "init-rescue",
-    node: deps.client.address,
-    detail: result.written ? result.path : "printed",
-  });
-  let message = `the cluster WAS initialised but writing the shares to ${deps.store.dir} failed (${reason}); `;
-  if (result.written) {
-    message += `every sealed share and the sealed root token are saved in the rescue bundle ${result.path} (0600): move it somewhere safe and give each operator their file`;
-  } else {
-    message += `no rescue file could be written either (${result.errors.join("; ")}); the sealed shares follow, copy them now:\n${result.text}`;
-  }
-  if (unsealable.length > 0) {
-    // Losing these would lose the cluster: this is the one place plaintext is ever printed, and only to stderr.
-    message += `\nEMERGENCY: these could not be sealed; they are printed once, here, in plaintext:\n${unsealable.join("\n")}`;
-  }
-  return new InitRescuedError(message, { cause });
-}
-
 /** The init ran on the server, and the material was rescued rather than written normally. Exit 2. */
-export class InitRescuedError extends UsageError {
-  constructor(message: string, opts: { cause?: unknown }) {
-    super(message, { ...opts, exitCode: 2 });
-  }
-}
+export { SharesRescuedError as InitRescuedError } from "./deliver-shares.js";

@@ -33,6 +33,13 @@ export class EndpointUnavailableError extends SealkeeperError {
   }
 }
 
+/** An attempt is already running and the caller did not say --resume (or asked to resume what cannot be). Exit 2. */
+export class AttemptInProgressError extends SealkeeperError {
+  constructor(message: string, hint: string) {
+    super(message, { exitCode: 2, hint });
+  }
+}
+
 /** A 404/405 means "this server has no such path here" (not registered, or turned off by a listener option). */
 function isAbsent(err: unknown): boolean {
   return err instanceof VaultHttpError && (err.status === 404 || err.status === 405);

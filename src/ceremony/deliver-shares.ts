@@ -1,0 +1,268 @@
+/**
+ * The second half of every ceremony that receives new shares from the server (init, rekey): the server's response is
+ * the only copy, so it is sealed in memory first, then written with the store's guarantees (atomic, 0600, never
+ * overwriting), then the manifest that records the files' hashes. If anything fails after the server answered, the
+ * sealed material survives in a rescue bundle (or on stderr), and only what could not be sealed at all is printed,
+ * once, as the last resort.
+ */
+import { randomBytes } from "node:crypto";
+import type { LoadedRecipient, OperatorSpec } from "../ciphers/types.js";
+import { describeError, UsageError } from "../errors.js";
+import type { Manifest } from "../store/manifest.js";
+import type { ShareStore, WrittenFile } from "../store/share-store.js";
+import type { Transcript } from "./transcript.js";
+import { type KeyShare, parseKeyShare } from "./unseal-key.js";
+
+export type ShareKind = "unseal" | "recovery";
+export type SealMode = "server" | "client";
+
+export interface DeliveryOperator {
+  name: string;
+  recipient: LoadedRecipient;
+}
+
+export interface DeliverSharesInput {
+  /** Names the transcript actions (`<ceremony>-share-written`, `-done`, `-rescue`) and the rescue message. */
+  ceremony: "init" | "rekey";
+  node: string;
+  kind: ShareKind;
+  threshold: number;
+  shares: number;
+  operators: DeliveryOperator[];
+  /** server: `keys`/`keysB64` are the server's PGP messages (hex/base64); client: they are the plaintext shares. */
+  sealMode: SealMode;
+  keys: string[];
+  keysB64: string[];
+  /** init only: the root token and where it goes. */
+  rootToken?: { recipient: LoadedRecipient; sealMode: SealMode; value: string };
+}
+
+export interface DeliverSharesDeps {
+  store: ShareStore;
+  transcript?: Transcript;
+  /** Where a rescue bundle may go (default: $HOME, then the temp dir). */
+  rescueDirs?: string[];
+  /** Test seam: runs first, inside the rescue guard (fault injection after the server answered). */
+  beforeWrite?: () => Promise<void> | void;
+}
+
+export interface DeliveredShares {
+  manifest: Manifest;
+  /** Every file written, operators' first, the manifest last. */
+  files: WrittenFile[];
+  /** The plaintext shares, client sealing only (empty when the server sealed). In memory only. */
+  plaintext: KeyShare[];
+}
+
+/** The server did its part, and the material was rescued rather than written normally. Exit 2. */
+export class SharesRescuedError extends UsageError {
+  constructor(message: string, opts: { cause?: unknown }) {
+    super(message, { ...opts, exitCode: 2 });
+  }
+}
+
+/**
+ * Seals and writes the new shares (and the root token when given) and the manifest.
+ * @throws SharesRescuedError when writing failed: its message says where the rescue bundle is (or carries the sealed
+ *   text when no bundle could be written).
+ */
+export async function deliverShares(input: DeliverSharesInput, deps: DeliverSharesDeps): Promise<DeliveredShares> {
+  const sealed: { name: string; content: string }[] = [];
+  try {
+    await deps.beforeWrite?.();
+    return await sealAndWrite(input, deps, sealed);
+  } catch (err) {
+    throw await rescue(input, deps, sealed, err);
+  }
+}
+
+async function sealAndWrite(
+  input: DeliverSharesInput,
+  deps: DeliverSharesDeps,
+  sealed: { name: string; content: string }[],
+): Promise<DeliveredShares> {
+  const { armorServerSealedShare, fileExtensionFor, sealShare } = await import("../ciphers/registry.js");
+  const { buildManifest } = await import("../store/manifest.js");
+  const { sha256Hex } = await import("../store/share-text.js");
+  if (input.keys.length !== input.operators.length) {
+    throw new Error(`the server returned ${input.keys.length} shares for ${input.operators.length} operators`);
+  }
+
+  // 1. Seal everything in memory first (fast, and no file is half-written if sealing fails).
+  const plaintext: KeyShare[] = [];
+  for (const [i, op] of input.operators.entries()) {
+    const name = `${op.name}${fileExtensionFor(op.recipient.type)}`;
+    if (input.sealMode === "server") {
+      sealed.push({ name, content: await armorServerSealedShare(op.recipient.type, input.keysB64[i]!) });
+    } else {
+      const share = parseKeyShare(input.keys[i]!, `the server's share ${i + 1}`, op.name);
+      plaintext.push(share);
+      sealed.push({ name, content: await sealShare(op.recipient, Buffer.from(share.hex, "utf8")) });
+    }
+  }
+  let rootFile: string | undefined;
+  if (input.rootToken) {
+    const { recipient, sealMode, value } = input.rootToken;
+    rootFile = `root-token${fileExtensionFor(recipient.type)}`;
+    const content =
+      sealMode === "server"
+        ? await armorServerSealedShare(recipient.type, value)
+        : await sealShare(recipient, Buffer.from(value, "utf8"));
+    sealed.push({ name: rootFile, content });
+  }
+
+  // 2. Write each file (never overwriting), then the manifest that records their hashes.
+  const files: WrittenFile[] = [];
+  for (const f of sealed) files.push(await deps.store.writeSecretFile(f.name, f.content));
+  const manifest = buildManifest({
+    node: input.node,
+    kind: input.kind,
+    threshold: input.threshold,
+    shares: input.shares,
+    operators: input.operators.map((op, i) => ({
+      name: op.name,
+      recipient: op.recipient,
+      file: files[i]!.name,
+      fileSha256: sha256Hex(sealed[i]!.content),
+      sealedBy: input.sealMode,
+      share: input.sealMode === "client" ? plaintext[i]!.bytes : undefined,
+    })),
+    rootToken:
+      input.rootToken && rootFile
+        ? {
+            file: rootFile,
+            fileSha256: sha256Hex(sealed.at(-1)!.content),
+            recipient: input.rootToken.recipient,
+            sealedBy: input.rootToken.sealMode,
+          }
+        : null,
+  });
+  files.push(await deps.store.writeManifest(manifest));
+  for (const [i, op] of input.operators.entries()) {
+    deps.transcript?.append({
+      action: `${input.ceremony}-share-written`,
+      node: input.node,
+      operator: op.name,
+      shareFingerprint: plaintext[i]?.fingerprint,
+      detail: `${files[i]!.name} sealed to ${op.recipient.type} ${op.recipient.fingerprint} by the ${input.sealMode}`,
+    });
+  }
+  deps.transcript?.append({
+    action: `${input.ceremony}-done`,
+    node: input.node,
+    detail: `manifest ${files.at(-1)!.sha256}`,
+  });
+  return { manifest, files, plaintext };
+}
+
+/** After the server answered, something failed: save what can be saved and say exactly where it is. */
+async function rescue(
+  input: DeliverSharesInput,
+  deps: DeliverSharesDeps,
+  sealedSoFar: { name: string; content: string }[],
+  cause: unknown,
+): Promise<Error> {
+  const { armorServerSealedShare, fileExtensionFor, sealShare } = await import("../ciphers/registry.js");
+  const { writeRescueBundle } = await import("../store/rescue-bundle.js");
+  // Rebuild the full set of sealed files (the failure may have come before all were sealed).
+  const files: { name: string; content: string }[] = [];
+  const unsealable: string[] = [];
+  for (const [i, op] of input.operators.entries()) {
+    const name = `${op.name}${fileExtensionFor(op.recipient.type)}`;
+    const done = sealedSoFar.find((s) => s.name === name);
+    try {
+      files.push(
+        done ?? {
+          name,
+          content:
+            input.sealMode === "server"
+              ? await armorServerSealedShare(op.recipient.type, input.keysB64[i]!)
+              : await sealShare(op.recipient, Buffer.from(input.keys[i]!, "utf8")),
+        },
+      );
+    } catch {
+      unsealable.push(`${op.name}: ${input.keys[i]}`);
+    }
+  }
+  if (input.rootToken) {
+    const { recipient, sealMode, value } = input.rootToken;
+    const name = `root-token${fileExtensionFor(recipient.type)}`;
+    const done = sealedSoFar.find((s) => s.name === name);
+    try {
+      files.push(
+        done ?? {
+          name,
+          content:
+            sealMode === "server"
+              ? await armorServerSealedShare(recipient.type, value)
+              : await sealShare(recipient, Buffer.from(value, "utf8")),
+        },
+      );
+    } catch {
+      unsealable.push(`root token: ${value}`);
+    }
+  }
+  const reason = describeError(cause);
+  const result = await writeRescueBundle(
+    { node: input.node, intendedDir: deps.store.dir, reason, files, manifest: null },
+    deps.rescueDirs ? { dirs: deps.rescueDirs } : {},
+  );
+  deps.transcript?.append({
+    action: `${input.ceremony}-rescue`,
+    node: input.node,
+    detail: result.written ? result.path : "printed",
+  });
+  const what = input.ceremony === "init" ? "the cluster WAS initialised" : "the rekey WAS done";
+  let message = `${what} but writing the shares to ${deps.store.dir} failed (${reason}); `;
+  if (result.written) {
+    message += `every sealed share${input.rootToken ? " and the sealed root token" : ""} are saved in the rescue bundle ${result.path} (0600): move it somewhere safe and give each operator their file`;
+  } else {
+    message += `no rescue file could be written either (${result.errors.join("; ")}); the sealed shares follow, copy them now:\n${result.text}`;
+  }
+  if (unsealable.length > 0) {
+    // Losing these would lose the cluster: this is the one place plaintext is ever printed, and only to stderr.
+    message += `\nEMERGENCY: these could not be sealed; they are printed once, here, in plaintext:\n${unsealable.join("\n")}`;
+  }
+  return new SharesRescuedError(message, { cause });
+}
+
+/**
+ * One operator per share, no name twice.
+ * @throws UsageError naming the count or the repeated name.
+ */
+export function checkOperatorCount(operators: { name: string }[], shares: number): void {
+  if (operators.length !== shares) {
+    throw new UsageError(
+      `${operators.length} operator${operators.length === 1 ? "" : "s"} given for ${shares} shares: give exactly one --operator per share`,
+    );
+  }
+  const names = new Set<string>();
+  for (const op of operators) {
+    if (names.has(op.name)) throw new UsageError(`operator ${op.name} is given twice`);
+    names.add(op.name);
+  }
+}
+
+/**
+ * Reads and pre-flights every operator's key.
+ * @throws UsageError naming the operator and what is wrong with their key.
+ */
+export async function loadOperators(operators: OperatorSpec[], cwd: string): Promise<DeliveryOperator[]> {
+  const { loadRecipient } = await import("../ciphers/registry.js");
+  return Promise.all(
+    operators.map(async (op) => {
+      try {
+        return { name: op.name, recipient: await loadRecipient(op.recipient, { cwd }) };
+      } catch (err) {
+        throw new UsageError(`operator ${op.name}: ${describeError(err)}`, { cause: err });
+      }
+    }),
+  );
+}
+
+/** A test seal to each recipient sealkeeper will seal to itself: if one fails, it fails before the server call. */
+export async function probeRecipients(recipients: LoadedRecipient[]): Promise<void> {
+  const { sealShare } = await import("../ciphers/registry.js");
+  const probe = randomBytes(33);
+  await Promise.all(recipients.map((r) => sealShare(r, probe)));
+}
