@@ -3,6 +3,7 @@ import type { CliIO } from "../io.js";
 import { registerAutounseal } from "./autounseal.js";
 import { registerBootstrap } from "./bootstrap.js";
 import { registerPolicy } from "./policy.js";
+import { registerRekey } from "./rekey.js";
 import { registerRoot } from "./root.js";
 import { registerRootGenerate } from "./root-generate.js";
 import { registerShamir } from "./shamir.js";
@@ -28,4 +29,5 @@ export function registerCommands(program: Command, io: CliIO): void {
   registerPolicy(program, io);
   registerRoot(program, io);
   registerRootGenerate(program, io);
+  registerRekey(program, io);
 }

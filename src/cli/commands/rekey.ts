@@ -1,0 +1,246 @@
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import type { RekeyEvent, RekeyMode, RekeyReport } from "../../ceremony/rekey.js";
+import type { Transcript as TranscriptT } from "../../ceremony/transcript.js";
+import { ExitCode, UsageError } from "../../errors.js";
+import { ExitWith } from "../exit.js";
+import { type CliIO, readAllStdin } from "../io.js";
+import { addConnectionOptions, addFormatOption, clientFromOptions, type RawConnectionOpts } from "../options.js";
+import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import { addShareInputOptions, shareSourceFromOptions } from "../share-input.js";
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+const int = (name: string) => (v: string) => {
+  if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be a whole number, got "${v}"`);
+  return Number(v);
+};
+
+interface RekeyOpts extends RawConnectionOpts {
+  shares?: number;
+  threshold?: number;
+  operator?: string[];
+  sealShares?: string;
+  out?: string;
+  skipVerification?: boolean;
+  resume?: boolean;
+  verify?: boolean;
+  cancel?: boolean;
+  status?: boolean;
+  nonce?: string;
+  endpoint?: string;
+  transcript?: string;
+  format?: string;
+  allowInsecureHttp?: boolean;
+  shareFile?: string[];
+  identity?: string[];
+  passphraseFile?: string;
+  nonInteractive?: boolean;
+}
+
+export function registerRekey(program: Command, io: CliIO): void {
+  const cmd = program
+    .command("rekey")
+    .description(
+      "re-issue the unseal shares (recovery shares under auto-unseal) to new operators: a quorum of OLD shares " +
+        "authorises it, the new shares are sealed and written like init's, and they take effect only once a threshold " +
+        "of them is verified (exit 0 done, 2 waiting for more shares or verification, 1 error)",
+    );
+  addConnectionOptions(cmd);
+  addShareInputOptions(cmd);
+  addFormatOption(cmd);
+  cmd
+    .option("-n, --shares <n>", "number of new shares (default: one per --operator)", int("--shares"))
+    .option("-t, --threshold <n>", "new threshold (default 3, or the share count when lower)", int("--threshold"))
+    .option("--operator <name=type:key>", "a new share holder: alice=pgp:alice.asc or bob=age:age1...", collect)
+    .option("--seal-shares <mode>", "server (Vault's pgp_keys), client (sealkeeper seals) or auto", "auto")
+    .option("-o, --out <dir>", "output directory for the new shares (created 0700; must not hold a ceremony)")
+    .option("--skip-verification", "let the new shares take effect at once, unproven (not recommended)")
+    .option("--resume", "continue the rekey in progress with more OLD shares (same --shares/--threshold/--operator)")
+    .option("--verify", "give NEW shares to verify the rekey in progress; the switch happens when enough are in")
+    .option("--cancel", "cancel the rekey in progress (the old shares stay valid) and exit")
+    .option("--status", "show the rekey in progress (if any) and which API the server offers, and exit")
+    .option("--nonce <nonce>", "contribute only to the attempt with this nonce")
+    .option("--endpoint <api>", "auto, unauthenticated (/sys/rekey) or authenticated (OpenBao's /sys/rotate)")
+    .option("--transcript <file>", "ceremony transcript (default: <out>/transcript.jsonl when shares are written)")
+    .action(async (opts: RekeyOpts) => {
+      const format = resolveFormat(opts.format, io);
+      const endpoint = parseEndpoint(opts.endpoint);
+      const flags = [opts.resume, opts.verify, opts.cancel, opts.status].filter(Boolean).length;
+      if (flags > 1) throw new UsageError("give at most one of --resume, --verify, --cancel and --status");
+      const client = await clientFromOptions(opts, io);
+      const { Transcript } = await import("../../ceremony/transcript.js");
+      try {
+        if (opts.status) return await showStatus(client, endpoint, format, io);
+        const explicitTranscript = opts.transcript ? Transcript.open(resolve(io.cwd, opts.transcript)) : undefined;
+        if (opts.cancel) {
+          const { cancelRekey } = await import("../../ceremony/rekey.js");
+          const r = await cancelRekey(client, { endpoint, transcript: explicitTranscript });
+          if (format === "json") return writeJson(io, { address: client.address, cancelled: r.wasRunning, ...r });
+          io.stdout.write(
+            r.wasRunning
+              ? `${client.address}: cancelled the rekey ${r.nonce}; the old shares stay valid${r.newSharesVoid ? " (the new share files it had handed out are void: delete them)" : ""}\n`
+              : `${client.address}: no rekey was in progress\n`,
+          );
+          return;
+        }
+        await rekey(client, endpoint, opts, format, io, explicitTranscript);
+      } finally {
+        await client.close();
+      }
+    });
+}
+
+function parseEndpoint(raw: string | undefined) {
+  const v = raw ?? "auto";
+  if (v === "auto" || v === "unauthenticated" || v === "authenticated") return v;
+  throw new UsageError(`--endpoint must be auto, unauthenticated or authenticated, got "${v}"`);
+}
+
+async function showStatus(
+  client: import("../../vault/client.js").VaultClient,
+  endpoint: "auto" | "unauthenticated" | "authenticated",
+  format: string,
+  io: CliIO,
+) {
+  const { readRekeyStatus } = await import("../../ceremony/rekey.js");
+  const { kind, endpoint: api, status, verify } = await readRekeyStatus(client, endpoint);
+  const phase = !status.started ? null : status.verification_nonce ? "verify" : "update";
+  const view = {
+    address: client.address,
+    kind,
+    api: `/v1/${api.base}`,
+    authenticated: api.kind === "authenticated",
+    started: status.started,
+    phase,
+    nonce: phase === "verify" ? (verify?.nonce ?? null) : status.nonce || null,
+    progress: phase === "verify" ? (verify?.progress ?? 0) : status.progress,
+    required: phase === "verify" ? (verify?.t ?? status.t) : status.required,
+    newShares: status.started ? status.n : null,
+    newThreshold: status.started ? status.t : null,
+    verificationRequired: Boolean(status.verification_required),
+    pgpFingerprints: status.pgp_fingerprints ?? [],
+  };
+  if (format === "json") return writeJson(io, view);
+  io.stdout.write(
+    !status.started
+      ? `${client.address}: no rekey in progress; ${view.api} is usable (${kind} shares, ${status.required} old shares required)\n`
+      : `${client.address}: ${kind} rekey in progress via ${view.api}, new ${status.t} of ${status.n}; ` +
+          (phase === "verify"
+            ? `new shares handed out, verification ${view.progress}/${view.required} (nonce ${view.nonce})\n`
+            : `old shares ${status.progress}/${status.required} (nonce ${status.nonce})\n`),
+  );
+}
+
+async function rekey(
+  client: import("../../vault/client.js").VaultClient,
+  endpoint: "auto" | "unauthenticated" | "authenticated",
+  opts: RekeyOpts,
+  format: string,
+  io: CliIO,
+  explicitTranscript: TranscriptT | undefined,
+) {
+  client.assertSafeForSecrets(Boolean(opts.allowInsecureHttp));
+  const mode: RekeyMode = opts.verify ? "verify" : opts.resume ? "resume" : "start";
+  const { parseOperatorSpec } = await import("../../ciphers/recipient-spec.js");
+  const { ShareStore } = await import("../../store/share-store.js");
+  const { Transcript } = await import("../../ceremony/transcript.js");
+  const { runRekey } = await import("../../ceremony/rekey.js");
+  let config: import("../../ceremony/rekey.js").RekeyConfig | undefined;
+  let store: InstanceType<typeof ShareStore> | undefined;
+  if (mode !== "verify") {
+    const operators = (opts.operator ?? []).map(parseOperatorSpec);
+    if (operators.length === 0) {
+      throw new UsageError("say who holds the new shares: one --operator NAME=pgp:FILE|age:RECIPIENT per share");
+    }
+    const shares = opts.shares ?? operators.length;
+    const sealShares = opts.sealShares ?? "auto";
+    if (!["auto", "server", "client"].includes(sealShares)) {
+      throw new UsageError(`--seal-shares must be server, client or auto, got "${sealShares}"`);
+    }
+    config = {
+      shares,
+      threshold: opts.threshold ?? Math.min(3, shares),
+      operators,
+      sealShares: sealShares as "auto" | "server" | "client",
+      requireVerification: !opts.skipVerification,
+    };
+    store = new ShareStore(
+      resolve(io.cwd, opts.out ?? `sealkeeper-rekey-${new Date().toISOString().replace(/[:.]/g, "-")}`),
+    );
+  } else if (opts.operator || opts.shares !== undefined || opts.threshold !== undefined || opts.out) {
+    throw new UsageError("--verify takes only the NEW shares (no --operator, --shares, --threshold or --out)");
+  }
+  const interactive = io.stdinIsTTY && !opts.nonInteractive && (opts.shareFile ?? []).length === 0;
+  const source = await shareSourceFromOptions(opts, io, () => readAllStdin(io));
+  const p = paint(useColor(io, "stderr"));
+  let transcript = explicitTranscript;
+  const report = await runRekey({
+    client,
+    source,
+    mode,
+    config,
+    store,
+    cwd: io.cwd,
+    nonce: opts.nonce,
+    endpoint,
+    continueToVerify: interactive,
+    log: (line) => io.stderr.write(`${line}\n`),
+    get transcript() {
+      // opened on first use: the default output directory exists only after the store's pre-flight
+      if (!transcript && store) transcript = Transcript.open(resolve(store.dir, "transcript.jsonl"));
+      return transcript;
+    },
+    onEvent: (e) => reportEvent(io, e, p),
+  });
+  if (format === "json") {
+    writeJson(io, {
+      ...report,
+      delivered: report.delivered
+        ? { dir: report.delivered.dir, files: report.delivered.files.map((f) => ({ name: f.name, sha256: f.sha256 })) }
+        : null,
+    });
+  } else {
+    io.stdout.write(renderReport(report, paint(useColor(io))));
+  }
+  if (report.delivered) {
+    io.stderr.write(
+      `next: give each new holder their file from ${report.delivered.dir}; each checks it with sealkeeper shares check` +
+        (report.state === "complete"
+          ? "\n"
+          : `, then ${report.newThreshold} of them run: sealkeeper rekey --verify -a ${client.address} --share-file THEIR-FILE --identity THEIR-KEY\n`),
+    );
+  }
+  if (transcript) io.stderr.write(`transcript: ${transcript.path} (last hash ${transcript.lastHash})\n`);
+  throw new ExitWith(report.state === "complete" ? ExitCode.ok : ExitCode.remote);
+}
+
+function reportEvent(io: CliIO, e: RekeyEvent, p: Paint): void {
+  if (e.kind === "attempt") {
+    const r = e.report;
+    io.stderr.write(
+      `${r.address}: ${e.resumed ? "resumed" : "started"} ${r.kind} rekey via /v1/${r.endpoint.base}, new ${r.newThreshold} of ${r.newShares}, ` +
+        `${r.phase === "update" ? "OLD" : "NEW"} shares ${r.progress}/${r.required}, nonce ${r.nonce}` +
+        `${r.verificationRequired ? "" : ", verification OFF"}\n`,
+    );
+    return;
+  }
+  if (e.kind === "delivered") {
+    io.stderr.write(`${p.green("new shares written")}: ${e.report.delivered?.dir} (${e.report.message})\n`);
+    return;
+  }
+  const who = e.share.operator ?? e.share.origin;
+  const ok = ["accepted", "complete", "complete-update"].includes(e.outcome);
+  io.stderr.write(
+    `${e.phase === "update" ? "old" : "new"} share from ${who} [${e.share.fingerprint}]: ${ok ? p.green(e.outcome) : p.yellow(e.outcome)} ${e.progress}/${e.required}` +
+      `${e.message && !ok ? ` (${e.message})` : ""}\n`,
+  );
+}
+
+function renderReport(r: RekeyReport, p: Paint): string {
+  const state =
+    r.state === "complete" ? p.green(r.state) : r.state === "in-progress" ? p.yellow(r.state) : p.red(r.state);
+  return renderTable(
+    ["ADDRESS", "KIND", "PHASE", "STATE", "PROGRESS", "NONCE", "NOTE"],
+    [[r.address, r.kind, r.phase, state, `${r.progress}/${r.required}`, r.nonce, r.message ?? ""]],
+  );
+}

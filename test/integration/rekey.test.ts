@@ -1,0 +1,338 @@
+/**
+ * Rekey 5/3 -> 4/2 against a real 3-node raft cluster, with new operators whose keys come from the real gpg and age
+ * (mixed, so sealkeeper seals the new shares). The old shares keep unsealing until verification completes; after it
+ * only the new ones do (restart + unseal). Faults: an attempt already running, a wrong nonce, duplicate shares (the
+ * server refuses them here, unlike unseal), a cancel in the middle, a node sealed mid-ceremony.
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runRekey } from "../../src/ceremony/rekey.js";
+import type { ShareSource } from "../../src/ceremony/share-source.js";
+import { parseKeyShare } from "../../src/ceremony/unseal-key.js";
+import { readManifest } from "../../src/store/manifest.js";
+import type { VaultClient } from "../../src/vault/client.js";
+import {
+  initAndUnseal,
+  startCluster,
+  type TestCluster,
+  type TestNode,
+  unsealNodes,
+  waitForHa,
+} from "../harness/cluster.js";
+import {
+  type AgeOperator,
+  ageDecrypt,
+  gpgDecrypt,
+  makeAgeOperator,
+  makeGnupgHome,
+  makePgpOperator,
+  type PgpOperator,
+} from "../harness/operators.js";
+import { runSealkeeper } from "../harness/run-cli.js";
+
+let cluster: TestCluster;
+let work: string;
+let oldKeys: string[];
+let newKeys: string[] = [];
+let frank: PgpOperator;
+let hank: PgpOperator;
+let gina: AgeOperator;
+let ivy: AgeOperator;
+const outputs: string[] = [];
+
+async function active(): Promise<TestNode> {
+  await waitForHa(cluster.nodes);
+  for (const n of cluster.nodes) {
+    const c = n.client();
+    try {
+      if ((await c.health()).status === 200) return n;
+    } finally {
+      await c.close();
+    }
+  }
+  throw new Error("no active node");
+}
+
+async function sk(argv: string[], opts: Parameters<typeof runSealkeeper>[1] = {}) {
+  const r = await runSealkeeper(["rekey", "-a", (await active()).address, ...argv], { cwd: work, ...opts });
+  outputs.push(r.stdout, r.stderr);
+  return r;
+}
+
+async function status() {
+  const r = await sk(["--status", "-f", "json"]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+const oldShareArgs = (...n: number[]) => n.flatMap((i) => ["--share-file", `old${i}.txt`]);
+const operatorArgs = () => [
+  "--operator",
+  `frank=pgp:${frank.publicKeyPath}`,
+  "--operator",
+  `gina=age:${gina.recipient}`,
+  "--operator",
+  `hank=pgp:${hank.publicKeyPath}`,
+  "--operator",
+  `ivy=age:${ivy.recipient}`,
+];
+const newArgs = (out: string) => ["-n", "4", "-t", "2", ...operatorArgs(), "-o", out, "--non-interactive"];
+
+/** Restarts one node (it comes back sealed) and tries to unseal it with these keys; returns whether it unsealed. */
+async function restartAndTry(node: TestNode, keys: string[]): Promise<{ unsealed: boolean; errors: string[] }> {
+  await node.restart();
+  return tryUnseal(node, keys);
+}
+
+async function tryUnseal(node: TestNode, keys: string[]): Promise<{ unsealed: boolean; errors: string[] }> {
+  const c: VaultClient = node.client();
+  const errors: string[] = [];
+  try {
+    for (let i = 0; i < 300 && !(await c.sealStatus()).initialized; i++) await new Promise((r) => setTimeout(r, 100));
+    await c.unseal({ reset: true });
+    for (const key of keys) {
+      try {
+        const s = await c.unseal({ key });
+        if (!s.sealed) return { unsealed: true, errors };
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
+    }
+    return { unsealed: !(await c.sealStatus()).sealed, errors };
+  } finally {
+    await c.close();
+  }
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "sk-rekey-"));
+  const keysDir = join(work, "keys");
+  mkdirSync(keysDir);
+  const ready = startCluster(3);
+  const home = makeGnupgHome(work);
+  frank = makePgpOperator(home, keysDir, "frank");
+  hank = makePgpOperator(home, keysDir, "hank", { algo: "rsa2048" });
+  gina = makeAgeOperator(keysDir, "gina");
+  ivy = makeAgeOperator(keysDir, "ivy");
+  cluster = await ready;
+  const init = await initAndUnseal(cluster.nodes, { shares: 5, threshold: 3 });
+  oldKeys = init.keys;
+  oldKeys.forEach((k, i) => {
+    writeFileSync(join(work, `old${i + 1}.txt`), `${k}\n`, { mode: 0o600 });
+  });
+}, 240_000);
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe("faults in the old-share phase leave a state to resume or cancel from", () => {
+  it("an attempt already running, a wrong nonce, a duplicate share, a cancel in the middle", async () => {
+    const first = await sk([...newArgs(join(work, "f1")), ...oldShareArgs(1)]);
+    expect(first.code, first.stderr).toBe(2);
+    expect(first.stdout).toContain("waiting for 2 more OLD share(s): continue with --resume");
+    const st = await status();
+    expect(st).toMatchObject({
+      started: true,
+      phase: "update",
+      progress: 1,
+      required: 3,
+      newShares: 4,
+      newThreshold: 2,
+    });
+    expect(st.verificationRequired).toBe(true);
+
+    const again = await sk([...newArgs(join(work, "f2")), ...oldShareArgs(2)]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain(`a rekey is already in progress on`);
+    expect(again.stderr).toContain(`(nonce ${st.nonce}, old shares 1/3, new 2 of 4)`);
+    expect(again.stderr).toContain("--resume");
+
+    const wrong = await sk([...newArgs(join(work, "f3")), "--resume", "--nonce", "bogus-nonce", ...oldShareArgs(2)]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("wrong-nonce");
+    expect((await status()).progress).toBe(1);
+
+    // a resume must describe the same new shares as the start did
+    const different = await sk([
+      "-n",
+      "4",
+      "-t",
+      "3",
+      ...operatorArgs(),
+      "-o",
+      join(work, "f4"),
+      "--resume",
+      ...oldShareArgs(2),
+    ]);
+    expect(different.code).toBe(1);
+    expect(different.stderr).toContain("the rekey in progress makes 2 of 4 shares, not 3 of 4");
+
+    // Vault refuses a share it already has in this rekey (400), unlike unseal
+    const dup = await sk([...newArgs(join(work, "f5")), "--resume", ...oldShareArgs(1, 2)]);
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toMatch(/old share from old1 \[[0-9a-f]{16}\]: duplicate 1\/3/);
+    expect(dup.stderr).toMatch(/old share from old2 \[[0-9a-f]{16}\]: accepted 2\/3/);
+    expect((await status()).progress).toBe(2);
+
+    const cancel = await sk(["--cancel"]);
+    expect(cancel.code).toBe(0);
+    expect(cancel.stdout).toContain(`cancelled the rekey ${st.nonce}; the old shares stay valid`);
+    expect((await status()).started).toBe(false);
+    // nothing was written anywhere
+    for (const d of ["f1", "f5"]) {
+      expect(readdirSync(join(work, d)).filter((f) => f !== "transcript.jsonl")).toEqual([]);
+    }
+  });
+});
+
+describe("rekey 5/3 -> 4/2 with new operators", () => {
+  it("old shares authorise it; the new shares are written sealed, and open with real gpg and age", async () => {
+    const out = join(work, "new");
+    const r = await sk([...newArgs(out), ...oldShareArgs(2, 4, 5)]);
+    expect(r.code, r.stderr).toBe(2); // waiting for verification
+    expect(r.stderr).toContain("new shares written");
+    expect(r.stdout).toContain("the old shares stay valid until 2 of the NEW shares are verified");
+    expect(readdirSync(out).sort()).toEqual([
+      "frank.asc",
+      "gina.age",
+      "hank.asc",
+      "ivy.age",
+      "manifest.json",
+      "transcript.jsonl",
+    ]);
+    for (const f of readdirSync(out)) expect(statSync(join(out, f)).mode & 0o777).toBe(0o600);
+    expect(statSync(out).mode & 0o777).toBe(0o700);
+    const manifest = await readManifest(join(out, "manifest.json"));
+    expect(manifest).toMatchObject({ kind: "unseal", threshold: 2, shares: 4 });
+    expect(manifest.operators.map((o) => [o.name, o.keyType, o.sealedBy])).toEqual([
+      ["frank", "pgp", "client"],
+      ["gina", "age", "client"],
+      ["hank", "pgp", "client"],
+      ["ivy", "age", "client"],
+    ]);
+    newKeys = [
+      gpgDecrypt(frank, join(out, "frank.asc")),
+      ageDecrypt(gina, join(out, "gina.age")),
+      gpgDecrypt(hank, join(out, "hank.asc")),
+      ageDecrypt(ivy, join(out, "ivy.age")),
+    ].map((s) => s.trim());
+    for (const k of newKeys) expect(k).toMatch(/^[0-9a-f]{66}$/);
+    expect(new Set(newKeys).size).toBe(4);
+    const st = await status();
+    expect(st).toMatchObject({ started: true, phase: "verify", progress: 0, required: 2 });
+  });
+
+  it("before verification, the old shares still unseal a restarted node and the new ones do not", async () => {
+    const act = await active();
+    const standby = cluster.nodes.find((n) => n !== act)!;
+    const withNew = await restartAndTry(standby, newKeys.slice(0, 2));
+    expect(withNew.unsealed).toBe(false);
+    const withOld = await tryUnseal(standby, oldKeys.slice(0, 3));
+    expect(withOld.unsealed).toBe(true);
+    await waitForHa(cluster.nodes);
+    // the rekey on the active node is untouched by a standby's restart
+    expect((await status()).phase).toBe("verify");
+  });
+
+  it("verification: a wrong nonce and a duplicate share are refused, then two new holders finish it", async () => {
+    const wrong = await sk([
+      "--verify",
+      "--nonce",
+      "bogus",
+      "--share-file",
+      "new/frank.asc",
+      "--identity",
+      frank.secretKeyPath,
+      "--non-interactive",
+    ]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("wrong-nonce");
+
+    const dup = await sk([
+      "--verify",
+      "--share-file",
+      "new/frank.asc",
+      "--share-file",
+      "new/frank.asc",
+      "--identity",
+      frank.secretKeyPath,
+      "--non-interactive",
+    ]);
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toMatch(/new share from frank \[[0-9a-f]{16}\]: accepted 1\/2/);
+    expect(dup.stderr).toMatch(/new share from frank \[[0-9a-f]{16}\]: duplicate 1\/2/);
+
+    const done = await sk([
+      "--verify",
+      "--share-file",
+      "new/gina.age",
+      "--identity",
+      gina.identityPath,
+      "--non-interactive",
+    ]);
+    expect(done.code, done.stderr).toBe(0);
+    expect(done.stdout).toContain("verified: the new shares are in effect now");
+    expect((await status()).started).toBe(false);
+  });
+
+  it("after it, only the new shares unseal (every node restarted)", async () => {
+    for (const node of cluster.nodes) {
+      const old = await restartAndTry(node, oldKeys.slice(0, 3));
+      expect(old.unsealed, `${node.nodeId} unsealed with OLD shares`).toBe(false);
+      const fresh = await tryUnseal(node, [newKeys[1]!, newKeys[3]!]);
+      expect(fresh.unsealed, `${node.nodeId}: ${fresh.errors.join("; ")}`).toBe(true);
+    }
+    await waitForHa(cluster.nodes);
+  });
+});
+
+describe("a node sealed mid-ceremony", () => {
+  it("abandons the rekey with a clear message; the current shares stay valid", async () => {
+    const act = await active();
+    const newWriteDir = join(work, "sealed-mid");
+    const { ShareStore } = await import("../../src/store/share-store.js");
+    const { parseOperatorSpec } = await import("../../src/ciphers/recipient-spec.js");
+    let n = 0;
+    const source: ShareSource = {
+      async next() {
+        n++;
+        if (n === 2) await act.restart();
+        return n > 2 ? null : parseKeyShare(newKeys[n - 1]!, `new share ${n}`);
+      },
+    };
+    const c = act.client();
+    const report = await runRekey({
+      client: c,
+      source,
+      mode: "start",
+      cwd: work,
+      store: new ShareStore(newWriteDir),
+      config: {
+        shares: 2,
+        threshold: 2,
+        operators: [`a=age:${gina.recipient}`, `b=age:${ivy.recipient}`].map(parseOperatorSpec),
+      },
+    });
+    await c.close();
+    expect(report.state).toBe("failed");
+    expect(report.message).toMatch(/sealed during the ceremony|stopped answering/);
+    expect(readdirSync(newWriteDir)).toEqual([]);
+    // the restarted node unseals with the current (new) shares; the rekey is gone from the cluster
+    expect((await tryUnseal(act, newKeys.slice(0, 2))).unsealed).toBe(true);
+    await waitForHa(cluster.nodes);
+    expect((await status()).started).toBe(false);
+  });
+});
+
+describe("hygiene", () => {
+  it("no old or new share in any output or transcript", () => {
+    const transcript = readFileSync(join(work, "new", "transcript.jsonl"), "utf8");
+    expect(transcript).toContain('"action":"rekey-share-written"');
+    for (const s of [...oldKeys, ...newKeys]) {
+      for (const o of [...outputs, transcript]) expect(o).not.toContain(s);
+    }
+  });
+});
