@@ -47,14 +47,23 @@ function isoDay(d: Date): string {
   return d.toISOString().slice(0, 10);
 }
 
-/** Parses the key file content: armored, binary, or base64 of binary (what Vault's API and `vault operator init` take). */
-async function readKeyFile(bytes: Uint8Array): Promise<openpgp.Key[]> {
-  const head = leadingText(bytes);
-  if (ARMORED_KEY.test(head)) return openpgp.readKeys({ armoredKeys: asText(bytes) });
-  if (firstPacketTag(bytes) !== null) return openpgp.readKeys({ binaryKeys: bytes });
-  const decoded = decodeBase64OrHex(asText(bytes));
-  if (decoded !== null && firstPacketTag(decoded) !== null) return openpgp.readKeys({ binaryKeys: decoded });
-  throw new Error("not an OpenPGP key (expected an armored, binary or base64 public key)");
+/**
+ * Parses the key file content: armored, binary, or base64 of binary (what Vault's API and `vault operator init` take).
+ * Also returns the key's exact binary bytes, passed to the server untouched (as `gpg --export | base64` would be)
+ * rather than re-serialised by openpgp, which writes other packet headers.
+ */
+async function readKeyFile(bytes: Uint8Array): Promise<{ keys: openpgp.Key[]; binary: Uint8Array }> {
+  let binary: Uint8Array | null = null;
+  if (ARMORED_KEY.test(leadingText(bytes))) {
+    binary = (await openpgp.unarmor(asText(bytes))).data as Uint8Array;
+  } else if (firstPacketTag(bytes) !== null) {
+    binary = bytes;
+  } else {
+    const decoded = decodeBase64OrHex(asText(bytes));
+    if (decoded !== null && firstPacketTag(decoded) !== null) binary = decoded;
+  }
+  if (binary === null) throw new Error("not an OpenPGP key (expected an armored, binary or base64 public key)");
+  return { keys: await openpgp.readKeys({ binaryKeys: binary }), binary };
 }
 
 const ENCRYPT_FLAGS = openpgp.enums.keyFlags.encryptCommunication | openpgp.enums.keyFlags.encryptStorage;
@@ -168,8 +177,9 @@ export const pgpBackend: CipherBackend = {
       throw new RecipientError(`cannot read pgp key file ${spec.value}: ${code}`, { cause: err });
     }
     let keys: openpgp.Key[];
+    let binary: Uint8Array;
     try {
-      keys = await readKeyFile(bytes);
+      ({ keys, binary } = await readKeyFile(bytes));
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       throw new RecipientError(`pgp key file ${spec.value} is not a usable OpenPGP key: ${why}`, { cause: err });
@@ -194,7 +204,7 @@ export const pgpBackend: CipherBackend = {
       type: "pgp",
       fingerprint: publicKey.getFingerprint().toUpperCase(),
       describe: describeKey(publicKey),
-      serverPgpKeyB64: Buffer.from(publicKey.write()).toString("base64"),
+      serverPgpKeyB64: Buffer.from(binary).toString("base64"),
       spec,
       handle,
     };
