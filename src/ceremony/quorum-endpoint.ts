@@ -40,6 +40,23 @@ export class AttemptInProgressError extends SealkeeperError {
   }
 }
 
+/**
+ * Vault answers rekey calls on a standby with a redirect to the active node (generate-root is forwarded instead):
+ * following it would send shares to an address nobody typed, so say which node to use.
+ */
+async function standbyError(client: VaultClient, operation: string): Promise<SealkeeperError> {
+  let leader = "";
+  try {
+    leader = (await client.read<{ leader_address?: string }>("sys/leader"))?.leader_address ?? "";
+  } catch {
+    // the hint is still right without the address
+  }
+  return new SealkeeperError(`${client.address} is a standby: ${operation} runs on the active node`, {
+    exitCode: 2,
+    hint: leader ? `use -a ${leader}` : "give the active node's address with -a (sealkeeper status shows it)",
+  });
+}
+
 /** A 404/405 means "this server has no such path here" (not registered, or turned off by a listener option). */
 function isAbsent(err: unknown): boolean {
   return err instanceof VaultHttpError && (err.status === 404 || err.status === 405);
@@ -59,7 +76,8 @@ export async function detectQuorumEndpoint<T>(
   let unauthAnswer = "not tried";
   if (preference !== "authenticated") {
     try {
-      const res = await client.request<T>("GET", u.statusPath, { auth: false, idempotent: true });
+      const res = await client.request<T>("GET", u.statusPath, { auth: false, idempotent: true, accept: [307] });
+      if (res.status === 307) throw await standbyError(client, operation);
       return { endpoint: { kind: "unauthenticated", base: u.base }, status: res.body };
     } catch (err) {
       if (!isAbsent(err)) throw err;
@@ -72,7 +90,8 @@ export async function detectQuorumEndpoint<T>(
       authAnswer = "not tried: no token (set BAO_TOKEN or VAULT_TOKEN)";
     } else {
       try {
-        const res = await client.request<T>("GET", a.statusPath, { idempotent: true });
+        const res = await client.request<T>("GET", a.statusPath, { idempotent: true, accept: [307] });
+        if (res.status === 307) throw await standbyError(client, operation);
         return { endpoint: { kind: "authenticated", base: a.base }, status: res.body };
       } catch (err) {
         if (err instanceof VaultConnectionError) throw err;

@@ -128,6 +128,17 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
+describe("where it runs", () => {
+  it("a standby is refused with the active node's address (Vault redirects rekey calls instead of forwarding)", async () => {
+    const act = await active();
+    const standby = cluster.nodes.find((n) => n !== act)!;
+    const r = await runSealkeeper(["rekey", "-a", standby.address, "--status"], { cwd: work });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${standby.address} is a standby: rekey runs on the active node`);
+    expect(r.stderr).toContain(`use -a ${act.address}`);
+  });
+});
+
 describe("faults in the old-share phase leave a state to resume or cancel from", () => {
   it("an attempt already running, a wrong nonce, a duplicate share, a cancel in the middle", async () => {
     const first = await sk([...newArgs(join(work, "f1")), ...oldShareArgs(1)]);
