@@ -157,7 +157,8 @@ const load = (spec: string) => loadRecipient(parseRecipientSpec(spec), { cwd: ho
 
 /** The packet tags of a message as gpg lists them, and gpg's full listing. */
 async function listPackets(file: string): Promise<{ tags: number[]; text: string }> {
-  const { stdout } = await gpg(["--list-packets", "--list-only", file]);
+  // decrypting (not --list-only) so that the packets inside the SEIPD are listed too
+  const { stdout } = await gpg(["--pinentry-mode", "loopback", "--passphrase", PASS, "--list-packets", file]);
   const tags = [...stdout.matchAll(/^# off=\d+ ctb=[0-9a-f]+ tag=(\d+)/gm)].map((m) => Number(m[1]));
   return { tags, text: stdout };
 }
@@ -196,9 +197,10 @@ describe("sealed by sealkeeper, opened by the real clients", () => {
     expect(stdout).toBe(SHARE);
 
     const { tags, text } = await listPackets(file);
-    expect(tags).toEqual([1, 18]); // PKESK, SEIPD: no AEAD packet (20), nothing else
+    expect(tags).toEqual([1, 18, 11]); // PKESK, SEIPD, literal inside: no AEAD (20), no compression (8), no signature
     expect(text).toMatch(/:pubkey enc packet: version 3, algo \d+, keyid /);
     expect(text).toMatch(/:encrypted data packet:\n\s+length: \d+\n\s+mdc_method: 2/);
+    expect(text).toMatch(/:literal data packet:\n\s+mode u \(75\), created 0, name="",/); // go-crypto's nil hints
     expect(text).not.toMatch(/aead|version 2|compressed/i);
   });
 

@@ -3,7 +3,8 @@
  *
  * Messages are made to be indistinguishable in form from the ones Vault's own `pgp_keys` produce (Vault 1.21,
  * helper/pgpkeys EncryptShares -> ProtonMail go-crypto openpgp.Encrypt with a nil config): one v3 PKESK, one SEIPD v1
- * (MDC, no AEAD), no compression, a literal data packet of format 't' with an empty file name and date 0. Keys must be
+ * (MDC, no AEAD), no compression, a literal data packet of format 'u' with an empty file name and date 0 (go-crypto v1.3.0
+ * packet.SerializeLiteral writes 'u' when FileHints.IsBinary is false, which nil hints are). Keys must be
  * v4 (GnuPG 2.2 and older Vault builds read neither v6 keys nor SEIPD v2).
  */
 import { readFile } from "node:fs/promises";
@@ -116,8 +117,9 @@ async function sealToKey(key: openpgp.PublicKey, plaintext: Uint8Array): Promise
     algorithm,
     // no aeadAlgorithm: v3 PKESK + SEIPD v1, whatever the key advertises
   };
-  // format 't', empty file name, date 0: go-crypto's literal packet with nil FileHints
-  const message = await openpgp.createMessage({ binary: plaintext, format: "text", date: new Date(0) });
+  // format 'u', empty file name, date 0: go-crypto's literal packet with nil FileHints. setBytes stores the bytes
+  // as given (no line-ending conversion), so the hex share is byte-identical
+  const message = await openpgp.createMessage({ binary: plaintext, format: "utf8", date: new Date(0) });
   return openpgp.encrypt({ message, encryptionKeys: key, sessionKey, format: "armored", config: ENCRYPT_CONFIG });
 }
 
