@@ -29,6 +29,21 @@ afterAll(async () => {
   await node?.stop();
 });
 
+/** A single raft node takes a moment after unseal to become active; sealing before that is refused. */
+async function sealWhenActive(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while ((await client.health()).status !== 200) {
+    if (Date.now() > deadline) throw new Error("the node did not become active within 60 s");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const root = node.client(rootToken);
+  try {
+    await root.seal();
+  } finally {
+    await root.close();
+  }
+}
+
 function subsets<T>(items: T[], k: number): T[][] {
   if (k === 0) return [[]];
   if (items.length < k) return [];
@@ -74,7 +89,7 @@ describe("Shamir against a real server's unseal keys (5 shares, threshold 3)", (
   });
 
   it("after sealing again, unseals with shares from `sealkeeper shamir split` fed the combined key", async () => {
-    await node.client(rootToken).seal();
+    await sealWhenActive();
     const combined = await runSealkeeper(["shamir", "combine", "--secret-encoding", "hex"], {
       stdin: [keysB64[0], keysHex[2], keysB64[4]].join("\n"),
     });
@@ -92,7 +107,7 @@ describe("Shamir against a real server's unseal keys (5 shares, threshold 3)", (
   });
 
   it("the server refuses a share of a different key (our split of another secret)", async () => {
-    await node.client(rootToken).seal();
+    await sealWhenActive();
     const wrong = splitSecret(new Uint8Array(32).fill(7), 3, 3);
     let error: unknown;
     try {
