@@ -33,6 +33,8 @@ export interface DeliverSharesInput {
   sealMode: SealMode;
   keys: string[];
   keysB64: string[];
+  /** What the server has done, for the rescue message (default: "the cluster WAS initialised" / "the rekey WAS done"). */
+  serverDid?: string;
   /** init only: the root token and where it goes. */
   rootToken?: { recipient: LoadedRecipient; sealMode: SealMode; value: string };
 }
@@ -212,7 +214,7 @@ async function rescue(
     node: input.node,
     detail: result.written ? result.path : "printed",
   });
-  const what = input.ceremony === "init" ? "the cluster WAS initialised" : "the rekey WAS done";
+  const what = input.serverDid ?? (input.ceremony === "init" ? "the cluster WAS initialised" : "the rekey WAS done");
   let message = `${what} but writing the shares to ${deps.store.dir} failed (${reason}); `;
   if (result.written) {
     message += `every sealed share${input.rootToken ? " and the sealed root token" : ""} are saved in the rescue bundle ${result.path} (0600): move it somewhere safe and give each operator their file`;

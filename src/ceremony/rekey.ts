@@ -384,6 +384,9 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
             sealMode: prepared!.sealMode,
             keys: r.done.keys,
             keysB64: r.done.keys_base64,
+            serverDid: r.done.verification_required
+              ? "the server handed out the new shares (not in effect until verified: --cancel keeps the old ones)"
+              : "the rekey WAS done (the new shares are in effect)",
           },
           {
             store: opts.store!,

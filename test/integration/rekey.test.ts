@@ -338,6 +338,51 @@ describe("a node sealed mid-ceremony", () => {
   });
 });
 
+describe("writing fails after the server answered", () => {
+  it("the sealed new shares go to a rescue bundle; cancel, and the current shares stay valid", async () => {
+    const { ShareStore } = await import("../../src/store/share-store.js");
+    const { parseOperatorSpec } = await import("../../src/ciphers/recipient-spec.js");
+    const { SharesRescuedError } = await import("../../src/ceremony/deliver-shares.js");
+    const rescueDir = join(work, "rescue");
+    mkdirSync(rescueDir);
+    const shares = [newKeys[0]!, newKeys[2]!];
+    const source: ShareSource = {
+      next: async () => (shares.length ? parseKeyShare(shares.shift()!, "current") : null),
+    };
+    const c = (await active()).client();
+    const err = await runRekey({
+      client: c,
+      source,
+      mode: "start",
+      cwd: work,
+      store: new ShareStore(join(work, "rescued-out")),
+      config: {
+        shares: 2,
+        threshold: 2,
+        operators: [`a=age:${gina.recipient}`, `b=age:${ivy.recipient}`].map(parseOperatorSpec),
+      },
+      rescueDirs: [rescueDir],
+      afterServerAnswered: () => {
+        throw new Error("disk full (injected)");
+      },
+    }).catch((e: unknown) => e);
+    await c.close();
+    expect(err).toBeInstanceOf(SharesRescuedError);
+    expect((err as Error).message).toContain("the server handed out the new shares (not in effect until verified");
+    expect((err as Error).message).toContain("disk full (injected)");
+    const [bundleName] = readdirSync(rescueDir);
+    const bundle = JSON.parse(readFileSync(join(rescueDir, bundleName!), "utf8"));
+    expect(bundle.files.map((f: { name: string }) => f.name)).toEqual(["a.age", "b.age"]);
+    writeFileSync(join(work, "a-rescued.age"), bundle.files[0].content);
+    expect(ageDecrypt(gina, join(work, "a-rescued.age")).trim()).toMatch(/^[0-9a-f]{66}$/);
+    const cancel = await sk(["--cancel"]);
+    expect(cancel.stdout).toContain("the new share files it had handed out are void");
+    const node = cluster.nodes[2]!;
+    expect((await restartAndTry(node, [newKeys[1]!, newKeys[3]!])).unsealed).toBe(true);
+    await waitForHa(cluster.nodes);
+  });
+});
+
 describe("hygiene", () => {
   it("no old or new share in any output or transcript", () => {
     const transcript = readFileSync(join(work, "new", "transcript.jsonl"), "utf8");
