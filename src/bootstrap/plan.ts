@@ -2,6 +2,7 @@
  * planBootstrap(spec, observed) -> Plan: a PURE function. It compares the desired state with what the server holds and
  * lists every change, field by field, with the exact requests apply will send. Nothing here talks to a server.
  */
+import { createHash } from "node:crypto";
 import { formatSeconds } from "./duration.js";
 import { type LintFinding, lintSpec } from "./lint.js";
 import type { BootstrapSpec, RoleSpec } from "./spec.js";
@@ -433,6 +434,7 @@ export function planToJson(plan: Plan): unknown {
 
 function show(f: FieldChange, v: unknown): string {
   if (f.sensitive) return typeof v === "boolean" ? (v ? "(set)" : "(not set)") : MASK;
+  if (isPem(v)) return describePem(v);
   if (f.duration && typeof v === "number") return formatSeconds(v);
   if (typeof v === "string") return JSON.stringify(v);
   return JSON.stringify(v);
@@ -450,6 +452,8 @@ export function renderPlan(
     for (const f of c.fields) {
       const multiline =
         !f.sensitive &&
+        !isPem(f.after) &&
+        !isPem(f.before) &&
         (typeof f.after === "string"
           ? f.after.includes("\n")
           : typeof f.before === "string" && f.before.includes("\n"));
@@ -475,6 +479,15 @@ export function renderPlan(
       : `Plan: ${create} to create, ${update} to update, ${del} to delete.`,
   );
   return lines.join("\n") + "\n";
+}
+
+function isPem(v: unknown): v is string {
+  return typeof v === "string" && v.includes("-----BEGIN ");
+}
+
+/** A certificate is long and not secret: the plan names it by its digest, which is enough to see that it changed. */
+function describePem(v: string): string {
+  return `PEM certificate (sha256 ${createHash("sha256").update(v.trim()).digest("hex").slice(0, 16)})`;
 }
 
 /** A minimal line diff (longest common subsequence), enough for policies of a few dozen lines. */

@@ -137,3 +137,11 @@ describe("planBootstrap", () => {
     expect(plan.changes[0]!.fields.map((f) => f.field)).toEqual(["kubernetes_host", "token_reviewer_jwt"]);
   });
 });
+
+describe("renderPlan", () => {
+  it("names a CA certificate by its digest, not its 10 lines", () => {
+    const text = renderPlan(planBootstrap(spec, empty()), paint(false));
+    expect(text).toMatch(/ {4}kubernetes_ca_cert: PEM certificate \(sha256 [0-9a-f]{16}\)\n/);
+    expect(text).not.toContain("BEGIN CERTIFICATE");
+  });
+});
