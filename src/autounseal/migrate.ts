@@ -36,6 +36,8 @@ export interface MigrationPlan {
 
 export class MigrationError extends SealkeeperError {}
 
+const REDACT = /^(\s*(?:access_key|secret_key|session_token)\s*=\s*)"(?:[^"\\]|\\.)*"/gm;
+
 /**
  * Reads every node and orders them for the migration. Throws MigrationError when a node is uninitialised, or the
  * cluster already auto-unseals (nothing to migrate), or no node is reachable.
@@ -77,12 +79,16 @@ export async function planMigration(clients: VaultClient[]): Promise<MigrationPl
   return { nodes, threshold, shares };
 }
 
-/** The per-node instructions: add the stanza, restart; in order. */
+/**
+ * The per-node instructions: add the stanza, restart; in order. Static credentials in the stanza are shown as
+ * `<redacted>`: the instructions go to a terminal or a log, the stanza file itself holds the values.
+ */
 export function describeConfigChange(plan: MigrationPlan, stanza: string): string {
+  const shown = stanza.replace(REDACT, '$1"<redacted>"');
   const lines = [
     "Add this to the server configuration of EVERY node (beside the storage and listener stanzas):",
     "",
-    ...stanza
+    ...shown
       .trimEnd()
       .split("\n")
       .map((l) => `    ${l}`),
@@ -153,47 +159,45 @@ export async function runMigration(opts: MigrationOptions): Promise<MigrationRep
   }
   const byAddress = new Map(opts.clients.map((c) => [c.address, c]));
   const results: MigrationNodeResult[] = [];
-  for (const node of opts.plan.nodes) {
-    const client = byAddress.get(node.address)!;
-    emit({ kind: "waiting", address: node.address, role: node.role });
-    const deadline = Date.now() + nodeTimeout;
-    for (;;) {
-      if (Date.now() > deadline) {
-        throw new MigrationError(`${node.address} did not come back with the new seal within ${nodeTimeout / 1000}s`, {
-          hint: "restart it with the seal stanza, then run the command again: finished nodes are skipped",
-        });
-      }
+  // Every pending node is watched on each round, not only the next in the plan: an operator may restart nodes in
+  // another order (or before the plan was printed), and whichever node waits in migration mode gets the shares.
+  const pending = [...opts.plan.nodes];
+  for (const node of pending) emit({ kind: "waiting", address: node.address, role: node.role });
+  let deadline = Date.now() + nodeTimeout;
+  while (pending.length > 0) {
+    for (const node of [...pending]) {
+      const client = byAddress.get(node.address)!;
       const status = await readStatus(client);
-      if (status === undefined) {
-        await sleep(pollMs);
-        continue;
-      }
+      if (status === undefined) continue;
+      let how: MigrationNodeResult["how"] | undefined;
       if (status.migration && status.sealed) {
         emit({ kind: "unsealing", address: node.address });
         await submitShares(client, opts.shares);
         continue;
       }
-      if (status.migration && !status.sealed) {
-        // a standby unsealed in migration mode: it waits for the new active to migrate the seal
-        results.push({ address: node.address, how: "unsealed-with-migrate", type: status.type, recoverySeal: false });
-        emit({ kind: "node-done", address: node.address, how: "unsealed-with-migrate" });
-        break;
+      // a standby unsealed in migration mode waits for the new active node to migrate the seal
+      if (status.migration && !status.sealed) how = "unsealed-with-migrate";
+      else if (!status.sealed && usesAutoUnseal(status)) how = "auto-unsealed";
+      if (how) {
+        results.push({ address: node.address, how, type: status.type, recoverySeal: status.recovery_seal === true });
+        emit({ kind: "node-done", address: node.address, how });
+        pending.splice(pending.indexOf(node), 1);
+        deadline = Date.now() + nodeTimeout;
       }
-      if (!status.sealed && usesAutoUnseal(status)) {
-        const prior = results.find((r) => r.address === node.address);
-        if (!prior) {
-          results.push({ address: node.address, how: "auto-unsealed", type: status.type, recoverySeal: true });
-          emit({ kind: "node-done", address: node.address, how: "auto-unsealed" });
-        }
-        break;
-      }
-      // still on Shamir (not restarted yet), or sealed on the new seal and unsealing itself: wait
-      await sleep(pollMs);
+      // else: still on Shamir (not restarted yet), or sealed on the new seal and unsealing itself: keep watching
     }
+    if (pending.length === 0) break;
+    if (Date.now() > deadline) {
+      const names = pending.map((n) => n.address).join(", ");
+      throw new MigrationError(`${names} did not come back with the new seal within ${nodeTimeout / 1000}s`, {
+        hint: "restart it with the seal stanza, then run the command again: finished nodes are skipped",
+      });
+    }
+    await sleep(pollMs);
   }
 
   // The migration is done when every node reports the new seal, unsealed, with no migration pending.
-  const deadline = Date.now() + nodeTimeout;
+  deadline = Date.now() + nodeTimeout;
   const finals = new Map<string, SealStatus>();
   for (const node of opts.plan.nodes) {
     const client = byAddress.get(node.address)!;

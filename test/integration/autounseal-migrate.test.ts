@@ -54,6 +54,15 @@ beforeAll(async () => {
   const c = await activeClient();
   await c.write("sys/mounts/kv", { type: "kv", options: { version: "1" } });
   await c.write("kv/app", { password: "kept-through-migration" });
+  // Autopilot promotes joined nodes to voters only after its stabilisation time: until then stopping the active node
+  // leaves no quorum to elect the migrated standby, and the migration cannot finish (seen on Vault 1.21).
+  for (let i = 0; ; i++) {
+    const conf = await c.read<{ data: { config: { servers: { voter: boolean }[] } } }>("sys/storage/raft/configuration");
+    const servers = conf?.data.config.servers ?? [];
+    if (servers.length === 3 && servers.every((x) => x.voter)) break;
+    if (i > 600) throw new Error("raft peers never became voters");
+    await sleep(200);
+  }
   await c.close();
 }, 240_000);
 
@@ -100,16 +109,21 @@ describe("autounseal migrate", () => {
       { cwd: work },
     );
 
+    const endedEarly = run.then((r) => {
+      throw new Error(`migrate ended before the nodes were restarted (exit ${r.code}): ${r.stderr}`);
+    });
+    endedEarly.catch(() => undefined);
     // the operator's part: one node at a time, standbys first; each waits until the command has unsealed it
     for (const node of standbys) {
       await restartWithSeal(node);
-      await waitFor(node, (s) => !s.sealed && s.migration === true);
+      await Promise.race([waitFor(node, (s) => !s.sealed && s.migration === true), endedEarly]);
     }
     await restartWithSeal(active);
     const r = await run;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^Add this to the server configuration of EVERY node/m);
-    expect(r.stdout).toContain(`1. ${standbys[0]!.address} (standby)`);
+    expect(r.stdout).toContain('secret_key = "<redacted>"');
+    expect(r.stdout + r.stderr).not.toContain(KMS_TEST_CREDENTIALS.secretKey);
     expect(r.stdout).toMatch(new RegExp(`3\\. ${escapeRe(active.address)} \\(the active node, last`));
     expect(r.stdout).toMatch(/migration done: the old unseal shares are now the recovery keys \(3 of 5\)/);
     for (const k of keys) {

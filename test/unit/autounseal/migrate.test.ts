@@ -72,6 +72,10 @@ describe("planMigration", () => {
     ]);
     expect(plan).toMatchObject({ threshold: 2, shares: 3 });
     expect(describeConfigChange(plan, 'seal "awskms" {}\n')).toMatch(/3\. http:\/\/a \(the active node, last/);
+    const text = describeConfigChange(plan, 'seal "awskms" {\n  access_key = "AKIA"\n  secret_key = "s3\\"cr"\n}\n');
+    expect(text).toContain('secret_key = "<redacted>"');
+    expect(text).toContain('access_key = "<redacted>"');
+    expect(text).not.toContain("s3");
   });
   it("refuses an uninitialised node and a cluster already on awskms", async () => {
     await expect(planMigration([fakeNode("http://a", [shamir({ initialized: false })]).client])).rejects.toThrow(
