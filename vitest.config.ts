@@ -9,6 +9,8 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
+          // unit first, then integration: projects with different worker limits need their own group
+          sequence: { groupOrder: 0 },
           testTimeout: 30_000,
         },
       },
@@ -16,6 +18,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
+          sequence: { groupOrder: 1 },
           globalSetup: ["test/harness/global-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 180_000,

@@ -36,6 +36,11 @@ export interface UnsealOptions {
   migrate?: boolean;
   transcript?: Transcript;
   onEvent?: (event: UnsealEvent) => void;
+  /**
+   * How long to wait for raft followers that have not joined yet (they report initialized=false until their
+   * retry_join reaches the leader) before reporting them as uninitialised. Default 30 s; 0 disables waiting.
+   */
+  joinWaitMs?: number;
 }
 
 export interface UnsealReport {
@@ -68,18 +73,12 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
 
   let sharesUsed = 0;
   const seen = new Set<string>();
-  for (;;) {
-    const pending = reports.filter((r) => r.state === "sealed");
-    if (pending.length === 0) break;
-    const remaining = Math.max(...pending.map((r) => r.threshold - r.progress));
-    const share = await opts.source.next({ progressLine: progressLine(reports), remaining });
-    if (share === null) break;
-    sharesUsed++;
+  // Shares given so far, in memory for the ceremony only: a node that joins or restarts late gets them replayed.
+  const given: KeyShare[] = [];
+  const submitAll = async (targets: UnsealNodeReport[], share: KeyShare, repeated: boolean) => {
     const who = share.operator ?? share.origin;
-    const repeated = seen.has(share.fingerprint);
-    seen.add(share.fingerprint);
-    const results = await Promise.all(
-      pending.map(async (report) => {
+    return Promise.all(
+      targets.map(async (report) => {
         const { client } = byAddress.get(report.address)!;
         const outcome = await submitShare(client, report, share, who, opts.migrate ?? false, repeated);
         opts.transcript?.append({
@@ -95,17 +94,77 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
         return { address: report.address, outcome };
       }),
     );
+  };
+  /** Re-observes nodes that were waiting to join; those now initialised get every share given so far. */
+  const admitJoiners = async () => {
+    const waiting = reports.filter((r) => r.state === "uninitialised");
+    if (waiting.length === 0) return;
+    await Promise.all(
+      waiting.map(async (r) => {
+        try {
+          apply(r, await byAddress.get(r.address)!.client.sealStatus());
+        } catch (err) {
+          markFault(r, err);
+        }
+        if (r.state !== "sealed") return;
+        r.message = undefined;
+        emit({ kind: "node", node: r });
+        for (const share of given) {
+          if (r.state !== "sealed") break;
+          const results = await submitAll([r], share, false);
+          emit({ kind: "share", share, results });
+        }
+      }),
+    );
+  };
+
+  for (;;) {
+    await admitJoiners();
+    const pending = reports.filter((r) => r.state === "sealed");
+    const joining = reports.filter((r) => r.state === "uninitialised");
+    if (pending.length === 0) {
+      if (joining.length === 0 || given.length === 0) break;
+      // every initialised node is unsealed; raft followers may still be joining: wait for them, then replay
+      if (!(await waitForJoin(reports, byAddress, opts.joinWaitMs ?? 30_000))) break;
+      continue;
+    }
+    const remaining = Math.max(...pending.map((r) => r.threshold - r.progress));
+    const share = await opts.source.next({ progressLine: progressLine(reports), remaining });
+    if (share === null) break;
+    sharesUsed++;
+    const repeated = seen.has(share.fingerprint);
+    seen.add(share.fingerprint);
+    if (!repeated) given.push(share);
+    const results = await submitAll(pending, share, repeated);
     emit({ kind: "share", share, results });
   }
-  for (const r of reports)
-    opts.transcript?.append({
-      action: "unseal-end",
-      node: r.address,
-      detail: r.state,
-      progress: r.progress,
-      threshold: r.threshold,
-    });
+  for (const r of reports) {
+    opts.transcript?.append({ action: "unseal-end", node: r.address, detail: r.state, progress: r.progress, threshold: r.threshold });
+  }
+  // forget the shares as far as JavaScript lets us: overwrite the bytes we own
+  for (const share of given) share.bytes.fill(0);
   return { nodes: reports, sharesUsed };
+}
+
+/** Polls joining nodes until one is initialised (true) or the wait is over (false). */
+async function waitForJoin(
+  reports: UnsealNodeReport[],
+  byAddress: Map<string, { client: VaultClient; report: UnsealNodeReport }>,
+  waitMs: number,
+): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    for (const r of reports.filter((x) => x.state === "uninitialised")) {
+      try {
+        const s = await byAddress.get(r.address)!.client.sealStatus();
+        if (s.initialized || s.t > 0) return true;
+      } catch {
+        // a node down while joining: keep waiting for the others
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return false;
 }
 
 async function observeForUnseal(client: VaultClient): Promise<UnsealNodeReport> {
@@ -128,11 +187,11 @@ function apply(report: UnsealNodeReport, s: SealStatus): void {
   report.threshold = s.t;
   report.progress = s.progress;
   report.nonce = s.nonce || undefined;
-  // A raft follower that has not joined yet says initialized=false but accepts the leader's shares to join.
   report.state = !s.sealed ? "unsealed" : "sealed";
-  if (!s.initialized && s.t === 0) {
+  if (!s.initialized) {
     report.state = "uninitialised";
-    report.message = "not initialised (run sealkeeper init first, or join it to an initialised cluster)";
+    report.message =
+      "not initialised: run sealkeeper init first, or, for a raft follower, wait for its retry_join to reach the leader";
   }
 }
 
@@ -182,6 +241,19 @@ async function submitShare(
     report.message = undefined;
     return "unsealed";
   }
+  if (status.progress === 0 && before + 1 >= report.threshold) {
+    // A raft follower that reaches the threshold answers "sealed, progress 0" and finishes unsealing in the
+    // background once it has used the keys to join the leader (seen on Vault 1.21): wait for it.
+    if (await waitUntilUnsealed(client, report)) {
+      report.contributors.push(who);
+      report.message = undefined;
+      return "unsealed";
+    }
+    report.contributors = [];
+    report.message = "the node reached the threshold but did not unseal within 30s (it reset to 0/" +
+      `${report.threshold}); for a raft follower, check that it can reach the leader`;
+    return "no-unseal";
+  }
   if (status.progress === before) {
     report.message = `duplicate share from ${who}: already counted on this node, progress stays ${before}/${report.threshold}`;
     return "duplicate";
@@ -194,6 +266,24 @@ async function submitShare(
   report.contributors.push(who);
   if (repeated) report.message = undefined;
   return "accepted";
+}
+
+/** Polls seal-status until the node is unsealed (true) or 30 s pass (false). */
+async function waitUntilUnsealed(client: VaultClient, report: UnsealNodeReport, waitMs = 30_000): Promise<boolean> {
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    try {
+      const s = await client.sealStatus();
+      apply(report, s);
+      if (!s.sealed) return true;
+      if (s.progress > 0) return false; // someone started a new attempt: not ours to wait for
+    } catch (err) {
+      markFault(report, err);
+      return false;
+    }
+  }
+  return false;
 }
 
 export function progressLine(reports: UnsealNodeReport[]): string {
