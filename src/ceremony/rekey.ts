@@ -546,7 +546,7 @@ function interpretFailure(client: VaultClient, report: RekeyReport, err: unknown
   const text = err.errors.join("; ");
   if (err.status === 503 || /\bsealed\b/i.test(text)) {
     report.state = "failed";
-    report.message = `${client.address} was sealed during the ceremony, which abandons the rekey: unseal it (with the OLD shares) and start again.${voidNote}`;
+    report.message = `${client.address} was sealed during the ceremony, which abandons the rekey: unseal it with the shares in use before this rekey, and start again.${voidNote}`;
     return "sealed";
   }
   if (/already been provided/i.test(text)) {

@@ -139,7 +139,13 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
     emit({ kind: "share", share, results });
   }
   for (const r of reports) {
-    opts.transcript?.append({ action: "unseal-end", node: r.address, detail: r.state, progress: r.progress, threshold: r.threshold });
+    opts.transcript?.append({
+      action: "unseal-end",
+      node: r.address,
+      detail: r.state,
+      progress: r.progress,
+      threshold: r.threshold,
+    });
   }
   // forget the shares as far as JavaScript lets us: overwrite the bytes we own
   for (const share of given) share.bytes.fill(0);
@@ -250,7 +256,8 @@ async function submitShare(
       return "unsealed";
     }
     report.contributors = [];
-    report.message = "the node reached the threshold but did not unseal within 30s (it reset to 0/" +
+    report.message =
+      "the node reached the threshold but did not unseal within 30s (it reset to 0/" +
       `${report.threshold}); for a raft follower, check that it can reach the leader`;
     return "no-unseal";
   }

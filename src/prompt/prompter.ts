@@ -2,7 +2,7 @@
  * The Prompter seam: how a ceremony asks a person for something. The TTY implementation uses @inquirer/prompts
  * (loaded lazily); the scripted one refuses to prompt, so that `--non-interactive` and CI never hang on a question.
  */
-import type { Readable, Writable } from "node:stream";
+import { PassThrough, type Readable, type Writable } from "node:stream";
 import { UsageError } from "../errors.js";
 
 export interface Choice<T> {
@@ -24,24 +24,30 @@ export interface Prompter {
 
 /** A prompter for a terminal, over the given streams (the process's own, or a test's). */
 export function ttyPrompter(streams: { input: Readable; output: Writable }): Prompter {
-  const context = { input: streams.input, output: streams.output, clearPromptOnDone: false };
+  // Inquirer ends its output stream when a prompt is done; give each prompt its own pipe into ours (end: false),
+  // so that the next prompt can still write (a terminal ignores end(), an injected stream does not).
+  const context = () => {
+    const output = new PassThrough();
+    output.pipe(streams.output, { end: false });
+    return { input: streams.input, output, clearPromptOnDone: false };
+  };
   const prompts = () => import("@inquirer/prompts");
   return {
     async secret(message) {
       const { password } = await prompts();
-      return password({ message, mask: "*" }, context);
+      return password({ message, mask: "*" }, context());
     },
     async input(message, opts) {
       const { input } = await prompts();
-      return input({ message, ...(opts?.default ? { default: opts.default } : {}) }, context);
+      return input({ message, ...(opts?.default ? { default: opts.default } : {}) }, context());
     },
     async select(message, choices) {
       const { select } = await prompts();
-      return select({ message, choices }, context);
+      return select({ message, choices }, context());
     },
     async confirm(message, defaultValue = false) {
       const { confirm } = await prompts();
-      return confirm({ message, default: defaultValue }, context);
+      return confirm({ message, default: defaultValue }, context());
     },
     say(line) {
       streams.output.write(`${line}\n`);
