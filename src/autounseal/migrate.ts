@@ -32,6 +32,8 @@ export interface MigrationPlan {
   /** The Shamir threshold and share count: the shares needed now, and the recovery t/n afterwards. */
   threshold: number;
   shares: number;
+  /** Things to fix before restarting the active node (e.g. raft peers that are not voters yet). */
+  warnings: string[];
 }
 
 export class MigrationError extends SealkeeperError {}
@@ -76,7 +78,27 @@ export async function planMigration(clients: VaultClient[]): Promise<MigrationPl
     .map((o) => ({ address: o.client.address, role: roleOf(o) }))
     .sort((a, b) => rank[a.role] - rank[b.role]);
   if (threshold < 1) throw new MigrationError("the nodes report no unseal threshold");
-  return { nodes, threshold, shares };
+  const warnings: string[] = [];
+  const active = observed.find((o) => roleOf(o) === "active");
+  if (active?.client.hasToken()) {
+    // Seen on Vault 1.21: with peers still non-voters (autopilot promotes them after its stabilisation time), stopping
+    // the active node leaves no quorum, no standby takes over, and the migration never completes.
+    try {
+      const conf = await active.client.read<{
+        data?: { config?: { servers?: { node_id: string; voter: boolean }[] } };
+      }>("sys/storage/raft/configuration");
+      const nonVoters = (conf?.data?.config?.servers ?? []).filter((x) => !x.voter).map((x) => x.node_id);
+      if (nonVoters.length > 0) {
+        warnings.push(
+          `raft peers ${nonVoters.join(", ")} are not voters yet: wait until they are (vault operator raft ` +
+            "list-peers) before stopping the active node, or no standby can take over",
+        );
+      }
+    } catch {
+      // not raft, or the token may not read it: the check is advice only
+    }
+  }
+  return { nodes, threshold, shares, warnings };
 }
 
 /**

@@ -57,7 +57,9 @@ beforeAll(async () => {
   // Autopilot promotes joined nodes to voters only after its stabilisation time: until then stopping the active node
   // leaves no quorum to elect the migrated standby, and the migration cannot finish (seen on Vault 1.21).
   for (let i = 0; ; i++) {
-    const conf = await c.read<{ data: { config: { servers: { voter: boolean }[] } } }>("sys/storage/raft/configuration");
+    const conf = await c.read<{ data: { config: { servers: { voter: boolean }[] } } }>(
+      "sys/storage/raft/configuration",
+    );
     const servers = conf?.data.config.servers ?? [];
     if (servers.length === 3 && servers.every((x) => x.voter)) break;
     if (i > 600) throw new Error("raft peers never became voters");
@@ -90,6 +92,8 @@ describe("autounseal migrate", () => {
       writeFileSync(p, `${i === 1 ? Buffer.from(k, "hex").toString("base64") : k}\n`, { mode: 0o600 });
       return p;
     });
+    const manifestPath = join(work, "manifest.json");
+    writeFileSync(manifestPath, '{"format":"sealkeeper-ceremony-manifest","kind":"unseal"}\n');
     const roles = await Promise.all(cluster.nodes.map(async (n) => ({ node: n, status: await healthOf(n) })));
     const active = roles.find((r) => r.status === 200)!.node;
     const standbys = roles.filter((r) => r.status === 429).map((r) => r.node);
@@ -105,6 +109,8 @@ describe("autounseal migrate", () => {
         ...shareFiles.flatMap((f) => ["--share-file", f]),
         "--node-timeout",
         "120",
+        "--manifest",
+        manifestPath,
       ],
       { cwd: work },
     );
@@ -129,6 +135,15 @@ describe("autounseal migrate", () => {
     for (const k of keys) {
       expect(r.stdout + r.stderr).not.toContain(k);
     }
+    const record = JSON.parse(readFileSync(join(work, "seal-migration.json"), "utf8"));
+    expect(record).toMatchObject({
+      from: "shamir",
+      to: "awskms",
+      sharesNowKind: "recovery",
+      recoveryThreshold: 3,
+      recoveryShares: 5,
+    });
+    expect(record.nodes).toHaveLength(3);
 
     for (const node of cluster.nodes) {
       const c = node.client();

@@ -294,6 +294,7 @@ function registerMigrate(group: Command, io: CliIO): void {
         const plan = await planMigration(clients);
         // the instructions go where a person reads them; stdout stays for the result in --format json
         (format === "json" ? io.stderr : io.stdout).write(describeConfigChange(plan, stanza));
+        for (const w of plan.warnings) io.stderr.write(`warning: ${w}\n`);
         const source = await shareSourceFromOptions(opts, io, () => readAllStdin(io));
         const shares = await collectShares(source, plan.threshold);
         const report = await runMigration({

@@ -38,6 +38,7 @@ function fakeNode(address: string, script: (SealStatus | "down")[], health = 429
     async health() {
       return { status: health, body: {} };
     },
+    hasToken: () => false,
     async unseal(req: { key?: string; migrate?: boolean }) {
       sent.push(req);
       if (!req.migrate)
@@ -109,6 +110,7 @@ describe("runMigration", () => {
         ],
         threshold: 2,
         shares: 3,
+        warnings: [],
       },
       shares,
       pollMs: 1,
@@ -126,7 +128,7 @@ describe("runMigration", () => {
 
   it("refuses fewer shares than the threshold", async () => {
     await expect(
-      runMigration({ clients: [], plan: { nodes: [], threshold: 3, shares: 5 }, shares, pollMs: 1 }),
+      runMigration({ clients: [], plan: { nodes: [], threshold: 3, shares: 5, warnings: [] }, shares, pollMs: 1 }),
     ).rejects.toThrow("2 shares given, the threshold is 3");
   });
 
@@ -135,7 +137,7 @@ describe("runMigration", () => {
     await expect(
       runMigration({
         clients: [n.client],
-        plan: { nodes: [{ address: "http://a", role: "standby" }], threshold: 2, shares: 3 },
+        plan: { nodes: [{ address: "http://a", role: "standby" }], threshold: 2, shares: 3, warnings: [] },
         shares,
         pollMs: 1,
         nodeTimeoutMs: 30,
