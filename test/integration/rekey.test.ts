@@ -129,13 +129,12 @@ afterAll(async () => {
 });
 
 describe("where it runs", () => {
-  it("a standby is refused with the active node's address (Vault redirects rekey calls instead of forwarding)", async () => {
+  it("Vault 1.21 forwards rekey calls from a standby to the active node (no redirect)", async () => {
     const act = await active();
     const standby = cluster.nodes.find((n) => n !== act)!;
-    const r = await runSealkeeper(["rekey", "-a", standby.address, "--status"], { cwd: work });
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`${standby.address} is a standby: rekey runs on the active node`);
-    expect(r.stderr).toContain(`use -a ${act.address}`);
+    const r = await runSealkeeper(["rekey", "-a", standby.address, "--status", "-f", "json"], { cwd: work });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ kind: "unseal", api: "/v1/sys/rekey", started: false });
   });
 });
 
@@ -329,7 +328,8 @@ describe("a node sealed mid-ceremony", () => {
     });
     await c.close();
     expect(report.state).toBe("failed");
-    expect(report.message).toMatch(/sealed during the ceremony|stopped answering/);
+    // Vault 1.21 answers 503 "Vault is sealed"; it drops a rekey in progress when it seals
+    expect(report.message).toContain("was sealed during the ceremony, which abandons the rekey");
     expect(readdirSync(newWriteDir)).toEqual([]);
     // the restarted node unseals with the current (new) shares; the rekey is gone from the cluster
     expect((await tryUnseal(act, newKeys.slice(0, 2))).unsealed).toBe(true);
