@@ -1,0 +1,172 @@
+/**
+ * The recovery-share variants under auto-unseal (awskms at the KMS emulator, one real node): root generation
+ * authorised by recovery shares, and a rekey of the recovery shares (Vault: /sys/rekey-recovery-key/*), after which
+ * only the new recovery shares authorise anything.
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startNode, type TestNode } from "../harness/cluster.js";
+import { KMS_TEST_CREDENTIALS, KMS_TEST_REGION, type KmsEmulator, startKmsEmulator } from "../harness/kms.js";
+import { type AgeOperator, ageDecrypt, makeAgeOperator } from "../harness/operators.js";
+import { runSealkeeper } from "../harness/run-cli.js";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+
+let emu: KmsEmulator;
+let node: TestNode;
+let work: string;
+let recoveryKeys: string[];
+let newKeys: string[];
+let ops: AgeOperator[];
+const awsEnv = {
+  AWS_ACCESS_KEY_ID: KMS_TEST_CREDENTIALS.accessKey,
+  AWS_SECRET_ACCESS_KEY: KMS_TEST_CREDENTIALS.secretKey,
+};
+
+const sk = (argv: string[], opts: Parameters<typeof runSealkeeper>[1] = {}) =>
+  runSealkeeper([...argv, "-a", node.address], { cwd: work, ...opts });
+
+async function waitUnsealed(): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    const c = node.client();
+    try {
+      if (!(await c.sealStatus()).sealed && (await c.health()).status === 200) return;
+    } catch {
+      // not up yet
+    } finally {
+      await c.close();
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error("node did not unseal itself");
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "sk-recovery-"));
+  mkdirSync(join(work, "keys"));
+  ops = ["rita", "sam", "tess"].map((n) => makeAgeOperator(join(work, "keys"), n));
+  emu = await startKmsEmulator();
+  const base = ["autounseal", "awskms", "--region", KMS_TEST_REGION, "--endpoint", emu.endpoint];
+  const created = await runSealkeeper([...base, "--create-key", "--alias", "alias/recovery-test"], { env: awsEnv });
+  expect(created.code, created.stderr).toBe(0);
+  const gen = await runSealkeeper(
+    [...base, "--key-id", "alias/recovery-test", "--static-credentials", "--output", "hcl"],
+    { env: awsEnv },
+  );
+  expect(gen.code, gen.stderr).toBe(0);
+  node = await startNode({ extraConfig: gen.stdout });
+  const c = node.client();
+  const init = await c.init({ recovery_shares: 3, recovery_threshold: 2 });
+  await c.close();
+  recoveryKeys = init.recovery_keys!;
+  recoveryKeys.forEach((k, i) => {
+    writeFileSync(join(work, `rec${i + 1}.txt`), `${k}\n`, { mode: 0o600 });
+  });
+  await waitUnsealed();
+  const r = node.client(init.root_token);
+  await r.request("POST", "auth/token/revoke-self");
+  await r.close();
+}, 240_000);
+
+afterAll(async () => {
+  await node?.stop();
+  await emu?.stop();
+});
+
+async function generateWith(files: string[], out: string) {
+  return sk([
+    "root",
+    "generate",
+    "--token-recipient",
+    `age:${ops[0]!.recipient}`,
+    "-o",
+    out,
+    "--non-interactive",
+    ...files.flatMap((f) => ["--share-file", f]),
+  ]);
+}
+
+async function works(token: string): Promise<boolean> {
+  const c = node.client(token);
+  try {
+    const res = await c.request<{ data?: { policies?: string[] } }>("GET", "auth/token/lookup-self", { accept: [403] });
+    return res.status === 200 && (res.body.data?.policies ?? []).includes("root");
+  } finally {
+    await c.close();
+  }
+}
+
+describe("under auto-unseal, the quorum is of recovery shares", () => {
+  it("root generate takes 2 of 3 recovery shares", async () => {
+    const r = await generateWith(["rec1.txt", "rec3.txt"], "rec-token.age");
+    expect(r.code, r.stderr).toBe(0);
+    const token = ageDecrypt(ops[0]!, join(work, "rec-token.age")).trim();
+    expect(await works(token)).toBe(true);
+    const c = node.client(token);
+    await c.request("POST", "auth/token/revoke-self");
+    await c.close();
+  });
+
+  it("rekey re-issues the recovery shares (2 of 3 -> 2 of 2), verified with the new ones", async () => {
+    const status = await sk(["rekey", "--status", "-f", "json"]);
+    expect(JSON.parse(status.stdout)).toMatchObject({ kind: "recovery", api: "/v1/sys/rekey-recovery-key" });
+    const out = join(work, "new-recovery");
+    const r = await sk([
+      "rekey",
+      "-n",
+      "2",
+      "-t",
+      "2",
+      "--operator",
+      `sam=age:${ops[1]!.recipient}`,
+      "--operator",
+      `tess=age:${ops[2]!.recipient}`,
+      "-o",
+      out,
+      "--non-interactive",
+      "--share-file",
+      "rec2.txt",
+      "--share-file",
+      "rec3.txt",
+    ]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toContain("started recovery rekey via /v1/sys/rekey-recovery-key");
+    newKeys = [ageDecrypt(ops[1]!, join(out, "sam.age")).trim(), ageDecrypt(ops[2]!, join(out, "tess.age")).trim()];
+    // before verification the old recovery shares still authorise root generation
+    const before = await generateWith(["rec1.txt", "rec2.txt"], "before.age");
+    expect(before.code, before.stderr).toBe(0);
+    const t = ageDecrypt(ops[0]!, join(work, "before.age")).trim();
+    const c = node.client(t);
+    await c.request("POST", "auth/token/revoke-self");
+    await c.close();
+
+    const v = await sk([
+      "rekey",
+      "--verify",
+      "--non-interactive",
+      "--share-file",
+      join(out, "sam.age"),
+      "--share-file",
+      join(out, "tess.age"),
+      "--identity",
+      ops[1]!.identityPath,
+      "--identity",
+      ops[2]!.identityPath,
+    ]);
+    expect(v.code, v.stderr).toBe(0);
+  });
+
+  it("after it, old recovery shares are refused and the new ones work", async () => {
+    const old = await generateWith(["rec1.txt", "rec2.txt"], "old.age");
+    expect(old.code).toBe(2);
+    expect(old.stderr).toContain("rejected-set");
+    writeFileSync(join(work, "new1.txt"), `${newKeys[0]}\n`);
+    writeFileSync(join(work, "new2.txt"), `${newKeys[1]}\n`);
+    const fresh = await generateWith(["new1.txt", "new2.txt"], "new.age");
+    expect(fresh.code, fresh.stderr).toBe(0);
+    const token = ageDecrypt(ops[0]!, join(work, "new.age")).trim();
+    expect(await works(token)).toBe(true);
+  });
+});
