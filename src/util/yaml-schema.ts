@@ -81,7 +81,8 @@ export function parseYamlWithSchema<S extends z.ZodType>(
   const lines = new YamlLines(doc, lc, file);
   const raw = schema.safeParse(doc.toJS() ?? {});
   if (!raw.success) {
-    const issue = raw.error.issues[0]!;
+    // a misspelt key also makes the right one "missing": name the misspelling, the more useful of the two
+    const issue = raw.error.issues.find((i) => i.code === "unrecognized_keys") ?? raw.error.issues[0]!;
     const path = issue.path.map((k) => (typeof k === "symbol" ? String(k) : k)) as KeyPath;
     if (issue.code === "unrecognized_keys") {
       const key = issue.keys[0]!;

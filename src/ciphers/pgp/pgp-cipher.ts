@@ -120,7 +120,24 @@ async function sealToKey(key: openpgp.PublicKey, plaintext: Uint8Array): Promise
   // format 'u', empty file name, date 0: go-crypto's literal packet with nil FileHints. setBytes stores the bytes
   // as given (no line-ending conversion), so the hex share is byte-identical
   const message = await openpgp.createMessage({ binary: plaintext, format: "utf8", date: new Date(0) });
-  return openpgp.encrypt({ message, encryptionKeys: key, sessionKey, format: "armored", config: ENCRYPT_CONFIG });
+  const binary = await openpgp.encrypt({
+    message,
+    encryptionKeys: key,
+    sessionKey,
+    format: "binary",
+    config: ENCRYPT_CONFIG,
+  });
+  return armorMessage(binary);
+}
+
+/**
+ * Armors with the CRC-24 checksum line. openpgp.js 6 leaves it out by default (RFC 9580 made it optional), but
+ * GnuPG 2.2 then misreads the armor when the body's base64 has no padding (a message of 3n bytes): it skips the
+ * END line as "invalid radix64 character 2D" and fails with "invalid packet". Seen with Vault's own 213-byte
+ * messages; the checksum line ends the body unambiguously for every reader.
+ */
+function armorMessage(binary: Uint8Array): string {
+  return openpgp.armor(openpgp.enums.armor.message, binary, undefined, undefined, undefined, true);
 }
 
 async function readMessageAnyForm(sealed: Uint8Array): Promise<openpgp.Message<Uint8Array>> {
@@ -229,7 +246,7 @@ export const pgpBackend: CipherBackend = {
     }
     await openpgp.readMessage({ binaryMessage: binary }); // proves it parses
     // armor the server's exact bytes rather than a re-serialisation of them
-    return openpgp.armor(openpgp.enums.armor.message, binary);
+    return armorMessage(binary);
   },
 
   async open(sealedIn, identityIn, passphrase) {

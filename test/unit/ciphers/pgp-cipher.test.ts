@@ -255,4 +255,14 @@ describe("pgp open", () => {
     expect(await pgpBackend.open(armored, alice.armoredPrivate)).toEqual(SHARE);
     await expect(pgpBackend.armorServerSealed!("aGVsbG8=")).rejects.toThrow(/not base64 of an OpenPGP message/);
   });
+
+  // Regression: without the CRC-24 line GnuPG 2.2 misreads the armor of a 3n-byte message (Vault's server-sealed
+  // shares hit this), "invalid radix64 character 2D" then "invalid packet". Every armor we write carries it.
+  it("always writes the armor checksum line that GnuPG 2.2 needs", async () => {
+    const checksum = /\n=[A-Za-z0-9+/]{4}\n-----END PGP MESSAGE-----\n?$/;
+    const sealed = await pgpBackend.seal(await load(await keyFile("alice3.asc", alice.armoredPublic)), SHARE);
+    expect(sealed).toMatch(checksum);
+    const binary = await dearmor(sealedToAlice);
+    expect(await pgpBackend.armorServerSealed!(Buffer.from(binary).toString("base64"))).toMatch(checksum);
+  });
 });
