@@ -2,7 +2,7 @@ import { processIO } from "./io.js";
 import { runCli } from "./main.js";
 
 // Node 20 prints a notice for the AWS SDK on this runtime; the SDK works, the notice only confuses operators.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "1";
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const code = await runCli(process.argv.slice(2), processIO());
 process.exitCode = code;
