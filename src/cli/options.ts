@@ -28,7 +28,7 @@ export function addConnectionOptions(cmd: Command, opts: { multi?: boolean } = {
 }
 
 export function addFormatOption(cmd: Command): Command {
-  return cmd.option("-f, --format <format>", "output format: table or json (VAULT_FORMAT)");
+  return cmd.option("--format <format>", "output format: table or json (VAULT_FORMAT)");
 }
 
 export interface RawConnectionOpts {

@@ -205,7 +205,7 @@ describe("sealkeeper shamir verify", () => {
   });
 
   it("exits 2 without naming anyone when n = t + 1, and checks a digest", async () => {
-    const split = await runSealkeeper(["shamir", "split", "-n", "4", "-t", "3", "-f", "json"], { stdin: secret });
+    const split = await runSealkeeper(["shamir", "split", "-n", "4", "-t", "3", "--format", "json"], { stdin: secret });
     const { shares, digest } = JSON.parse(split.stdout) as { shares: string[]; digest: string };
     const good = await runSealkeeper(["shamir", "verify", "-t", "3", "--digest", digest], { stdin: shares.join("\n") });
     expect(good.code).toBe(0);
