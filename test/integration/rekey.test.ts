@@ -7,6 +7,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runRekey } from "../../src/ceremony/rekey.js";
 import type { ShareSource } from "../../src/ceremony/share-source.js";
@@ -62,7 +63,7 @@ async function sk(argv: string[], opts: Parameters<typeof runSealkeeper>[1] = {}
 }
 
 async function status() {
-  const r = await sk(["--status", "-f", "json"]);
+  const r = await sk(["--status", "--format", "json"]);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout);
 }
@@ -132,7 +133,7 @@ describe("where it runs", () => {
   it("Vault 1.21 forwards rekey calls from a standby to the active node (no redirect)", async () => {
     const act = await active();
     const standby = cluster.nodes.find((n) => n !== act)!;
-    const r = await runSealkeeper(["rekey", "-a", standby.address, "--status", "-f", "json"], { cwd: work });
+    const r = await runSealkeeper(["rekey", "-a", standby.address, "--status", "--format", "json"], { cwd: work });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ kind: "unseal", api: "/v1/sys/rekey", started: false });
   });
@@ -379,6 +380,78 @@ describe("writing fails after the server answered", () => {
     expect(cancel.stdout).toContain("the new share files it had handed out are void");
     const node = cluster.nodes[2]!;
     expect((await restartAndTry(node, [newKeys[1]!, newKeys[3]!])).unsealed).toBe(true);
+    await waitForHa(cluster.nodes);
+  });
+});
+
+/** A scripted person at a terminal: waits for text to appear, then types. */
+class Keyboard {
+  readonly input = new PassThrough();
+  readonly output = new PassThrough();
+  screen = "";
+  constructor() {
+    this.output.on("data", (c: Buffer) => {
+      this.screen += c.toString("utf8");
+    });
+  }
+  async waitFor(text: string, from = 0): Promise<number> {
+    for (let i = 0; i < 400; i++) {
+      const idx = this.screen.indexOf(text, from);
+      if (idx >= 0) return idx + 1;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`never saw ${text} on screen:\n${this.screen.slice(-800)}`);
+  }
+  type(text: string): void {
+    for (const ch of text) this.input.write(ch);
+  }
+}
+
+describe("interactive: one run takes the OLD shares, writes the new ones, then takes the NEW shares", () => {
+  it("4/2 -> 2/2 at the prompts, verified in the same run", async () => {
+    const { ShareStore } = await import("../../src/store/share-store.js");
+    const { parseOperatorSpec } = await import("../../src/ciphers/recipient-spec.js");
+    const { interactiveShareSource } = await import("../../src/ceremony/share-source.js");
+    const { ttyPrompter } = await import("../../src/prompt/prompter.js");
+    const kb = new Keyboard();
+    const out = join(work, "interactive");
+    const c = (await active()).client();
+    const ceremony = runRekey({
+      client: c,
+      source: interactiveShareSource(ttyPrompter({ input: kb.input, output: kb.output }), { cwd: work }),
+      mode: "start",
+      cwd: work,
+      store: new ShareStore(out),
+      config: {
+        shares: 2,
+        threshold: 2,
+        operators: [`gina=age:${gina.recipient}`, `ivy=age:${ivy.recipient}`].map(parseOperatorSpec),
+      },
+      continueToVerify: true,
+    });
+    const give = async (at: number, who: string, share: string) => {
+      at = await kb.waitFor("how will you give your share?", at);
+      kb.type("\r");
+      at = await kb.waitFor("Your name", at);
+      kb.type(`${who}\r`);
+      at = await kb.waitFor("Share:", at);
+      kb.type(`${share}\r`);
+      return at;
+    };
+    let at = await kb.waitFor("OLD shares 0/2");
+    at = await give(at, "frank", newKeys[0]!);
+    at = await give(at, "hank", newKeys[2]!);
+    at = await kb.waitFor("NEW shares 0/2", at);
+    const fresh = [ageDecrypt(gina, join(out, "gina.age")).trim(), ageDecrypt(ivy, join(out, "ivy.age")).trim()];
+    at = await give(at, "gina", fresh[0]!);
+    await give(at, "ivy", fresh[1]!);
+    const report = await ceremony;
+    await c.close();
+    expect(report).toMatchObject({ state: "complete", phase: "verify", contributors: ["gina", "ivy"] });
+    for (const k of [newKeys[0]!, newKeys[2]!, ...fresh]) expect(kb.screen).not.toContain(k);
+    const node = cluster.nodes[1]!;
+    expect((await restartAndTry(node, newKeys.slice(0, 2))).unsealed).toBe(false);
+    expect((await tryUnseal(node, fresh)).unsealed).toBe(true);
     await waitForHa(cluster.nodes);
   });
 });
