@@ -1,0 +1,85 @@
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import type { BootstrapClusterResult } from "../../ceremony/bootstrap-cluster.js";
+import type { Transcript } from "../../ceremony/transcript.js";
+import type { CliIO } from "../io.js";
+import { addConnectionOptions, addFormatOption, clientsFromOptions } from "../options.js";
+import { resolveFormat, writeJson } from "../output.js";
+
+/** `bootstrap cluster`: the scripted bootstrap in one command (added to the `bootstrap` group). */
+export function registerBootstrapCluster(program: Command, io: CliIO): void {
+  const group =
+    program.commands.find((c) => c.name() === "bootstrap") ??
+    program.command("bootstrap").description("configure a cluster from a spec file");
+  const cmd = group
+    .command("cluster")
+    .description(
+      "blank nodes to initialised (shares sealed to the operators), unsealed, configured, verified and " +
+        "root-revoked, in one scripted run",
+    )
+    .requiredOption("--ceremony <file>", "ceremony file: shares, threshold, operators, rootToken.recipient")
+    .requiredOption("-f, --file <file>", "bootstrap spec (YAML)")
+    .option("-o, --out <dir>", "ceremony output directory (default: the ceremony file's out)")
+    .option("--transcript <file>", "ceremony transcript (default: <out>/transcript.jsonl)")
+    .option("--concurrency <n>", "bootstrap requests in flight at once (default 8)")
+    .option("--allow-insecure-http", "allow shares over plain HTTP to non-loopback hosts");
+  addConnectionOptions(cmd, { multi: true });
+  addFormatOption(cmd);
+  cmd.action(async (opts) => {
+    const format = resolveFormat(opts.format, io);
+    const { readCeremonyFile } = await import("../../ceremony/ceremony-file.js");
+    const { loadSpec } = await import("../../bootstrap/spec.js");
+    const { UsageError } = await import("../../errors.js");
+    const ceremony = readCeremonyFile(resolve(io.cwd, opts.ceremony));
+    const spec = loadSpec(resolve(io.cwd, opts.file), { env: io.env });
+    const concurrency = opts.concurrency === undefined ? 8 : Number(opts.concurrency);
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+      throw new UsageError(`--concurrency must be 1..64, got "${opts.concurrency}"`);
+    }
+    const address = opts.address ?? (ceremony.address ? [ceremony.address] : undefined);
+    const clients = await clientsFromOptions({ ...opts, address }, io);
+    for (const c of clients) c.assertSafeForSecrets(Boolean(opts.allowInsecureHttp));
+    const out = resolve(
+      io.cwd,
+      opts.out ?? ceremony.out ?? `sealkeeper-bootstrap-${new Date().toISOString().replace(/[:.]/g, "-")}`,
+    );
+    const { ShareStore } = await import("../../store/share-store.js");
+    const { Transcript: TranscriptClass } = await import("../../ceremony/transcript.js");
+    const { runBootstrapCluster } = await import("../../ceremony/bootstrap-cluster.js");
+    const transcriptPath = resolve(io.cwd, opts.transcript ?? ceremony.transcript ?? resolve(out, "transcript.jsonl"));
+    let transcript: Transcript | undefined;
+    try {
+      const result = await runBootstrapCluster({
+        clients,
+        ceremony,
+        spec,
+        store: new ShareStore(out),
+        concurrency,
+        log: (line) => io.stderr.write(`${line}\n`),
+        get transcript() {
+          // opened on first use: the default output directory exists only after init's pre-flight
+          transcript ??= TranscriptClass.open(transcriptPath);
+          return transcript;
+        },
+      });
+      if (format === "json") writeJson(io, result);
+      else io.stdout.write(renderResult(result));
+      if (transcript) io.stderr.write(`transcript: ${transcript.path} (last hash ${transcript.lastHash})\n`);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+}
+
+function renderResult(r: BootstrapClusterResult): string {
+  return [
+    `initialised: ${r.init.kind} shares ${r.init.threshold} of ${r.init.shares}, sealed to the operators in ${r.init.dir}`,
+    r.unseal
+      ? `unsealed: ${r.unseal.nodes.length} node(s) with ${r.unseal.sharesUsed} shares`
+      : "unsealed: by the seal (auto-unseal)",
+    `applied: ${r.applied.steps} step(s), ${r.applied.requests} write request(s) on ${r.activeNode}`,
+    `verified: ${r.verified.checks} checks, every role holds exactly what the spec grants`,
+    `root token revoked (accessor ${r.rootRevoked.accessor}); lookup-self now answers ${r.rootRevoked.lookupStatusAfter}`,
+    "",
+  ].join("\n");
+}

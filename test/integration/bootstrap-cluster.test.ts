@@ -1,0 +1,164 @@
+/**
+ * `bootstrap cluster` end to end on a real 3-node raft cluster: blank nodes -> initialised with shares sealed to
+ * three operators (2 PGP by gpg, 1 age) -> every node unsealed from the in-memory shares -> the reference spec
+ * applied and verified -> the root token revoked and proven gone. Then a second cluster run that fails half-way
+ * (a policy the server rejects) stops with the shares safe and says how to go on.
+ */
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startCluster, type TestCluster } from "../harness/cluster.js";
+import {
+  type AgeOperator,
+  ageDecrypt,
+  gpgDecrypt,
+  makeAgeOperator,
+  makeGnupgHome,
+  makePgpOperator,
+  type PgpOperator,
+} from "../harness/operators.js";
+import { runSealkeeper } from "../harness/run-cli.js";
+
+let cluster: TestCluster;
+let broken: TestCluster;
+let work: string;
+let ops: PgpOperator[];
+let age: AgeOperator;
+
+function writeCeremony(file: string, out: string): void {
+  writeFileSync(
+    file,
+    [
+      "shares: 3",
+      "threshold: 2",
+      `out: ${out}`,
+      "operators:",
+      `  - { name: ann, recipient: "pgp:${ops[0]!.publicKeyPath}" }`,
+      `  - { name: ben, recipient: "pgp:${ops[1]!.publicKeyPath}" }`,
+      `  - { name: dan, recipient: "age:${age.recipient}" }`,
+      `rootToken: { recipient: "pgp:${ops[2]!.publicKeyPath}" }`,
+      "",
+    ].join("\n"),
+  );
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), "sk-bootstrap-cluster-"));
+  const keys = join(work, "keys");
+  mkdirSync(keys);
+  const clusters = Promise.all([startCluster(3), startCluster(3)]);
+  const home = makeGnupgHome(work);
+  ops = ["ann", "ben", "root-holder"].map((n) => makePgpOperator(home, keys, n));
+  age = makeAgeOperator(keys, "dan");
+  cpSync(join(process.cwd(), "examples/reference"), join(work, "spec"), { recursive: true });
+  [cluster, broken] = await clusters;
+}, 240_000);
+
+afterAll(async () => {
+  await Promise.all([cluster?.stop(), broken?.stop()]);
+  try {
+    execFileSync("gpgconf", ["--homedir", join(work, "gnupg"), "--kill", "gpg-agent"], { stdio: "ignore" });
+  } catch {
+    // gone
+  }
+});
+
+describe("bootstrap cluster", () => {
+  it("takes three blank nodes to unsealed, configured, verified and root-revoked in one run", async () => {
+    const out = join(work, "ceremony");
+    writeCeremony(join(work, "ceremony.yaml"), out);
+    const r = await runSealkeeper([
+      "bootstrap",
+      "cluster",
+      "--ceremony",
+      join(work, "ceremony.yaml"),
+      "-f",
+      join(work, "spec", "bootstrap.yaml"),
+      ...cluster.nodes.flatMap((n) => ["-a", n.address]),
+      "--format",
+      "json",
+    ]);
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.init).toMatchObject({ kind: "unseal", shares: 3, threshold: 2, sealMode: "client" });
+    expect(result.unseal.nodes.map((n: { state: string }) => n.state)).toEqual(["unsealed", "unsealed", "unsealed"]);
+    expect(result.applied.steps).toBeGreaterThan(0);
+    expect(result.verified.ok).toBe(true);
+    expect(result.rootRevoked.lookupStatusAfter).toBe(403);
+
+    // the files are there and open with the real tools
+    expect(readdirSync(out).sort()).toEqual([
+      "ann.asc",
+      "ben.asc",
+      "dan.age",
+      "manifest.json",
+      "root-token.asc",
+      "transcript.jsonl",
+    ]);
+    const shares = [gpgDecrypt(ops[0]!, join(out, "ann.asc")), ageDecrypt(age, join(out, "dan.age"))];
+    const rootToken = gpgDecrypt(ops[2]!, join(out, "root-token.asc"));
+    // the sealed root token is the one that was revoked: it no longer works
+    const c = cluster.nodes[0]!.client(rootToken);
+    await expect(c.read("auth/token/lookup-self")).rejects.toMatchObject({ status: 403 });
+    await c.close();
+    // the policies are on the server (read with a fresh token is impossible now; check through status + plan later)
+    const status = await runSealkeeper(["status", ...cluster.nodes.flatMap((n) => ["-a", n.address])]);
+    expect(status.code).toBe(0);
+    // no plaintext share or token in anything the tool printed or wrote
+    const written = readdirSync(out).map((f) => readFileSync(join(out, f), "utf8"));
+    for (const secret of [...shares, rootToken]) {
+      for (const text of [r.stdout, r.stderr, ...written]) expect(text).not.toContain(secret);
+    }
+    expect((await runSealkeeper(["transcript", "verify", join(out, "transcript.jsonl")])).code).toBe(0);
+    expect(readFileSync(join(out, "transcript.jsonl"), "utf8")).toMatch(/"action":"root-revoked"/);
+  });
+
+  it("refuses to start on a cluster that is already bootstrapped; nothing changes", async () => {
+    writeCeremony(join(work, "again.yaml"), join(work, "again"));
+    const r = await runSealkeeper([
+      "bootstrap",
+      "cluster",
+      "--ceremony",
+      join(work, "again.yaml"),
+      "-f",
+      join(work, "spec", "bootstrap.yaml"),
+      ...cluster.nodes.flatMap((n) => ["-a", n.address]),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/already initialised and unsealed|is already initialised/);
+  });
+
+  it("a failure after init stops with the shares safe and says how to go on; the root token is not revoked", async () => {
+    const spec = join(work, "spec", "broken.yaml");
+    writeFileSync(
+      spec,
+      `${readFileSync(join(work, "spec", "bootstrap.yaml"), "utf8")}\n`.replace(
+        "policies:\n",
+        'policies:\n  - name: broken\n    hcl: |\n      path "secret/data/x" {\n        capabilities = ["read"\n      }\n',
+      ),
+    );
+    const out = join(work, "broken-ceremony");
+    writeCeremony(join(work, "broken.yaml"), out);
+    const r = await runSealkeeper([
+      "bootstrap",
+      "cluster",
+      "--ceremony",
+      join(work, "broken.yaml"),
+      "-f",
+      spec,
+      ...broken.nodes.flatMap((n) => ["-a", n.address]),
+    ]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/bootstrap stopped after init: .*broken/);
+    expect(r.stderr).toMatch(/The shares are safe, sealed to each operator, in .*broken-ceremony/);
+    expect(r.stderr).toMatch(/sealkeeper bootstrap apply -f SPEC --revoke-root-token/);
+    const rootToken = gpgDecrypt(ops[2]!, join(out, "root-token.asc"));
+    const c = broken.nodes[0]!.client(rootToken);
+    const self = await c.read<{ data: { policies: string[] } }>("auth/token/lookup-self");
+    expect(self?.data.policies).toContain("root");
+    await c.close();
+  });
+});
