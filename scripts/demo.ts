@@ -12,15 +12,20 @@ import { join } from "node:path";
 import { processIO } from "../src/cli/io.js";
 import { runCli } from "../src/cli/main.js";
 import { startCluster, type TestCluster, waitForHa } from "../test/harness/cluster.js";
-import { makeAgeOperator, makeGnupgHome, makePgpOperator } from "../test/harness/operators.js";
+import { gpgDecrypt, makeAgeOperator, makeGnupgHome, makePgpOperator } from "../test/harness/operators.js";
 
 const interactive = process.argv.includes("--interactive");
 const io = processIO();
 let cluster: TestCluster | undefined;
 
-async function step(title: string, argv: string[], okCodes = [0]): Promise<void> {
-  process.stderr.write(`\n\x1b[1m== ${title}\x1b[0m\n$ sealkeeper ${argv.join(" ")}\n`);
-  const code = await runCli(argv, { ...io, env: { ...process.env }, stdinIsTTY: interactive && io.stdinIsTTY });
+async function step(title: string, argv: string[], okCodes = [0], env: Record<string, string> = {}): Promise<void> {
+  const bold = process.env.NO_COLOR ? (s: string) => s : (s: string) => `\x1b[1m${s}\x1b[0m`;
+  process.stderr.write(
+    `\n${bold(`== ${title}`)}\n$ ${Object.keys(env)
+      .map((k) => `${k}=… `)
+      .join("")}sealkeeper ${argv.join(" ")}\n`,
+  );
+  const code = await runCli(argv, { ...io, env: { ...process.env, ...env }, stdinIsTTY: interactive && io.stdinIsTTY });
   if (!okCodes.includes(code)) throw new Error(`${title}: exit ${code}`);
 }
 
@@ -100,10 +105,43 @@ async function main(): Promise<void> {
   }
   await waitForHa(cluster.nodes);
   await step("transcript verify", ["transcript", "verify", join(out, "transcript.jsonl")]);
+
+  // The root-token holder opens the sealed root token with their own key (real gpg); it goes only into the
+  // environment of the next commands, never on screen.
+  const rootToken = gpgDecrypt(rootHolder, join(out, "root-token.asc")).trim();
+  const active = await activeAddress(cluster);
+  const spec = "examples/reference/bootstrap.yaml";
+  const asRoot = { VAULT_TOKEN: rootToken };
+  await step(
+    "bootstrap plan: the reference architecture (kv-v2, Kubernetes auth, least-privilege policies)",
+    ["bootstrap", "plan", "-f", spec, "-a", active],
+    [0],
+    asRoot,
+  );
+  await step(
+    "bootstrap apply, verify on the live server, then revoke the root token (proven: lookup-self 403)",
+    ["bootstrap", "apply", "-f", spec, "-a", active, "--revoke-root-token"],
+    [0],
+    asRoot,
+  );
+  await step("policy lint: the reference spec has no findings", ["policy", "lint", spec]);
   await step("status: one active, two standbys", ["status", ...addrs]);
   process.stderr.write(
     `\ndone in ${((Date.now() - started) / 1000).toFixed(1)}s; ceremony files and transcript: ${out}\n`,
   );
+}
+
+/** The address of the node health says is active. */
+async function activeAddress(c: TestCluster): Promise<string> {
+  for (const node of c.nodes) {
+    const client = node.client();
+    try {
+      if ((await client.health()).status === 200) return node.address;
+    } finally {
+      await client.close();
+    }
+  }
+  throw new Error("no active node");
 }
 
 async function shutdown(code: number): Promise<never> {
