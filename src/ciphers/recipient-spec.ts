@@ -1,13 +1,14 @@
+import { redactSecrets } from "../util/redact.js";
 import { RecipientError } from "./errors.js";
 import { describeSpecForms, findDescriptor } from "./registry.js";
 import type { OperatorSpec, RecipientSpec } from "./types.js";
 
 /**
- * A spec as shown in an error: an age secret key pasted where a recipient belongs is cut after its prefix, so the
- * error (which may be logged) does not spread it further.
+ * A spec (or a part of one) as shown in an error: an age secret key pasted where a recipient belongs, a token or a
+ * share pasted anywhere in it, is cut after its prefix, so the error (which may be logged) does not spread it further.
  */
 function showSpec(raw: string): string {
-  return raw.replace(/(AGE-(?:SECRET-KEY|PLUGIN)-[A-Z0-9-]*?1)[0-9A-Z]+/gi, "$1...");
+  return redactSecrets(raw);
 }
 
 /** Operator names become file names: keep them portable and unsurprising. */
@@ -28,7 +29,7 @@ export function parseRecipientSpec(raw: string): RecipientSpec {
   const descriptor = findDescriptor(type);
   if (!descriptor) {
     throw new RecipientError(
-      `unknown recipient type "${type}" in "${showSpec(raw)}": expected one of ${describeSpecForms()}`,
+      `unknown recipient type "${showSpec(type)}" in "${showSpec(raw)}": expected one of ${describeSpecForms()}`,
     );
   }
   const source = descriptor.classifySpecValue(value);
@@ -48,7 +49,7 @@ export function parseOperatorSpec(raw: string): OperatorSpec {
   const name = raw.slice(0, eq).trim();
   if (!OPERATOR_NAME.test(name)) {
     throw new RecipientError(
-      `bad operator name "${name}": use 1-64 letters, digits, ".", "_" or "-", not starting with "." or "-"`,
+      `bad operator name "${showSpec(name)}": use 1-64 letters, digits, ".", "_" or "-", not starting with "." or "-"`,
     );
   }
   return { name, recipient: parseRecipientSpec(raw.slice(eq + 1)) };

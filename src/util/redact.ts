@@ -1,0 +1,28 @@
+/**
+ * Errors name the bad value, but a value pasted in the wrong place may be a secret (an age secret key in a recipient
+ * spec, a token in VAULT_ADDR, a share in an operator name). Errors may be logged: show such a value cut after a few
+ * characters, enough to recognise it, not enough to use it.
+ */
+
+const SHAPES: { re: RegExp; keep: (m: string) => string }[] = [
+  // age identities (bech32, case-insensitive): keep "AGE-SECRET-KEY-1"
+  { re: /AGE-(?:SECRET-KEY|PLUGIN)-[A-Z0-9-]*?1[0-9A-Z]+/gi, keep: (m) => m.slice(0, m.indexOf("1", 4) + 1) },
+  // Vault/OpenBao tokens: hvs./hvb./hvr. (and s./b./r. legacy service/batch/recovery tokens of 24+ characters)
+  { re: /(?:hv[sbr]|\b[sbr])\.[A-Za-z0-9_-]{16,}/g, keep: (m) => m.slice(0, m.indexOf(".") + 1) },
+  // key material as hex: a share is 66 hex digits, a key 64; 32+ is never a word
+  { re: /[0-9a-fA-F]{32,}/g, keep: (m) => m.slice(0, 4) },
+  // key material as base64 (a share is 44 characters): mixed case, unlike most paths
+  { re: /[A-Za-z0-9+/_-]{40,}={0,2}/g, keep: (m) => (/[a-z]/.test(m) && /[A-Z]/.test(m) ? m.slice(0, 4) : m) },
+];
+
+/** `text` with every secret-looking run cut to its first characters and "...". Other text is unchanged. */
+export function redactSecrets(text: string): string {
+  let out = text;
+  for (const { re, keep } of SHAPES) {
+    out = out.replace(re, (m) => {
+      const kept = keep(m);
+      return kept === m ? m : `${kept}...`;
+    });
+  }
+  return out;
+}
