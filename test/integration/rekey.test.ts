@@ -37,6 +37,8 @@ let cluster: TestCluster;
 let work: string;
 let oldKeys: string[];
 let newKeys: string[] = [];
+/** The shares in force after the interactive rekey. */
+let currentKeys: string[] = [];
 let frank: PgpOperator;
 let hank: PgpOperator;
 let gina: AgeOperator;
@@ -448,9 +450,62 @@ describe("interactive: one run takes the OLD shares, writes the new ones, then t
     const report = await ceremony;
     await c.close();
     expect(report).toMatchObject({ state: "complete", phase: "verify", contributors: ["gina", "ivy"] });
+    currentKeys = fresh;
     for (const k of [newKeys[0]!, newKeys[2]!, ...fresh]) expect(kb.screen).not.toContain(k);
     const node = cluster.nodes[1]!;
     expect((await restartAndTry(node, newKeys.slice(0, 2))).unsealed).toBe(false);
+    expect((await tryUnseal(node, fresh)).unsealed).toBe(true);
+    await waitForHa(cluster.nodes);
+  });
+});
+
+describe("all-PGP operators: the server seals, and a resume must name the same keys in the same order", () => {
+  it("start, refuse a resume with other keys, resume, verify with what real gpg opens", async () => {
+    currentKeys.forEach((k, i) => {
+      writeFileSync(join(work, `cur${i + 1}.txt`), `${k}\n`, { mode: 0o600 });
+    });
+    const out = join(work, "pgp-only");
+    const ops = (a: PgpOperator, b: PgpOperator) => [
+      "-n",
+      "2",
+      "-t",
+      "2",
+      "--operator",
+      `frank=pgp:${a.publicKeyPath}`,
+      "--operator",
+      `hank=pgp:${b.publicKeyPath}`,
+      "-o",
+      out,
+      "--non-interactive",
+    ];
+    const first = await sk([...ops(frank, hank), "--share-file", "cur1.txt"]);
+    expect(first.code, first.stderr).toBe(2);
+    const swapped = await sk([...ops(hank, frank), "--resume", "--share-file", "cur2.txt"]);
+    expect(swapped.code).toBe(1);
+    expect(swapped.stderr).toContain(
+      `operator frank has key ${hank.fingerprint} but the rekey in progress encrypts share 1 to`,
+    );
+    const done = await sk([...ops(frank, hank), "--resume", "--share-file", "cur2.txt"]);
+    expect(done.code, done.stderr).toBe(2);
+    const manifest = await readManifest(join(out, "manifest.json"));
+    expect(manifest.operators.map((o) => o.sealedBy)).toEqual(["server", "server"]);
+    const fresh = [gpgDecrypt(frank, join(out, "frank.asc")).trim(), gpgDecrypt(hank, join(out, "hank.asc")).trim()];
+    for (const k of fresh) expect(k).toMatch(/^[0-9a-f]{66}$/);
+    const v = await sk([
+      "--verify",
+      "--non-interactive",
+      "--share-file",
+      join(out, "frank.asc"),
+      "--share-file",
+      join(out, "hank.asc"),
+      "--identity",
+      frank.secretKeyPath,
+      "--identity",
+      hank.secretKeyPath,
+    ]);
+    expect(v.code, v.stderr).toBe(0);
+    const node = cluster.nodes[2]!;
+    expect((await restartAndTry(node, currentKeys)).unsealed).toBe(false);
     expect((await tryUnseal(node, fresh)).unsealed).toBe(true);
     await waitForHa(cluster.nodes);
   });
