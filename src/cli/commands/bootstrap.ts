@@ -65,7 +65,7 @@ export function registerBootstrap(program: Command, io: CliIO): void {
         const result = await computePlan(client, spec, opts, concurrency);
         if (format === "table") await printPlan(io, format, result, opts.strict);
         failOnFindings(result, opts);
-        if (opts.revokeRootToken) await preflightRevoke(client, io);
+        if (opts.revokeRootToken) await preflightRevoke(client);
         const applied = await applyPlan(client, result, {
           concurrency,
           onStep: (c) => {
@@ -187,11 +187,13 @@ function parseConcurrency(raw: string | undefined): number {
   return n;
 }
 
-/** Before anything is applied: the token must be root, and the user hears what revoking it leaves. */
-async function preflightRevoke(client: VaultClient, io: CliIO): Promise<void> {
-  const { assessRootRevoke } = await import("../../bootstrap/revoke-root.js");
-  const { warnings } = await assessRootRevoke(client);
-  for (const w of warnings) io.stderr.write(`warning: ${w}\n`);
+/**
+ * Before anything is applied: the token must be root. What revoking it leaves is said after the apply (when the
+ * spec's auth methods exist), by the revoke itself.
+ */
+async function preflightRevoke(client: VaultClient): Promise<void> {
+  const { lookupRootToken } = await import("../../bootstrap/revoke-root.js");
+  await lookupRootToken(client);
 }
 
 /** The verify matrix: one line per role and path, then the verdict. */
@@ -215,5 +217,6 @@ export function renderVerify(report: VerifyReport, io: CliIO): string {
 }
 
 function writeRevokeReport(io: CliIO, r: import("../../bootstrap/revoke-root.js").RevokeResult): void {
+  for (const w of r.warnings) io.stderr.write(`warning: ${w}\n`);
   io.stdout.write(`root token revoked; lookup-self now answers ${r.lookupStatusAfter}: the token is gone\n`);
 }
