@@ -292,25 +292,31 @@ export async function initAndUnseal(
   return { keys, keysB64: res.keys_base64, rootToken: res.root_token };
 }
 
-/** Unseals each node in order with the given keys, then waits for the HA roles to settle. */
+/**
+ * Unseals each node in order with the given keys, then waits for the HA roles to settle. A raft follower reports
+ * initialized=false until its retry_join reaches the leader, and after the threshold it finishes unsealing in the
+ * background (answering "sealed, progress 0" at once): so wait for the join, submit the keys once, then wait for the
+ * unseal, and only resubmit after a quiet period (resubmitting while it joins gets a 500 from Vault).
+ */
 export async function unsealNodes(nodes: TestNode[], keys: string[]): Promise<void> {
   for (const node of nodes) {
     const c = node.client();
     try {
-      for (let attempt = 0; ; attempt++) {
-        const status = await c.sealStatus();
-        if (!status.sealed) break;
-        // a follower that has not joined raft yet reports initialized=false: wait for the join to land
-        if (!status.initialized) {
-          if (attempt > 300) throw new Error(`${node.nodeId} never joined the cluster`);
-          await sleep(100);
+      const deadline = Date.now() + 90_000;
+      let submittedAt = 0;
+      for (;;) {
+        if (Date.now() > deadline) throw new Error(`${node.nodeId} did not unseal within 90 s`);
+        const status = await c.sealStatus().catch(() => undefined);
+        if (status && !status.sealed) break;
+        if (!status || !status.initialized || Date.now() - submittedAt < 15_000) {
+          await sleep(200);
           continue;
         }
+        submittedAt = Date.now();
         for (const key of keys) {
-          const s = await c.unseal({ key });
-          if (!s.sealed) break;
+          const s = await c.unseal({ key }).catch(() => undefined);
+          if (!s?.sealed) break;
         }
-        await sleep(100);
       }
     } finally {
       await c.close();
