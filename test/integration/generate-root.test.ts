@@ -209,7 +209,7 @@ describe("faults leave a state to resume or cancel from", () => {
     );
     expect(again.stderr).toContain("--resume");
 
-    const shown = await sk(["--status", "-f", "json"]);
+    const shown = await sk(["--status", "--format", "json"]);
     expect(JSON.parse(shown.stdout)).toMatchObject({ started: true, nonce: st.nonce, progress: 1, mode: "pgp" });
 
     const wrong = await sk([

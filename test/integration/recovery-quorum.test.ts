@@ -110,7 +110,7 @@ describe("under auto-unseal, the quorum is of recovery shares", () => {
   });
 
   it("rekey re-issues the recovery shares (2 of 3 -> 2 of 2), verified with the new ones", async () => {
-    const status = await sk(["rekey", "--status", "-f", "json"]);
+    const status = await sk(["rekey", "--status", "--format", "json"]);
     expect(JSON.parse(status.stdout)).toMatchObject({ kind: "recovery", api: "/v1/sys/rekey-recovery-key" });
     const out = join(work, "new-recovery");
     const r = await sk([
