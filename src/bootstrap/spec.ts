@@ -8,6 +8,7 @@ import { dirname, isAbsolute, resolve } from "node:path";
 import { isMap, isNode, isPair, isScalar, LineCounter, type Node, parseDocument } from "yaml";
 import { z } from "zod";
 import { UsageError } from "../errors.js";
+import { documentToJs } from "../util/yaml-schema.js";
 import { parseTtlSeconds } from "./duration.js";
 import { renderPolicyHcl } from "./policy-hcl.js";
 
@@ -293,14 +294,17 @@ export function loadSpec(file: string, opts: LoadSpecOptions = {}): BootstrapSpe
 /** Like loadSpec, from text already in memory. `file` is used for messages and to resolve relative paths. */
 export function parseSpec(text: string, file: string, opts: LoadSpecOptions = {}): BootstrapSpec {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  // logLevel error: yaml's warnings (e.g. a collection used as a key) would go to the process's stderr
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: "error" });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     const line = lc.linePos(e.pos[0]).line;
     throw new SpecError(file, line, "", `not valid YAML: ${e.message.split("\n")[0]}`);
   }
   const src = new SourceLines(doc, lc, file);
-  const raw = specSchema.safeParse(doc.toJS() ?? {});
+  const js = documentToJs(doc, lc);
+  if ("error" in js) throw new SpecError(file, js.line, "", js.error);
+  const raw = specSchema.safeParse(js.value);
   if (!raw.success) {
     const issue = raw.error.issues[0]!;
     const path = issue.path.map((k) => (typeof k === "symbol" ? String(k) : k));

@@ -2,7 +2,7 @@
  * YAML files validated by a zod schema, with errors that say file:line, the key, and what is wrong.
  * Shared by every spec the tool reads (ceremony files, bootstrap specs).
  */
-import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument } from "yaml";
+import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, visit } from "yaml";
 import type { z } from "zod";
 import { UsageError } from "../errors.js";
 
@@ -63,6 +63,31 @@ export function formatKeyPath(path: KeyPath): string {
 }
 
 /**
+ * The document as plain JS values. yaml's toJS throws a bare ReferenceError for an alias without an anchor and for
+ * an alias bomb (more than 100 alias expansions: "billion laughs"); this turns both into a problem with a line, the
+ * first alias's, for the caller's own error type.
+ * @returns the value, or `{ error, line }`.
+ */
+export function documentToJs(
+  doc: ReturnType<typeof parseDocument>,
+  lc: LineCounter,
+): { value: unknown } | { error: string; line: number } {
+  try {
+    return { value: doc.toJS({ maxAliasCount: 100 }) ?? {} };
+  } catch (err) {
+    let line = 1;
+    visit(doc, {
+      Alias(_, node) {
+        if (node.range) line = lc.linePos(node.range[0]).line;
+        return visit.BREAK;
+      },
+    });
+    const what = err instanceof Error ? err.message.split("\n")[0]! : String(err);
+    return { error: `not valid YAML: ${what.charAt(0).toLowerCase()}${what.slice(1)}`, line };
+  }
+}
+
+/**
  * Parses YAML text and validates it against `schema`.
  * @returns the typed value and a YamlLines for further checks with line numbers.
  * @throws YamlSpecError for invalid YAML, a duplicate or unknown key, a wrong type, a missing key.
@@ -73,13 +98,16 @@ export function parseYamlWithSchema<S extends z.ZodType>(
   file: string,
 ): { value: z.output<S>; lines: YamlLines } {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  // logLevel error: yaml's warnings (e.g. a collection used as a key) would go to the process's stderr
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: "error" });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     throw new YamlSpecError(file, lc.linePos(e.pos[0]).line, "", `not valid YAML: ${e.message.split("\n")[0]}`);
   }
   const lines = new YamlLines(doc, lc, file);
-  const raw = schema.safeParse(doc.toJS() ?? {});
+  const js = documentToJs(doc, lc);
+  if ("error" in js) throw new YamlSpecError(file, js.line, "", js.error);
+  const raw = schema.safeParse(js.value);
   if (!raw.success) {
     // a misspelt key also makes the right one "missing": name the misspelling, the more useful of the two
     const issue = raw.error.issues.find((i) => i.code === "unrecognized_keys") ?? raw.error.issues[0]!;
