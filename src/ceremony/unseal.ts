@@ -48,12 +48,16 @@ export interface UnsealReport {
   sharesUsed: number;
 }
 
-/** Runs the ceremony until every reachable node is unsealed or the source runs dry. Never throws for a node fault. */
+/**
+ * Runs the ceremony until every reachable node is unsealed or the source runs dry. Never throws for a node fault.
+ * The shares given are held in memory for the ceremony only (to replay to nodes that join late); their bytes are
+ * zeroed at the end. The server is always sent the hex form.
+ */
 export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
   const reports = await Promise.all(opts.clients.map((c) => observeForUnseal(c)));
   const byAddress = new Map(opts.clients.map((c, i) => [c.address, { client: c, report: reports[i]! }]));
   const emit = (e: UnsealEvent) => opts.onEvent?.(e);
-  reports.forEach((r) => emit({ kind: "node", node: r }));
+  for (const r of reports) emit({ kind: "node", node: r });
 
   if (opts.reset) {
     await Promise.all(

@@ -308,7 +308,7 @@ export async function unsealNodes(nodes: TestNode[], keys: string[]): Promise<vo
         if (Date.now() > deadline) throw new Error(`${node.nodeId} did not unseal within 90 s`);
         const status = await c.sealStatus().catch(() => undefined);
         if (status && !status.sealed) break;
-        if (!status || !status.initialized || Date.now() - submittedAt < 15_000) {
+        if (!status?.initialized || Date.now() - submittedAt < 15_000) {
           await sleep(200);
           continue;
         }

@@ -14,14 +14,7 @@ import type { ShareSource } from "../../src/ceremony/share-source.js";
 import { parseKeyShare } from "../../src/ceremony/unseal-key.js";
 import { readManifest } from "../../src/store/manifest.js";
 import type { VaultClient } from "../../src/vault/client.js";
-import {
-  initAndUnseal,
-  startCluster,
-  type TestCluster,
-  type TestNode,
-  unsealNodes,
-  waitForHa,
-} from "../harness/cluster.js";
+import { initAndUnseal, startCluster, type TestCluster, type TestNode, waitForHa } from "../harness/cluster.js";
 import {
   type AgeOperator,
   ageDecrypt,

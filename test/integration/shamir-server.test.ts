@@ -71,7 +71,9 @@ describe("Shamir against a real server's unseal keys (5 shares, threshold 3)", (
     const bad = decodeShare(keysHex[3]!);
     bad[10]! ^= 0x01;
     const tampered = [...keysHex.slice(0, 3), encodeShare(bad, "hex"), keysHex[4]!];
-    const run = await runSealkeeper(["shamir", "verify", "-t", "3", "--format", "json"], { stdin: tampered.join("\n") });
+    const run = await runSealkeeper(["shamir", "verify", "-t", "3", "--format", "json"], {
+      stdin: tampered.join("\n"),
+    });
     expect(run.code).toBe(2);
     expect(JSON.parse(run.stdout).culprits).toEqual([{ share: 4, source: "line 4 of stdin" }]);
   });

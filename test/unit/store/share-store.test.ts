@@ -84,7 +84,7 @@ describe("checkWritable", () => {
   });
 
   it("refuses a directory where files cannot be created (injected EACCES, e.g. root-squashed NFS)", async () => {
-    const fs = faultyFs({ open: (p, flags) => (flags === "wx" ? "EACCES" : undefined) });
+    const fs = faultyFs({ open: (_p, flags) => (flags === "wx" ? "EACCES" : undefined) });
     const dir = join(base, "nfs");
     await expect(new ShareStore(dir, { fs }).checkWritable()).rejects.toThrow(
       `output directory ${dir} is not writable: EACCES`,
