@@ -127,7 +127,14 @@ export function verifyTranscriptText(text: string, expectLastHash?: string): Ver
     } catch {
       return { ok: false, line: n, error: `line ${n} is not JSON` };
     }
-    if (typeof parsed !== "object" || parsed === null || typeof parsed.hash !== "string") {
+    // entries are flat (strings and numbers): anything nested is not ours, and hashing deep nesting would overflow
+    if (
+      typeof parsed !== "object" ||
+      parsed === null ||
+      Array.isArray(parsed) ||
+      typeof parsed.hash !== "string" ||
+      !Object.values(parsed).every((v) => v === null || typeof v !== "object")
+    ) {
       return { ok: false, line: n, error: `line ${n} is not a transcript entry` };
     }
     if (parsed.prev !== prev)

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseSpec, SpecError } from "../../../src/bootstrap/spec.js";
 import { readCeremonyFile } from "../../../src/ceremony/ceremony-file.js";
+import { verifyTranscriptText } from "../../../src/ceremony/transcript.js";
 import { RecipientError } from "../../../src/ciphers/errors.js";
 import { parseOperatorSpec, parseRecipientSpec } from "../../../src/ciphers/recipient-spec.js";
 import { redactSecrets } from "../../../src/util/redact.js";
@@ -81,5 +82,14 @@ describe("YAML aliases are refused with file:line, not a bare ReferenceError", (
       /^s\.yaml:2: not valid YAML: unresolved alias \(the anchor must be set before the alias\): nope$/,
     );
     expect(ceremony("shares: 3\nthreshold: *t\n")).toThrow(/ceremony\.yaml:2: not valid YAML: unresolved alias/);
+  });
+});
+
+describe("transcript verify", () => {
+  it("a line with deeply nested values is 'not a transcript entry', not a stack overflow", () => {
+    const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+    const line = `{"action":${deep},"seq":1,"prev":"${"0".repeat(64)}","hash":"x"}\n`;
+    expect(verifyTranscriptText(line)).toEqual({ ok: false, line: 1, error: "line 1 is not a transcript entry" });
+    expect(verifyTranscriptText('{"action":{"a":1},"seq":1,"prev":"0","hash":"x"}\n')).toMatchObject({ ok: false });
   });
 });
