@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { UsageError } from "../errors.js";
+import { redactSecrets } from "../util/redact.js";
 
 /** Where a VaultClient connects and how. Resolved once at the CLI's edge; the client never reads the environment. */
 export interface ConnectionSettings {
@@ -38,6 +39,8 @@ export type Env = Record<string, string | undefined>;
 
 export const DEFAULT_ADDRESS = "https://127.0.0.1:8200";
 export const DEFAULT_TIMEOUT_MS = 60_000;
+/** The longest timeout a Node timer takes (2^31-1 ms, rounded down to whole seconds). */
+export const MAX_TIMEOUT_MS = 2_147_483_000;
 
 /**
  * Reads NAME the way OpenBao's CLI does: BAO_NAME when it is present (even if empty), else VAULT_NAME.
@@ -61,7 +64,7 @@ export function envSourceName(env: Env, name: string): string {
 export function parseBoolStrict(value: string, what: string): boolean {
   if (["1", "t", "T", "TRUE", "true", "True"].includes(value)) return true;
   if (["0", "f", "F", "FALSE", "false", "False"].includes(value)) return false;
-  throw new UsageError(`${what} must be a boolean (true/false/1/0), got "${value}"`);
+  throw new UsageError(`${what} must be a boolean (true/false/1/0), got "${redactSecrets(value)}"`);
 }
 
 /**
@@ -80,7 +83,7 @@ export function parseDurationMs(value: string, what: string): number {
     matched = re.lastIndex;
   }
   if (matched === 0 || matched !== trimmed.length) {
-    throw new UsageError(`${what} must be a duration such as 30s, 2m or 1m30s, got "${value}"`);
+    throw new UsageError(`${what} must be a duration such as 30s, 2m or 1m30s, got "${redactSecrets(value)}"`);
   }
   return Math.round(total);
 }
@@ -97,6 +100,13 @@ export function resolveConnection(flags: ConnectionFlags, env: Env): ConnectionS
       ? DEFAULT_TIMEOUT_MS
       : parseDurationMs(timeoutRaw, flags.timeout !== undefined ? "--timeout" : envSourceName(env, "CLIENT_TIMEOUT"));
   if (timeoutMs <= 0) throw new UsageError("timeout must be greater than zero");
+  // Node timers take at most 2^31-1 ms (a longer setTimeout fires after 1 ms) and AbortSignal.timeout throws a
+  // RangeError above 2^32-1: refuse here, with the variable's value, rather than fail oddly at the first request
+  if (!(timeoutMs <= MAX_TIMEOUT_MS)) {
+    throw new UsageError(
+      `timeout must be at most ${MAX_TIMEOUT_MS / 1000}s (about 24 days), got "${redactSecrets(String(timeoutRaw))}"`,
+    );
+  }
   return {
     address: normaliseAddress(flags.address ?? readEnv(env, "ADDR") ?? DEFAULT_ADDRESS),
     token: flags.token ?? readEnv(env, "TOKEN") ?? readTokenHelperFile(env),
@@ -131,10 +141,10 @@ export function normaliseAddress(address: string): string {
   try {
     url = new URL(address);
   } catch {
-    throw new UsageError(`address "${address}" is not a URL (expected e.g. https://127.0.0.1:8200)`);
+    throw new UsageError(`address "${redactSecrets(address)}" is not a URL (expected e.g. https://127.0.0.1:8200)`);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UsageError(`address "${address}" must start with http:// or https://`);
+    throw new UsageError(`address "${redactSecrets(address)}" must start with http:// or https://`);
   }
   return address.replace(/\/+$/, "");
 }

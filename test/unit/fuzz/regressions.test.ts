@@ -12,6 +12,7 @@ import { RecipientError } from "../../../src/ciphers/errors.js";
 import { parseOperatorSpec, parseRecipientSpec } from "../../../src/ciphers/recipient-spec.js";
 import { redactSecrets } from "../../../src/util/redact.js";
 import { YamlSpecError } from "../../../src/util/yaml-schema.js";
+import { resolveConnection } from "../../../src/vault/env.js";
 import { freshSecrets } from "./fuzz-kit.js";
 
 function messageOf(fn: () => unknown): string {
@@ -91,5 +92,18 @@ describe("transcript verify", () => {
     const line = `{"action":${deep},"seq":1,"prev":"${"0".repeat(64)}","hash":"x"}\n`;
     expect(verifyTranscriptText(line)).toEqual({ ok: false, line: 1, error: "line 1 is not a transcript entry" });
     expect(verifyTranscriptText('{"action":{"a":1},"seq":1,"prev":"0","hash":"x"}\n')).toMatchObject({ ok: false });
+  });
+});
+
+describe("connection settings", () => {
+  it("a token pasted into VAULT_ADDR is not repeated in the error", () => {
+    const { token } = freshSecrets();
+    expect(() => resolveConnection({}, { VAULT_ADDR: token })).toThrow(/^address "hvs\.\.\.\." is not a URL/);
+  });
+  it("a timeout too long for Node's timers is refused up front, not a RangeError at the first request", () => {
+    for (const v of ["5000000", "3000000", "9".repeat(400), "600000h"]) {
+      expect(() => resolveConnection({}, { VAULT_CLIENT_TIMEOUT: v })).toThrow(/^timeout must be at most 2147483s/);
+    }
+    expect(resolveConnection({}, { VAULT_CLIENT_TIMEOUT: "2147483" }).timeoutMs).toBe(2_147_483_000);
   });
 });
