@@ -141,6 +141,17 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
     if (!repeated) given.push(share);
     const results = await submitAll(pending, share, repeated);
     emit({ kind: "share", share, results });
+    // A node that restarted (or whose attempt was reset) since the last share counts only this one now: give it the
+    // earlier shares again from memory, so the operators need not step up twice. One pass: a node that restarts
+    // again during the replay is left to the next shares.
+    for (const { address } of results.filter((r) => r.outcome === "restarted")) {
+      const report = byAddress.get(address)!.report;
+      for (const earlier of given) {
+        if (report.state !== "sealed") break;
+        if (earlier.fingerprint === share.fingerprint) continue;
+        emit({ kind: "share", share: earlier, results: await submitAll([report], earlier, false) });
+      }
+    }
   }
   for (const r of reports) {
     opts.transcript?.append({
@@ -226,6 +237,7 @@ async function submitShare(
   repeated: boolean,
 ): Promise<string> {
   const before = report.progress;
+  const nonceBefore = report.nonce;
   let status: SealStatus;
   try {
     status = await client.unseal({ key: share.hex, ...(migrate ? { migrate: true } : {}) });
@@ -264,6 +276,13 @@ async function submitShare(
       "the node reached the threshold but did not unseal within 30s (it reset to 0/" +
       `${report.threshold}); for a raft follower, check that it can reach the leader`;
     return "no-unseal";
+  }
+  if (before > 0 && nonceBefore !== undefined && status.nonce && status.nonce !== nonceBefore) {
+    // A new nonce: this share started a new attempt. The node restarted (its progress lives in memory: seen on
+    // Vault 1.21 after a SIGKILL) or someone reset it; the shares counted before are gone, this one is not a duplicate.
+    report.contributors = [who];
+    report.message = `the node lost its progress (${before}/${report.threshold}: restarted, or reset elsewhere); the earlier shares are given again`;
+    return "restarted";
   }
   if (status.progress === before) {
     report.message = `duplicate share from ${who}: already counted on this node, progress stays ${before}/${report.threshold}`;

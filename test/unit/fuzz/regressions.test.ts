@@ -8,11 +8,15 @@ import { describe, expect, it } from "vitest";
 import { parseSpec, SpecError } from "../../../src/bootstrap/spec.js";
 import { readCeremonyFile } from "../../../src/ceremony/ceremony-file.js";
 import { verifyTranscriptText } from "../../../src/ceremony/transcript.js";
+import { runUnseal } from "../../../src/ceremony/unseal.js";
+import { parseKeyShare } from "../../../src/ceremony/unseal-key.js";
 import { RecipientError } from "../../../src/ciphers/errors.js";
 import { parseOperatorSpec, parseRecipientSpec } from "../../../src/ciphers/recipient-spec.js";
 import { redactSecrets } from "../../../src/util/redact.js";
 import { YamlSpecError } from "../../../src/util/yaml-schema.js";
+import type { VaultClient } from "../../../src/vault/client.js";
 import { resolveConnection } from "../../../src/vault/env.js";
+import type { SealStatus } from "../../../src/vault/types.js";
 import { freshSecrets } from "./fuzz-kit.js";
 
 function messageOf(fn: () => unknown): string {
@@ -105,5 +109,77 @@ describe("connection settings", () => {
       expect(() => resolveConnection({}, { VAULT_CLIENT_TIMEOUT: v })).toThrow(/^timeout must be at most 2147483s/);
     }
     expect(resolveConnection({}, { VAULT_CLIENT_TIMEOUT: "2147483" }).timeoutMs).toBe(2_147_483_000);
+  });
+});
+
+/** A Shamir node in memory: progress and nonce live in memory, as on the server; restart() loses them. */
+function fakeNode(threshold: number) {
+  let progress = 0;
+  let nonce = "";
+  let sealed = true;
+  let attempts = 0;
+  const keys = new Set<string>();
+  const status = (): SealStatus =>
+    ({ type: "shamir", initialized: true, sealed, t: threshold, n: 5, progress, nonce }) as SealStatus;
+  const client = {
+    address: "http://127.0.0.1:1",
+    sealStatus: async () => status(),
+    unseal: async (req: { key?: string }) => {
+      if (!sealed) return status();
+      if (!keys.has(req.key!)) {
+        keys.add(req.key!);
+        if (progress === 0) nonce = `nonce-${++attempts}`;
+        progress++;
+      }
+      if (progress >= threshold) {
+        sealed = false;
+        progress = 0;
+        nonce = "";
+      }
+      return status();
+    },
+  } as unknown as VaultClient;
+  return {
+    client,
+    restart() {
+      progress = 0;
+      nonce = "";
+      keys.clear();
+    },
+  };
+}
+
+describe("unseal: a node restarted between shares", () => {
+  it("is not told the next share is a duplicate, and gets the earlier shares again from memory", async () => {
+    const n = fakeNode(3);
+    const shares = ["01", "02", "03"].map((x) => parseKeyShare(x.repeat(33), `share ${x}`));
+    let i = 0;
+    const outcomes: string[] = [];
+    const report = await runUnseal({
+      clients: [n.client],
+      source: {
+        async next() {
+          if (i === 1) n.restart(); // the node lost share 1
+          return shares[i++] ?? null;
+        },
+      },
+      onEvent: (e) => {
+        if (e.kind === "share") outcomes.push(`${e.share.origin}: ${e.results[0]!.outcome}`);
+      },
+    });
+    expect(outcomes).toEqual(["share 01: accepted", "share 02: restarted", "share 01: accepted", "share 03: unsealed"]);
+    expect(report.nodes[0]!.state).toBe("unsealed");
+    expect(report.sharesUsed).toBe(3);
+  });
+
+  it("a true duplicate (same attempt, same nonce) is still named a duplicate", async () => {
+    const n = fakeNode(3);
+    const share = parseKeyShare("01".repeat(33), "stdin line 1");
+    let i = 0;
+    const report = await runUnseal({
+      clients: [n.client],
+      source: { next: async () => (i++ < 2 ? share : null) },
+    });
+    expect(report.nodes[0]!.message).toMatch(/^duplicate share from stdin line 1/);
   });
 });
