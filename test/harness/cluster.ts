@@ -302,13 +302,15 @@ export async function unsealNodes(nodes: TestNode[], keys: string[]): Promise<vo
   for (const node of nodes) {
     const c = node.client();
     try {
-      const deadline = Date.now() + 90_000;
+      const deadline = Date.now() + 150_000;
       let submittedAt = 0;
       for (;;) {
-        if (Date.now() > deadline) throw new Error(`${node.nodeId} did not unseal within 90 s`);
+        if (Date.now() > deadline) {
+          throw new Error(`${node.nodeId} did not unseal within 150 s; its log ends:\n${node.readLog().slice(-2500)}`);
+        }
         const status = await c.sealStatus().catch(() => undefined);
         if (status && !status.sealed) break;
-        if (!status?.initialized || Date.now() - submittedAt < 15_000) {
+        if (!status?.initialized || Date.now() - submittedAt < 10_000) {
           await sleep(200);
           continue;
         }

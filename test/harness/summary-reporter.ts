@@ -16,8 +16,9 @@ export default class SummaryReporter implements Reporter {
         else if (state === "failed") failed++;
         else skipped++;
       }
-      // a file that failed to load counts as a failure even though it has no tests
-      if (mod.state() === "failed" && [...mod.children.allTests()].length === 0) failed++;
+      // a file that failed outside its tests (load error, beforeAll) counts as one failure even though each of its
+      // tests reports "skipped"
+      if (mod.state() === "failed" && ![...mod.children.allTests()].some((t) => t.result().state === "failed")) failed++;
     }
     process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }
