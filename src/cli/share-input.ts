@@ -6,7 +6,11 @@ import type { CliIO } from "./io.js";
 export function addShareInputOptions(cmd: Command): Command {
   const collect = (v: string, prev: string[] = []) => [...prev, v];
   return cmd
-    .option("--share-file <file>", "a share file: plaintext (hex/base64) or sealed to an operator; repeatable", collect)
+    .option(
+      "--share-file <file>",
+      "a share file: plaintext (hex/base64) or sealed to an operator; repeatable; - reads shares from stdin too",
+      collect,
+    )
     .option("--identity <file>", "PGP private key or age identity that opens sealed share files; repeatable", collect)
     .option("--passphrase-file <file>", "passphrase of a protected identity (first line)")
     .option("--non-interactive", "never prompt; read shares only from --share-file and stdin")
@@ -36,11 +40,14 @@ export async function shareSourceFromOptions(opts: ShareInputOptions, io: CliIO,
   }
   const identities = readIdentities(opts.identity ?? [], io.cwd);
   const passphrase = opts.passphraseFile ? readPassphraseFile(opts.passphraseFile, io.cwd) : undefined;
-  const stdinText = io.stdinIsTTY ? "" : (await readStdin()).toString("utf8");
+  // stdin is read only when no share file is given (or `--share-file -` asks for it): a stdin that never closes
+  // (ssh without -n, some CI runners) must not hang a run whose shares are all in files
+  const wantStdin = files.length === 0 || files.includes("-");
+  const stdinText = io.stdinIsTTY || !wantStdin ? "" : (await readStdin()).toString("utf8");
   if (files.length === 0 && stdinText.trim() === "") {
     throw new UsageError(
       "no shares given: use --share-file, pipe shares on stdin (one per line), or run at a terminal",
     );
   }
-  return scriptedShareSource({ files, stdinText, identities, passphrase, cwd: io.cwd });
+  return scriptedShareSource({ files: files.filter((f) => f !== "-"), stdinText, identities, passphrase, cwd: io.cwd });
 }

@@ -299,32 +299,37 @@ export async function initAndUnseal(
  * unseal, and only resubmit after a quiet period (resubmitting while it joins gets a 500 from Vault).
  */
 export async function unsealNodes(nodes: TestNode[], keys: string[]): Promise<void> {
-  for (const node of nodes) {
-    const c = node.client();
-    try {
-      const deadline = Date.now() + 150_000;
-      let submittedAt = 0;
-      for (;;) {
-        if (Date.now() > deadline) {
-          throw new Error(`${node.nodeId} did not unseal within 150 s; its log ends:\n${node.readLog().slice(-2500)}`);
-        }
-        const status = await c.sealStatus().catch(() => undefined);
-        if (status && !status.sealed) break;
-        if (!status?.initialized || Date.now() - submittedAt < 10_000) {
-          await sleep(200);
-          continue;
-        }
-        submittedAt = Date.now();
-        for (const key of keys) {
-          const s = await c.unseal({ key }).catch(() => undefined);
-          if (!s?.sealed) break;
-        }
-      }
-    } finally {
-      await c.close();
-    }
-  }
+  // the leader first, then the followers together: a follower's join challenge should not wait on another's unseal
+  const [leader, ...followers] = nodes;
+  if (leader) await unsealOne(leader, keys);
+  await Promise.all(followers.map((node) => unsealOne(node, keys)));
   await waitForHa(nodes);
+}
+
+async function unsealOne(node: TestNode, keys: string[]): Promise<void> {
+  const c = node.client();
+  try {
+    const deadline = Date.now() + 150_000;
+    let submittedAt = 0;
+    for (;;) {
+      if (Date.now() > deadline) {
+        throw new Error(`${node.nodeId} did not unseal within 150 s; its log ends:\n${node.readLog().slice(-2500)}`);
+      }
+      const status = await c.sealStatus().catch(() => undefined);
+      if (status && !status.sealed) return;
+      if (!status?.initialized || Date.now() - submittedAt < 10_000) {
+        await sleep(200);
+        continue;
+      }
+      submittedAt = Date.now();
+      for (const key of keys) {
+        const s = await c.unseal({ key }).catch(() => undefined);
+        if (!s?.sealed) break;
+      }
+    }
+  } finally {
+    await c.close();
+  }
 }
 
 /** Waits until every node answers health 200 (active) or 429 (standby), with exactly one active. */
