@@ -91,7 +91,9 @@ export async function runBootstrapCluster(deps: BootstrapClusterDeps): Promise<B
         source: { next: async () => quorum[next++] ?? null },
         transcript: deps.transcript,
         onEvent: (e) => {
-          if (e.kind === "share") log(`share ${e.share.operator}: ${e.results.map((r) => r.outcome).join(", ")}`);
+          if (e.kind === "share") {
+            log(`share from ${e.share.operator}: ${e.results.map((r) => `${r.address} ${r.outcome}`).join(", ")}`);
+          }
         },
       });
       const sealed = unseal.nodes.filter((n) => n.state !== "unsealed");
