@@ -134,7 +134,7 @@ describe("openSealedShare", () => {
       fc.asyncProperty(sealed, identity, fc.option(fc.constantFrom("pass", "wrong", "")), async (s, id, pass) => {
         tick("openSealedShare");
         const out = await attempt(() => openSealedShare(s, id, pass ?? undefined));
-        expectWellBehaved(out, { allowed: [OpenShareError], boundMs: 5000 });
+        expectWellBehaved(out, { allowed: [OpenShareError], boundMs: 10_000 });
         if (out.ok && out.value !== null) expect(out.value).toBeInstanceOf(Uint8Array);
       }),
       { numRuns: RUNS.crypto },
@@ -155,7 +155,7 @@ describe("loadRecipient", () => {
         const file = join(dir, `k${fileNo++}.asc`);
         writeFileSync(file, bytes);
         const out = await attempt(() => loadRecipient(parseRecipientSpec(`pgp:${file}`)));
-        expectWellBehaved(out, { allowed: [RecipientError], boundMs: 5000 });
+        expectWellBehaved(out, { allowed: [RecipientError], boundMs: 10_000 });
         if (!out.ok) expect((out.error as Error).message).toContain(file.slice(dir.length + 1));
       }),
       { numRuns: RUNS.crypto },
