@@ -23,7 +23,7 @@ import { InitRescuedError, runInitCeremony } from "../../src/ceremony/init.js";
 import { type RekeyReport, runRekey } from "../../src/ceremony/rekey.js";
 import type { ShareSource } from "../../src/ceremony/share-source.js";
 import { runUnseal } from "../../src/ceremony/unseal.js";
-import { type KeyShare, parseKeyShare } from "../../src/ceremony/unseal-key.js";
+import { parseKeyShare } from "../../src/ceremony/unseal-key.js";
 import { parseOperatorSpec, parseRecipientSpec } from "../../src/ciphers/recipient-spec.js";
 import { ShareStore } from "../../src/store/share-store.js";
 import { sleep, startCluster, startNode, type TestCluster, type TestNode, waitForHa } from "../harness/cluster.js";
@@ -83,22 +83,6 @@ function faultySource(list: string[], between: (i: number) => Promise<void>): Sh
       return parseKeyShare(s, `share ${i}`, `op${i}`);
     },
   };
-}
-
-async function sealStatuses() {
-  return Promise.all(
-    cluster.nodes.map(async (n) => {
-      const c = n.client();
-      try {
-        const s = await c.sealStatus();
-        return { sealed: s.sealed, progress: s.progress, initialized: s.initialized };
-      } catch {
-        return null;
-      } finally {
-        await c.close();
-      }
-    }),
-  );
 }
 
 describe("fault campaign", () => {
