@@ -68,7 +68,7 @@ export function connectionsFromOptions(opts: RawConnectionOpts, io: CliIO): Conn
 }
 
 /**
- * One VaultClient per --address. Async because the HTTP layer (undici) is loaded only by commands that talk to a
+ * One VaultClient per --address. Async because the HTTP client module is loaded only by commands that talk to a
  * server, so that `--help` and offline commands start fast.
  */
 export async function clientsFromOptions(opts: RawConnectionOpts, io: CliIO): Promise<VaultClient[]> {

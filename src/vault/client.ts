@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
 import { join } from "node:path";
-import { Agent, type Dispatcher, request } from "undici";
 import { UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import { type ConnectionSettings, isLoopbackAddress } from "./env.js";
 import type { HealthStatus, InitRequest, InitResponse, SealStatus, UnsealRequest } from "./types.js";
@@ -33,14 +34,14 @@ export interface RawResponse<T> {
 export class VaultClient {
   readonly address: string;
   readonly settings: ConnectionSettings;
-  private readonly dispatcher: Dispatcher;
+  private readonly agent: http.Agent;
   private token: string | undefined;
 
   constructor(settings: ConnectionSettings) {
     this.settings = settings;
     this.address = settings.address;
     this.token = settings.token;
-    this.dispatcher = createDispatcher(settings);
+    this.agent = createAgent(settings);
   }
 
   /** A client for another node with the same TLS, token and timeout settings. */
@@ -75,7 +76,7 @@ export class VaultClient {
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    this.agent.destroy();
   }
 
   // ---- system operations -------------------------------------------------------------------------------------
@@ -158,15 +159,7 @@ export class VaultClient {
       let status: number;
       let text: string;
       try {
-        const res = await request(url, {
-          method: method as Dispatcher.HttpMethod,
-          headers,
-          body,
-          dispatcher: this.dispatcher,
-          signal: AbortSignal.timeout(this.settings.timeoutMs),
-        });
-        status = res.statusCode;
-        text = await res.body.text();
+        ({ status, text } = await send(url, method, headers, body, this.agent, this.settings.timeoutMs));
       } catch (err) {
         const converted = toConnectionError(this.address, err, this.settings.timeoutMs);
         if (attempt < attempts && (converted.reason === "reset" || converted.reason === "refused")) {
@@ -211,26 +204,59 @@ export class VaultClient {
   }
 }
 
-function createDispatcher(s: ConnectionSettings): Dispatcher {
+/**
+ * The HTTP layer is Node's own http/https (no dependency): it loads in a few milliseconds, where undici took
+ * 120-200 ms here, which alone broke the start-up goal of `status` (docs/benchmarks.md). One keep-alive agent per node.
+ */
+function createAgent(s: ConnectionSettings): http.Agent {
+  // TLS files are read (and a bad one refused) even for an http:// address: a wrong setting should not go unnoticed
   const ca = loadCaBundle(s.tls.caCert, s.tls.caPath);
   const cert = s.tls.clientCert ? readSetting(s.tls.clientCert, "client certificate") : undefined;
   const key = s.tls.clientKey ? readSetting(s.tls.clientKey, "client key") : undefined;
   if ((cert === undefined) !== (key === undefined)) {
     throw new UsageError("a client certificate needs its key, and a key its certificate (set both)");
   }
-  const connectTimeout = Math.min(s.timeoutMs, 10_000);
-  return new Agent({
-    connect: {
-      timeout: connectTimeout,
-      ca,
-      cert,
-      key,
-      rejectUnauthorized: !s.tls.skipVerify,
-      ...(s.tls.serverName ? { servername: s.tls.serverName } : {}),
-    },
-    headersTimeout: s.timeoutMs,
-    bodyTimeout: s.timeoutMs,
-    keepAliveTimeout: 4_000,
+  if (!s.address.startsWith("https:")) return new http.Agent({ keepAlive: true, keepAliveMsecs: 4_000 });
+  return new https.Agent({
+    keepAlive: true,
+    keepAliveMsecs: 4_000,
+    ca,
+    cert,
+    key,
+    rejectUnauthorized: !s.tls.skipVerify,
+    // Node checks the certificate against servername when it is set (the VAULT_TLS_SERVER_NAME semantics)
+    ...(s.tls.serverName ? { servername: s.tls.serverName } : {}),
+  });
+}
+
+/** One request; resolves with the status and the whole body as text, rejects with the socket's error. */
+function send(
+  url: URL,
+  method: string,
+  headers: Record<string, string>,
+  body: string | undefined,
+  agent: http.Agent,
+  timeoutMs: number,
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const transport = url.protocol === "https:" ? https : http;
+    const req = transport.request(
+      url,
+      {
+        method,
+        agent,
+        headers: body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) },
+        signal: AbortSignal.timeout(timeoutMs),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
   });
 }
 
@@ -278,7 +304,7 @@ const TLS_CODES = new Set([
   "EPROTO",
 ]);
 
-/** Maps whatever undici or the socket threw to one clear, secret-free line. */
+/** Maps whatever the socket or TLS layer threw to one clear, secret-free line. */
 export function toConnectionError(address: string, err: unknown, timeoutMs: number): VaultConnectionError {
   const e = findCode(err);
   const code = e?.code ?? "";
