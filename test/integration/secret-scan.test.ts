@@ -100,6 +100,8 @@ describe("a whole ceremony leaves no plaintext secret behind", () => {
       out,
     ]);
     expect(r.code, r.stderr).toBe(0);
+    // the transcript's last hash is printed, to be recorded away from the machine
+    expect(r.stderr).toMatch(/^transcript: .*transcript\.jsonl \(last hash [0-9a-f]{64}\)$/m);
     // what the operators get is what the server sent (the proxy saw it)
     const fromFiles = [
       gpgDecrypt(alice, join(out, "alice.asc")),

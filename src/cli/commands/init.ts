@@ -104,6 +104,8 @@ export function registerInit(program: Command, io: CliIO): void {
           if (opts.printRootToken)
             io.stdout.write(`root token (you asked for it in plaintext): ${outcome.rootToken}\n`);
         }
+        // the hash to record elsewhere: with it, `transcript verify --last-hash` also detects lines cut off the end
+        if (transcript) io.stderr.write(`transcript: ${transcript.path} (last hash ${transcript.lastHash})\n`);
       } finally {
         await client.close();
       }
