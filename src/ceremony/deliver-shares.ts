@@ -217,7 +217,7 @@ async function rescue(
   const what = input.serverDid ?? (input.ceremony === "init" ? "the cluster WAS initialised" : "the rekey WAS done");
   let message = `${what} but writing the shares to ${deps.store.dir} failed (${reason}); `;
   if (result.written) {
-    message += `every sealed share${input.rootToken ? " and the sealed root token" : ""} are saved in the rescue bundle ${result.path} (0600): move it somewhere safe and give each operator their file`;
+    message += `all the sealed shares${input.rootToken ? " and the sealed root token" : ""} are saved in the rescue bundle ${result.path} (0600): move it somewhere safe and give each operator their file`;
   } else {
     message += `no rescue file could be written either (${result.errors.join("; ")}); the sealed shares follow, copy them now:\n${result.text}`;
   }

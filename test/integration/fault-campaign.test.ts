@@ -298,7 +298,7 @@ describe("fault campaign", () => {
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(
-      /^the server handed out the new shares \(not in effect until verified.*\) but writing the shares to .* failed \(cannot write .*: EROFS\); every sealed share .* in the rescue bundle /,
+      /^the server handed out the new shares \(not in effect until verified.*\) but writing the shares to .* failed \(cannot write .*: EROFS\); all the sealed shares .* in the rescue bundle /,
     );
     const bundleName = readdirSync(join(work, "rescue")).find((n) => !before.has(n))!;
     const bundle = JSON.parse(readFileSync(join(work, "rescue", bundleName), "utf8")) as {

@@ -2,12 +2,8 @@ import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../../errors.js";
-import { combineShares } from "../../shamir/combine.js";
-import { checkSecretDigest, createSecretDigest } from "../../shamir/digest.js";
-import { decodeBase64, decodeHex, decodeShares, encodeShare } from "../../shamir/encoding.js";
 import { ShamirError } from "../../shamir/errors.js";
-import { splitSecret } from "../../shamir/split.js";
-import { type VerifyReport, verifyShares } from "../../shamir/verify.js";
+import type { VerifyReport } from "../../shamir/verify.js";
 import { ExitWith } from "../exit.js";
 import { type CliIO, readAllStdin } from "../io.js";
 import { addFormatOption, warnSecretInArgv } from "../options.js";
@@ -25,6 +21,14 @@ interface ShareInput {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+type ShamirLib = typeof import("../../shamir/index.js");
+let shamirLib: ShamirLib | undefined;
+/** The Shamir library, loaded by the actions only: `--help` and other commands do not parse it. */
+async function lib(): Promise<ShamirLib> {
+  shamirLib ??= await import("../../shamir/index.js");
+  return shamirLib;
+}
+
 export function registerShamir(program: Command, io: CliIO): void {
   const shamir = program
     .command("shamir")
@@ -40,6 +44,7 @@ export function registerShamir(program: Command, io: CliIO): void {
     .option("--share-encoding <enc>", "how to write the shares: base64 or hex", "base64");
   addFormatOption(split);
   split.action(async (opts) => {
+    const { splitSecret, encodeShare, createSecretDigest } = await lib();
     const shares = parseCount(opts.shares, "shares");
     const threshold = parseCount(opts.threshold, "threshold");
     const secretEncoding = parseChoice<SecretEncoding>(opts.secretEncoding, "secret encoding", [
@@ -81,6 +86,7 @@ export function registerShamir(program: Command, io: CliIO): void {
       "refuse to output a secret that does not match this digest (from split --format json)",
     );
   combine.action(async (opts) => {
+    const { combineShares, checkSecretDigest, encodeShare } = await lib();
     const secretEncoding = parseChoice<SecretEncoding>(opts.secretEncoding ?? "raw", "secret encoding", [
       "raw",
       "hex",
@@ -99,7 +105,7 @@ export function registerShamir(program: Command, io: CliIO): void {
       const { combineSecretsJsShares } = await import("../../shamir/secretsjs.js");
       secret = await withSources(inputs, () => combineSecretsJsShares(inputs.map((s) => s.text)));
     } else {
-      const shares = decodeInputs(inputs, opts.shareEncoding);
+      const shares = await decodeInputs(inputs, opts.shareEncoding);
       secret = await withSources(inputs, async () => combineShares(shares));
     }
     try {
@@ -128,10 +134,11 @@ export function registerShamir(program: Command, io: CliIO): void {
     .option("--share-encoding <enc>", "auto (hex, else base64, as the server does), hex, base64 or raw", "auto");
   addFormatOption(verify);
   verify.action(async (opts) => {
+    const { verifyShares } = await lib();
     const threshold = parseCount(opts.threshold, "threshold");
     const format = resolveFormat(opts.format, io);
     const inputs = await readShareInputs(io, opts);
-    const shares = decodeInputs(inputs, opts.shareEncoding);
+    const shares = await decodeInputs(inputs, opts.shareEncoding);
     const report = await withSources(inputs, () => verifyShares(shares, threshold, { digest: opts.digest }));
     const good = report.consistent && report.digest !== "mismatch";
     const culprits = report.culprits.map((i) => ({ share: i, source: inputs[i - 1]!.source }));
@@ -183,7 +190,8 @@ async function withSources<T>(inputs: ShareInput[], fn: () => Promise<T>): Promi
   }
 }
 
-function decodeInputs(inputs: ShareInput[], encodingFlag: string): Uint8Array[] {
+async function decodeInputs(inputs: ShareInput[], encodingFlag: string): Promise<Uint8Array[]> {
+  const { decodeShares } = await lib();
   const encoding = parseChoice<ShareInputEncoding>(encodingFlag, "share encoding", ["auto", "hex", "base64", "raw"]);
   if (encoding === "raw") return inputs.map((s) => s.raw ?? Buffer.from(s.text, "utf8"));
   return decodeShares(
@@ -267,6 +275,7 @@ async function readSecret(io: CliIO, file: string | undefined, encoding: SecretE
   }
   const text = data.toString("utf8").trim();
   data.fill(0);
+  const { decodeHex, decodeBase64 } = await lib();
   const bytes = encoding === "hex" ? decodeHex(text) : decodeBase64(text);
   if (bytes === null) throw new UsageError(`the secret is not valid ${encoding}`);
   if (bytes.length === 0) throw new UsageError("secret must not be empty");
