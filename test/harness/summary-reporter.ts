@@ -18,7 +18,8 @@ export default class SummaryReporter implements Reporter {
       }
       // a file that failed outside its tests (load error, beforeAll) counts as one failure even though each of its
       // tests reports "skipped"
-      if (mod.state() === "failed" && ![...mod.children.allTests()].some((t) => t.result().state === "failed")) failed++;
+      if (mod.state() === "failed" && ![...mod.children.allTests()].some((t) => t.result().state === "failed"))
+        failed++;
     }
     process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`);
   }
