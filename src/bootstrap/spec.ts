@@ -5,24 +5,14 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import { isMap, isNode, isPair, isScalar, LineCounter, type Node, parseDocument } from "yaml";
 import { z } from "zod";
 import { UsageError } from "../errors.js";
-import { documentToJs } from "../util/yaml-schema.js";
+import { formatKeyPath, parseYamlWithSchema, YamlSpecError as SpecError, type YamlLines } from "../util/yaml-schema.js";
 import { parseTtlSeconds } from "./duration.js";
 import { renderPolicyHcl } from "./policy-hcl.js";
 
-/** A spec problem: file:line, the key, and what is wrong. Exit 1. */
-export class SpecError extends UsageError {
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly key: string,
-    detail: string,
-  ) {
-    super(`${file}:${line}: ${key ? `${key}: ` : ""}${detail}`);
-  }
-}
+/** A spec problem: file:line, the key, and what is wrong. Exit 1. (The shared YAML error, under the spec's name.) */
+export { YamlSpecError as SpecError } from "../util/yaml-schema.js";
 
 // ---- schema ----------------------------------------------------------------------------------------------------
 
@@ -293,85 +283,11 @@ export function loadSpec(file: string, opts: LoadSpecOptions = {}): BootstrapSpe
 
 /** Like loadSpec, from text already in memory. `file` is used for messages and to resolve relative paths. */
 export function parseSpec(text: string, file: string, opts: LoadSpecOptions = {}): BootstrapSpec {
-  const lc = new LineCounter();
-  // logLevel error: yaml's warnings (e.g. a collection used as a key) would go to the process's stderr
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, logLevel: "error" });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    const line = lc.linePos(e.pos[0]).line;
-    throw new SpecError(file, line, "", `not valid YAML: ${e.message.split("\n")[0]}`);
-  }
-  const src = new SourceLines(doc, lc, file);
-  const js = documentToJs(doc, lc);
-  if ("error" in js) throw new SpecError(file, js.line, "", js.error);
-  const raw = specSchema.safeParse(js.value);
-  if (!raw.success) {
-    const issue = raw.error.issues[0]!;
-    const path = issue.path.map((k) => (typeof k === "symbol" ? String(k) : k));
-    if (issue.code === "unrecognized_keys") {
-      const key = issue.keys[0]!;
-      throw new SpecError(file, src.keyLine([...path, key]), formatKeyPath([...path, key]), "unknown key");
-    }
-    const missing = issue.code === "invalid_type" && doc.getIn(path) === undefined;
-    const detail = missing ? "required key is missing" : describeIssue(issue);
-    throw new SpecError(file, missing ? src.line(path) : src.keyLine(path), formatKeyPath(path), detail);
-  }
-  return resolveSpec(raw.data, src, opts);
+  const { value, lines } = parseYamlWithSchema(text, specSchema, file);
+  return resolveSpec(value, lines, opts);
 }
 
-/** mounts[0].type, the way people read a key path. */
-export function formatKeyPath(path: (string | number)[]): string {
-  return path.map((k, i) => (typeof k === "number" ? `[${k}]` : i === 0 ? k : `.${k}`)).join("");
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === "invalid_type") return `expected ${issue.expected}`;
-  if (issue.code === "invalid_value") return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
-  return issue.message.charAt(0).toLowerCase() + issue.message.slice(1);
-}
-
-/** Maps a key path of the document to its 1-based line (the nearest existing ancestor's line when it is absent). */
-export class SourceLines {
-  constructor(
-    private readonly doc: ReturnType<typeof parseDocument>,
-    private readonly lc: LineCounter,
-    readonly file: string,
-  ) {}
-
-  line(path: (string | number)[]): number {
-    for (let n = path.length; n >= 0; n--) {
-      const node = this.doc.getIn(path.slice(0, n), true);
-      if (isNode(node) && node.range) return this.lc.linePos(node.range[0]).line;
-    }
-    return 1;
-  }
-
-  /** Line of the key itself (for unknown keys and for fields, where the value may be on later lines). */
-  keyLine(path: (string | number)[]): number {
-    const parent = this.doc.getIn(path.slice(0, -1), true);
-    const key = path[path.length - 1];
-    if (isMap(parent)) {
-      for (const item of parent.items) {
-        if (isPair(item) && isScalar(item.key) && item.key.value === key && item.key.range) {
-          return this.lc.linePos(item.key.range[0]).line;
-        }
-      }
-    }
-    return this.line(path);
-  }
-
-  /** File line of the first content line of a string value (block scalars start on the line after `|`). */
-  textStartLine(path: (string | number)[]): number {
-    const node = this.doc.getIn(path, true) as Node | undefined;
-    if (isScalar(node) && node.range) {
-      const line = this.lc.linePos(node.range[0]).line;
-      return node.type === "BLOCK_LITERAL" || node.type === "BLOCK_FOLDED" ? line + 1 : line;
-    }
-    return this.line(path);
-  }
-}
-
-function resolveSpec(raw: RawSpec, src: SourceLines, opts: LoadSpecOptions): BootstrapSpec {
+function resolveSpec(raw: RawSpec, src: YamlLines, opts: LoadSpecOptions): BootstrapSpec {
   const file = src.file;
   const baseDir = dirname(resolve(file));
   const at = (path: (string | number)[]): SourceRef => ({ file, line: src.line(path) });
@@ -597,7 +513,7 @@ function resolveSpec(raw: RawSpec, src: SourceLines, opts: LoadSpecOptions): Boo
 
 const ROLE_TTL_FIELDS = ["token_ttl", "token_max_ttl", "token_explicit_max_ttl", "token_period"] as const;
 
-function resolveRole(authPath: string, r: RawRole, path: (string | number)[], src: SourceLines): RoleSpec {
+function resolveRole(authPath: string, r: RawRole, path: (string | number)[], src: YamlLines): RoleSpec {
   const fieldLines: Record<string, number> = {};
   for (const key of Object.keys(r)) fieldLines[key] = src.keyLine([...path, key]);
   const role: RoleSpec = {

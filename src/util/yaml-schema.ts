@@ -51,6 +51,16 @@ export class YamlLines {
     return this.line(path);
   }
 
+  /** File line of the first content line of a string value (block scalars start on the line after `|`). */
+  textStartLine(path: KeyPath): number {
+    const node = this.doc.getIn(path, true);
+    if (isScalar(node) && node.range) {
+      const line = this.lc.linePos(node.range[0]).line;
+      return node.type === "BLOCK_LITERAL" || node.type === "BLOCK_FOLDED" ? line + 1 : line;
+    }
+    return this.line(path);
+  }
+
   /** Throws a YamlSpecError at the key. */
   fail(path: KeyPath, detail: string): never {
     throw new YamlSpecError(this.file, this.keyLine(path), formatKeyPath(path), detail);
