@@ -7,7 +7,7 @@ import { ExitWith } from "../exit.js";
 import { type CliIO, readAllStdin } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientFromOptions, type RawConnectionOpts } from "../options.js";
 import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
-import { addShareInputOptions, shareSourceFromOptions } from "../share-input.js";
+import { addShareInputOptions, type ShareInputOptions, shareSourceFromOptions } from "../share-input.js";
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 const int = (name: string) => (v: string) => {
@@ -15,7 +15,7 @@ const int = (name: string) => (v: string) => {
   return Number(v);
 };
 
-interface RekeyOpts extends RawConnectionOpts {
+interface RekeyOpts extends RawConnectionOpts, ShareInputOptions {
   shares?: number;
   threshold?: number;
   operator?: string[];
@@ -31,10 +31,6 @@ interface RekeyOpts extends RawConnectionOpts {
   transcript?: string;
   format?: string;
   allowInsecureHttp?: boolean;
-  shareFile?: string[];
-  identity?: string[];
-  passphraseFile?: string;
-  nonInteractive?: boolean;
 }
 
 export function registerRekey(program: Command, io: CliIO): void {

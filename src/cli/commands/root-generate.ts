@@ -10,9 +10,9 @@ import { ExitWith } from "../exit.js";
 import { type CliIO, readAllStdin } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientFromOptions, type RawConnectionOpts } from "../options.js";
 import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
-import { addShareInputOptions, shareSourceFromOptions } from "../share-input.js";
+import { addShareInputOptions, type ShareInputOptions, shareSourceFromOptions } from "../share-input.js";
 
-interface GenerateOpts extends RawConnectionOpts {
+interface GenerateOpts extends RawConnectionOpts, ShareInputOptions {
   pgpKey?: string;
   tokenRecipient?: string;
   printToken?: boolean;
@@ -25,10 +25,6 @@ interface GenerateOpts extends RawConnectionOpts {
   transcript?: string;
   format?: string;
   allowInsecureHttp?: boolean;
-  shareFile?: string[];
-  identity?: string[];
-  passphraseFile?: string;
-  nonInteractive?: boolean;
 }
 
 /**
