@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs for sealkeeper's demo and test suite, idempotent and quick when warm:
-# Debian packages (age, GnuPG, openssl, tmux), npm dependencies (npm ci, which also builds dist/),
+# Debian packages (age, GnuPG, openssl, tmux, zsh), npm dependencies (npm ci, which also builds dist/),
 # the KMS emulator (moto server, in a venv under the cache), and the real Vault/OpenBao server built from Go modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; t
 
 # 1. Debian packages: the real clients the tests drive.
 missing=()
-for pair in age:age gpg:gnupg openssl:openssl tmux:tmux script:bsdutils; do
+for pair in age:age gpg:gnupg openssl:openssl tmux:tmux script:bsdutils zsh:zsh; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair##*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
