@@ -41,7 +41,8 @@ MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 venv="$cache/moto-$MOTO_VERSION"
 if [ ! -x "$venv/bin/moto_server" ]; then
   say "installing moto[server]==$MOTO_VERSION into $venv"
-  python3 -m venv "$venv"
+  # Debian's own python3 needs python3-venv for this; pyenv's and most others have it built in
+  python3 -m venv "$venv" 2>/dev/null || { as_root apt-get update -qq; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-venv >/dev/null; rm -rf "$venv"; python3 -m venv "$venv"; }
   "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION"
 fi
 
