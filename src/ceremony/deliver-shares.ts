@@ -83,7 +83,7 @@ async function sealAndWrite(
   deps: DeliverSharesDeps,
   sealed: { name: string; content: string }[],
 ): Promise<DeliveredShares> {
-  const { armorServerSealedShare, fileExtensionFor, sealShare } = await import("../ciphers/registry.js");
+  const { fileExtensionFor } = await import("../ciphers/registry.js");
   const { buildManifest } = await import("../store/manifest.js");
   const { sha256Hex } = await import("../store/share-text.js");
   if (input.keys.length !== input.operators.length) {
@@ -94,23 +94,22 @@ async function sealAndWrite(
   const plaintext: KeyShare[] = [];
   for (const [i, op] of input.operators.entries()) {
     const name = `${op.name}${fileExtensionFor(op.recipient.type)}`;
-    if (input.sealMode === "server") {
-      sealed.push({ name, content: await armorServerSealedShare(op.recipient.type, input.keysB64[i]!) });
-    } else {
-      const share = parseKeyShare(input.keys[i]!, `the server's share ${i + 1}`, op.name);
-      plaintext.push(share);
-      sealed.push({ name, content: await sealShare(op.recipient, Buffer.from(share.hex, "utf8")) });
-    }
+    if (input.sealMode === "client")
+      plaintext.push(parseKeyShare(input.keys[i]!, `the server's share ${i + 1}`, op.name));
+    sealed.push({
+      name,
+      content: await sealItem(
+        op.recipient,
+        input.sealMode,
+        input.sealMode === "server" ? input.keysB64[i]! : input.keys[i]!,
+      ),
+    });
   }
   let rootFile: string | undefined;
   if (input.rootToken) {
     const { recipient, sealMode, value } = input.rootToken;
     rootFile = `root-token${fileExtensionFor(recipient.type)}`;
-    const content =
-      sealMode === "server"
-        ? await armorServerSealedShare(recipient.type, value)
-        : await sealShare(recipient, Buffer.from(value, "utf8"));
-    sealed.push({ name: rootFile, content });
+    sealed.push({ name: rootFile, content: await sealItem(recipient, sealMode, value) });
   }
 
   // 2. Write each file (never overwriting), then the manifest that records their hashes.
@@ -164,7 +163,7 @@ async function rescue(
   sealedSoFar: { name: string; content: string }[],
   cause: unknown,
 ): Promise<Error> {
-  const { armorServerSealedShare, fileExtensionFor, sealShare } = await import("../ciphers/registry.js");
+  const { fileExtensionFor } = await import("../ciphers/registry.js");
   const { writeRescueBundle } = await import("../store/rescue-bundle.js");
   // Rebuild the full set of sealed files (the failure may have come before all were sealed).
   const files: { name: string; content: string }[] = [];
@@ -176,10 +175,11 @@ async function rescue(
       files.push(
         done ?? {
           name,
-          content:
-            input.sealMode === "server"
-              ? await armorServerSealedShare(op.recipient.type, input.keysB64[i]!)
-              : await sealShare(op.recipient, Buffer.from(input.keys[i]!, "utf8")),
+          content: await sealItem(
+            op.recipient,
+            input.sealMode,
+            input.sealMode === "server" ? input.keysB64[i]! : input.keys[i]!,
+          ),
         },
       );
     } catch {
@@ -194,10 +194,7 @@ async function rescue(
       files.push(
         done ?? {
           name,
-          content:
-            sealMode === "server"
-              ? await armorServerSealedShare(recipient.type, value)
-              : await sealShare(recipient, Buffer.from(value, "utf8")),
+          content: await sealItem(recipient, sealMode, value),
         },
       );
     } catch {
@@ -267,4 +264,15 @@ export async function probeRecipients(recipients: LoadedRecipient[]): Promise<vo
   const { sealShare } = await import("../ciphers/registry.js");
   const probe = randomBytes(33);
   await Promise.all(recipients.map((r) => sealShare(r, probe)));
+}
+
+/**
+ * One file's content: the server's own sealed message (base64, `server`) armored as it is, or the plaintext (`client`,
+ * the hex share or the token) sealed here. The one place both init's normal path and its rescue seal an item.
+ */
+async function sealItem(recipient: LoadedRecipient, mode: "server" | "client", value: string): Promise<string> {
+  const { armorServerSealedShare, sealShare } = await import("../ciphers/registry.js");
+  return mode === "server"
+    ? armorServerSealedShare(recipient.type, value)
+    : sealShare(recipient, Buffer.from(value, "utf8"));
 }
