@@ -105,3 +105,12 @@ export function makeAgeOperator(dir: string, name: string): AgeOperator {
 export function ageDecrypt(op: Pick<AgeOperator, "identityPath">, file: string): string {
   return execFileSync("age", ["-d", "-i", op.identityPath, file], { stdio: "pipe" }).toString("utf8");
 }
+
+/** Stops the gpg-agent that gpg started for this GNUPGHOME, so a test file leaves no process behind. */
+export function stopGpgAgent(gnupgHome: string): void {
+  try {
+    execFileSync("gpgconf", ["--homedir", gnupgHome, "--kill", "gpg-agent"], { stdio: "ignore" });
+  } catch {
+    // already gone
+  }
+}

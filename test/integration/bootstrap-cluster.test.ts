@@ -1,10 +1,3 @@
-/**
- * `bootstrap cluster` end to end on a real 3-node raft cluster: blank nodes -> initialised with shares sealed to
- * three operators (2 PGP by gpg, 1 age) -> every node unsealed from the in-memory shares -> the reference spec
- * applied and verified -> the root token revoked and proven gone. Then a second cluster run that fails half-way
- * (a policy the server rejects) stops with the shares safe and says how to go on.
- */
-import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +11,7 @@ import {
   makeGnupgHome,
   makePgpOperator,
   type PgpOperator,
+  stopGpgAgent,
 } from "../harness/operators.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 
@@ -58,11 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([cluster?.stop(), broken?.stop()]);
-  try {
-    execFileSync("gpgconf", ["--homedir", join(work, "gnupg"), "--kill", "gpg-agent"], { stdio: "ignore" });
-  } catch {
-    // gone
-  }
+  stopGpgAgent(join(work, "gnupg"));
 });
 
 describe("bootstrap cluster", () => {

@@ -1,8 +1,3 @@
-/**
- * The init and unseal ceremonies end to end against a real 3-node raft cluster, with operator keys made by the real
- * GnuPG and age, and shares decrypted by them.
- */
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +14,7 @@ import {
   makeGnupgHome,
   makePgpOperator,
   type PgpOperator,
+  stopGpgAgent,
 } from "../harness/operators.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 
@@ -379,9 +375,5 @@ describe("unseal faults (nodes resealed by a restart)", () => {
 
 // gpg keeps an agent per GNUPGHOME: stop it so the test process leaves nothing behind
 afterAll(() => {
-  try {
-    execFileSync("gpgconf", ["--homedir", join(work, "gnupg"), "--kill", "gpg-agent"], { stdio: "ignore" });
-  } catch {
-    // already gone
-  }
+  stopGpgAgent(join(work, "gnupg"));
 });

@@ -14,7 +14,14 @@ import { runInitCeremony } from "../../src/ceremony/init.js";
 import { parseOperatorSpec, parseRecipientSpec } from "../../src/ciphers/recipient-spec.js";
 import { ShareStore } from "../../src/store/share-store.js";
 import { startNode, type TestNode } from "../harness/cluster.js";
-import { gpgDecrypt, makeAgeOperator, makeGnupgHome, makePgpOperator, type PgpOperator } from "../harness/operators.js";
+import {
+  gpgDecrypt,
+  makeAgeOperator,
+  makeGnupgHome,
+  makePgpOperator,
+  type PgpOperator,
+  stopGpgAgent,
+} from "../harness/operators.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 
 let serverSealed: TestNode;
@@ -34,11 +41,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([serverSealed?.stop(), rescued?.stop()]);
-  try {
-    execFileSync("gpgconf", ["--homedir", join(work, "gnupg"), "--kill", "gpg-agent"], { stdio: "ignore" });
-  } catch {
-    // gone
-  }
+  stopGpgAgent(join(work, "gnupg"));
 });
 
 function packetTags(file: string, home: string): string {
