@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { ROLE_FIELDS } from "../../../src/bootstrap/kinds/kubernetes-role.js";
 import { type ObservedState, planBootstrap, planToJson, renderPlan, roleBody } from "../../../src/bootstrap/plan.js";
-import { loadSpec } from "../../../src/bootstrap/spec.js";
+import { loadSpec, parseSpec } from "../../../src/bootstrap/spec.js";
 import { paint } from "../../../src/cli/output.js";
 
 const spec = loadSpec("examples/reference/bootstrap.yaml");
@@ -143,5 +144,51 @@ describe("renderPlan", () => {
     const text = renderPlan(planBootstrap(spec, empty()), paint(false));
     expect(text).toMatch(/ {4}kubernetes_ca_cert: PEM certificate \(sha256 [0-9a-f]{16}\)\n/);
     expect(text).not.toContain("BEGIN CERTIFICATE");
+  });
+});
+
+describe("role fields: one table for schema, resolution, write body and drift", () => {
+  const text = `version: 1
+auth:
+  - path: kubernetes
+    type: kubernetes
+    roles:
+      - name: every-field
+        bound_service_account_names: [sa]
+        bound_service_account_namespaces: [ns]
+        bound_service_account_namespace_selector: '{"matchLabels":{"team":"a"}}'
+        audience: vault
+        alias_name_source: serviceaccount_name
+        token_policies: [p]
+        token_ttl: 1h
+        token_max_ttl: 2h
+        token_explicit_max_ttl: 3h
+        token_period: 30m
+        token_type: service
+        token_no_default_policy: true
+        token_num_uses: 5
+        token_bound_cidrs: [10.0.0.0/8]
+`;
+  const only = parseSpec(text, "spec.yaml");
+  const role = only.roles[0]!;
+
+  it("every field the schema accepts reaches the write body, durations in seconds", () => {
+    expect(Object.keys(roleBody(role)).sort()).toEqual(Object.keys(ROLE_FIELDS).sort());
+    expect(roleBody(role)).toMatchObject({ token_ttl: 3600, token_max_ttl: 7200, token_explicit_max_ttl: 10800 });
+    expect(roleBody(role).token_period).toBe(1800);
+  });
+
+  it("each field drifts on its own, and an omitted field is reset to the server's default", () => {
+    const o = empty();
+    o.auth.kubernetes = { type: "kubernetes", description: "", options: {} };
+    const onServer = roleBody(role);
+    o.roles.kubernetes = { "every-field": { ...onServer } };
+    expect(planBootstrap(only, o).changes).toEqual([]);
+    for (const field of Object.keys(ROLE_FIELDS)) {
+      const drifted = structuredClone(o);
+      drifted.roles.kubernetes!["every-field"]![field] = ROLE_FIELDS[field as keyof typeof ROLE_FIELDS].default;
+      const plan = planBootstrap(only, drifted);
+      expect(plan.changes.map((c) => c.fields.map((f) => f.field))).toEqual([[field]]);
+    }
   });
 });
