@@ -84,10 +84,8 @@ export async function planMigration(clients: VaultClient[]): Promise<MigrationPl
     // Seen on Vault 1.21: with peers still non-voters (autopilot promotes them after its stabilisation time), stopping
     // the active node leaves no quorum, no standby takes over, and the migration never completes.
     try {
-      const conf = await active.client.read<{
-        data?: { config?: { servers?: { node_id: string; voter: boolean }[] } };
-      }>("sys/storage/raft/configuration");
-      const nonVoters = (conf?.data?.config?.servers ?? []).filter((x) => !x.voter).map((x) => x.node_id);
+      const servers = (await active.client.raftConfiguration()) ?? [];
+      const nonVoters = servers.filter((x) => !x.voter).map((x) => x.node_id);
       if (nonVoters.length > 0) {
         warnings.push(
           `raft peers ${nonVoters.join(", ")} are not voters yet: wait until they are (vault operator raft ` +

@@ -9,6 +9,7 @@
  */
 import { describeError, SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
+import { GENERATE_ROOT_ENDPOINTS, GenerateRootApi, type GenerateRootStatus } from "../vault/sys-generate-root.js";
 import {
   AttemptInProgressError,
   detectQuorumEndpoint,
@@ -22,27 +23,8 @@ import type { ShareSource } from "./share-source.js";
 import type { Transcript } from "./transcript.js";
 import type { KeyShare } from "./unseal-key.js";
 
-/** The server's status body (GET/PUT attempt, PUT update), in its own field names. */
-export interface GenerateRootStatus {
-  nonce: string;
-  started: boolean;
-  progress: number;
-  required: number;
-  complete: boolean;
-  encoded_token?: string;
-  encoded_root_token?: string;
-  pgp_fingerprint?: string;
-  /** Only in the answer to a PUT attempt with neither otp nor pgp_key: the server-generated OTP. */
-  otp?: string;
-  otp_length?: number;
-}
-
-export const GENERATE_ROOT_ENDPOINTS = {
-  operation: "root generation",
-  unauthenticated: { base: "sys/generate-root", statusPath: "sys/generate-root/attempt" },
-  authenticated: { base: "sys/generate-root-token", statusPath: "sys/generate-root-token/attempt" },
-  listenerOption: "disable_unauthed_generate_root_endpoints",
-} as const;
+export type { GenerateRootStatus } from "../vault/sys-generate-root.js";
+export { GENERATE_ROOT_ENDPOINTS } from "../vault/sys-generate-root.js";
 
 /** How the new token comes back. */
 export type TokenDelivery =
@@ -150,7 +132,7 @@ export async function cancelGenerateRoot(
   opts: { endpoint?: EndpointPreference; transcript?: Transcript } = {},
 ): Promise<{ wasRunning: boolean; nonce: string; progress: number; required: number; endpoint: QuorumEndpoint }> {
   const { endpoint, status } = await readGenerateRootStatus(client, opts.endpoint);
-  await client.request("DELETE", `${endpoint.base}/attempt`, { auth: endpoint.kind === "authenticated" });
+  await GenerateRootApi.on(client, endpoint).cancel();
   opts.transcript?.append({
     action: "generate-root-cancel",
     node: client.address,
@@ -180,7 +162,7 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
   const { client } = opts;
   const delivery = opts.delivery ?? { kind: "otp" };
   const { endpoint, status } = await readGenerateRootStatus(client, opts.endpoint);
-  const auth = endpoint.kind === "authenticated";
+  const api = GenerateRootApi.on(client, endpoint);
   const emit = (e: GenerateRootEvent) => opts.onEvent?.(e);
 
   let otp: string | undefined;
@@ -216,20 +198,20 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
       });
     }
     const body = delivery.kind === "pgp" ? { pgp_key: delivery.pgpKeyB64 } : {};
-    current = (await client.request<GenerateRootStatus>("PUT", `${endpoint.base}/attempt`, { auth, body })).body;
+    current = await api.start(body);
     if (delivery.kind === "otp") {
       otp = current.otp;
       // never keep it in the status object that may be logged or returned
       delete current.otp;
       if (!otp) {
-        await client.request("DELETE", `${endpoint.base}/attempt`, { auth }).catch(() => undefined);
+        await api.cancel().catch(() => undefined);
         throw new SealkeeperError(
           `${client.address} started an OTP attempt but returned no one-time password; the attempt was cancelled`,
           { exitCode: 2 },
         );
       }
       if (current.otp_length !== undefined && current.otp_length !== otp.length) {
-        await client.request("DELETE", `${endpoint.base}/attempt`, { auth }).catch(() => undefined);
+        await api.cancel().catch(() => undefined);
         throw new SealkeeperError(
           `${client.address} says otp_length ${current.otp_length} but sent a one-time password of another length; the attempt was cancelled`,
           { exitCode: 2 },
@@ -269,7 +251,7 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
     });
     if (share === null) break;
     const who = share.operator ?? share.origin;
-    const outcome = await submitShare(client, endpoint, report, share, submitNonce, who);
+    const outcome = await submitShare(api, report, share, submitNonce, who);
     if (outcome.encoded) encoded = outcome.encoded;
     opts.transcript?.append({
       action: "generate-root-share",
@@ -306,7 +288,7 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
   if (report.state !== "complete" && otp !== undefined && report.state !== "cancelled") {
     // Nobody else holds this OTP: leaving the attempt open would only block the next one.
     try {
-      await client.request("DELETE", `${endpoint.base}/attempt`, { auth });
+      await api.cancel();
       report.message = `${report.message ? `${report.message}; ` : ""}the OTP attempt was cancelled, as only this run held its one-time password: start again with the full quorum`;
       report.state = "cancelled";
     } catch (err) {
@@ -328,8 +310,7 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
 }
 
 async function submitShare(
-  client: VaultClient,
-  endpoint: QuorumEndpoint,
+  api: GenerateRootApi,
   report: GenerateRootReport,
   share: KeyShare,
   nonce: string,
@@ -337,14 +318,9 @@ async function submitShare(
 ): Promise<{ outcome: ShareOutcome; encoded?: string }> {
   let res: GenerateRootStatus;
   try {
-    res = (
-      await client.request<GenerateRootStatus>("PUT", `${endpoint.base}/update`, {
-        auth: endpoint.kind === "authenticated",
-        body: { key: share.hex, nonce },
-      })
-    ).body;
+    res = await api.update({ key: share.hex, nonce });
   } catch (err) {
-    return { outcome: interpretFailure(client, report, err, who) };
+    return { outcome: interpretFailure(api.client, report, err, who) };
   }
   report.progress = res.progress;
   report.required = res.required || report.required;

@@ -7,24 +7,11 @@
  */
 import { SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
+import { type EndpointCandidates, probeQuorumStatus, type QuorumEndpoint } from "../vault/sys-quorum.js";
+
+export type { EndpointCandidates, QuorumEndpoint } from "../vault/sys-quorum.js";
 
 export type EndpointPreference = "auto" | "unauthenticated" | "authenticated";
-
-export interface QuorumEndpoint {
-  /** unauthenticated: Vault's classic paths; authenticated: OpenBao's token-protected ones. */
-  kind: "unauthenticated" | "authenticated";
-  /** Path prefix without /v1/, e.g. "sys/generate-root" or "sys/rotate/root". */
-  base: string;
-}
-
-export interface EndpointCandidates {
-  /** What the operation is called in messages: "root generation", "rekey". */
-  operation: string;
-  unauthenticated: { base: string; statusPath: string };
-  authenticated: { base: string; statusPath: string };
-  /** The listener option that re-enables the unauthenticated path on OpenBao. */
-  listenerOption: string;
-}
 
 /** Neither API is usable. exitCode 2 (the server refused), with a hint saying exactly what to change. */
 export class EndpointUnavailableError extends SealkeeperError {
@@ -47,7 +34,7 @@ export class AttemptInProgressError extends SealkeeperError {
 async function standbyError(client: VaultClient, operation: string): Promise<SealkeeperError> {
   let leader = "";
   try {
-    leader = (await client.read<{ leader_address?: string }>("sys/leader"))?.leader_address ?? "";
+    leader = await client.leaderAddress();
   } catch {
     // the hint is still right without the address
   }
@@ -76,8 +63,8 @@ export async function detectQuorumEndpoint<T>(
   let unauthAnswer = "not tried";
   if (preference !== "authenticated") {
     try {
-      const res = await client.request<T>("GET", u.statusPath, { auth: false, idempotent: true, accept: [307] });
-      if (res.status === 307) throw await standbyError(client, operation);
+      const res = await probeQuorumStatus<T>(client, u.statusPath, "unauthenticated");
+      if (res.redirect) throw await standbyError(client, operation);
       return { endpoint: { kind: "unauthenticated", base: u.base }, status: res.body };
     } catch (err) {
       if (!isAbsent(err)) throw err;
@@ -90,8 +77,8 @@ export async function detectQuorumEndpoint<T>(
       authAnswer = "not tried: no token (set BAO_TOKEN or VAULT_TOKEN)";
     } else {
       try {
-        const res = await client.request<T>("GET", a.statusPath, { idempotent: true, accept: [307] });
-        if (res.status === 307) throw await standbyError(client, operation);
+        const res = await probeQuorumStatus<T>(client, a.statusPath, "authenticated");
+        if (res.redirect) throw await standbyError(client, operation);
         return { endpoint: { kind: "authenticated", base: a.base }, status: res.body };
       } catch (err) {
         if (err instanceof VaultConnectionError) throw err;

@@ -16,6 +16,14 @@ import { describeError, SealkeeperError, UsageError, VaultConnectionError, Vault
 import type { ShareStore, WrittenFile } from "../store/share-store.js";
 import type { VaultClient } from "../vault/client.js";
 import {
+  isRekeyDone,
+  RekeyApi,
+  type RekeyStatus,
+  type RekeyUpdateDone,
+  type RekeyVerifyStatus,
+  rekeyEndpoints,
+} from "../vault/sys-rekey.js";
+import {
   checkOperatorCount,
   type DeliveryOperator,
   deliverShares,
@@ -28,7 +36,6 @@ import { checkSharesAndThreshold } from "./init.js";
 import {
   AttemptInProgressError,
   detectQuorumEndpoint,
-  type EndpointCandidates,
   type EndpointPreference,
   type QuorumEndpoint,
 } from "./quorum-endpoint.js";
@@ -36,51 +43,8 @@ import type { ShareSource } from "./share-source.js";
 import type { Transcript } from "./transcript.js";
 import type { KeyShare } from "./unseal-key.js";
 
-/** GET <base>/init, in the server's field names. */
-export interface RekeyStatus {
-  nonce: string;
-  started: boolean;
-  t: number;
-  n: number;
-  progress: number;
-  required: number;
-  pgp_fingerprints?: string[] | null;
-  backup?: boolean;
-  verification_required?: boolean;
-  verification_nonce?: string;
-}
-
-/** PUT <base>/update once the threshold of old shares is in. */
-interface RekeyUpdateDone {
-  nonce: string;
-  complete: true;
-  keys: string[];
-  keys_base64: string[];
-  pgp_fingerprints?: string[] | null;
-  verification_required?: boolean;
-  verification_nonce?: string;
-}
-
-/** GET <base>/verify, and PUT <base>/verify until complete. */
-interface RekeyVerifyStatus {
-  nonce: string;
-  started?: boolean;
-  t?: number;
-  n?: number;
-  progress?: number;
-  complete?: boolean;
-}
-
-export function rekeyEndpoints(kind: ShareKind): EndpointCandidates {
-  const u = kind === "unseal" ? "sys/rekey" : "sys/rekey-recovery-key";
-  const a = kind === "unseal" ? "sys/rotate/root" : "sys/rotate/recovery";
-  return {
-    operation: kind === "unseal" ? "rekey" : "recovery-key rekey",
-    unauthenticated: { base: u, statusPath: `${u}/init` },
-    authenticated: { base: a, statusPath: `${a}/init` },
-    listenerOption: "disable_unauthed_rekey_endpoints",
-  };
-}
+export type { RekeyStatus, RekeyUpdateDone, RekeyVerifyStatus } from "../vault/sys-rekey.js";
+export { rekeyEndpoints } from "../vault/sys-rekey.js";
 
 export interface RekeyConfig {
   shares: number;
@@ -165,12 +129,7 @@ export async function readRekeyStatus(
   const { endpoint, status } = await detectQuorumEndpoint<RekeyStatus>(client, rekeyEndpoints(kind), preference);
   let verify: RekeyVerifyStatus | undefined;
   if (status.started && status.verification_nonce) {
-    verify = (
-      await client.request<RekeyVerifyStatus>("GET", `${endpoint.base}/verify`, {
-        auth: endpoint.kind === "authenticated",
-        idempotent: true,
-      })
-    ).body;
+    verify = await RekeyApi.on(client, endpoint).verifyStatus();
   }
   return { kind, endpoint, status, verify };
 }
@@ -184,10 +143,7 @@ export async function cancelRekey(
   opts: { endpoint?: EndpointPreference; transcript?: Transcript } = {},
 ): Promise<{ wasRunning: boolean; nonce: string; progress: number; required: number; newSharesVoid: boolean }> {
   const { endpoint, status } = await readRekeyStatus(client, opts.endpoint);
-  await client.request("DELETE", `${endpoint.base}/init`, {
-    auth: endpoint.kind === "authenticated",
-    body: { nonce: status.nonce },
-  });
+  await RekeyApi.on(client, endpoint).cancel(status.nonce);
   opts.transcript?.append({
     action: "rekey-cancel",
     node: client.address,
@@ -266,7 +222,7 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
   const { client } = opts;
   const log = opts.log ?? (() => {});
   const { kind, endpoint, status, verify } = await readRekeyStatus(client, opts.endpoint);
-  const auth = endpoint.kind === "authenticated";
+  const api = RekeyApi.on(client, endpoint);
   const name = kind === "unseal" ? "rekey" : "recovery-key rekey";
 
   let prepared: Prepared | undefined;
@@ -316,19 +272,15 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
     log(
       `pre-flight ok: ${client.address} (${kind} shares via /v1/${endpoint.base}); ${prepared.operators.length} recipients checked; ${opts.store!.dir} is writable; new ${opts.config.threshold} of ${opts.config.shares}, sealed by the ${prepared.sealMode}`,
     );
-    current = (
-      await client.request<RekeyStatus>("PUT", `${endpoint.base}/init`, {
-        auth,
-        body: {
-          secret_shares: opts.config.shares,
-          secret_threshold: opts.config.threshold,
-          require_verification: opts.config.requireVerification ?? true,
-          ...(prepared.sealMode === "server"
-            ? { pgp_keys: prepared.operators.map((o) => o.recipient.serverPgpKeyB64!) }
-            : {}),
-        },
-      })
-    ).body;
+    const started = await api.start({
+      secret_shares: opts.config.shares,
+      secret_threshold: opts.config.threshold,
+      require_verification: opts.config.requireVerification ?? true,
+      ...(prepared.sealMode === "server"
+        ? { pgp_keys: prepared.operators.map((o) => o.recipient.serverPgpKeyB64!) }
+        : {}),
+    });
+    current = started as RekeyStatus;
   }
 
   const report: RekeyReport = {
@@ -368,7 +320,7 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
     const nonce = nonceOverride ? submitNonce() : report.nonce;
     let outcome: string;
     if (report.phase === "update") {
-      const r = await submitOld(client, endpoint, report, share, nonce, who);
+      const r = await submitOld(api, report, share, nonce, who);
       outcome = r.outcome;
       if (r.done) {
         record(opts, report, share, outcome);
@@ -414,7 +366,7 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
         break;
       }
     } else {
-      outcome = await submitNew(client, endpoint, report, share, nonce, who);
+      outcome = await submitNew(api, report, share, nonce, who);
     }
     record(opts, report, share, outcome);
   }
@@ -459,8 +411,7 @@ function record(opts: RekeyOptions, report: RekeyReport, share: KeyShare, outcom
 }
 
 async function submitOld(
-  client: VaultClient,
-  endpoint: QuorumEndpoint,
+  api: RekeyApi,
   report: RekeyReport,
   share: KeyShare,
   nonce: string,
@@ -468,18 +419,13 @@ async function submitOld(
 ): Promise<{ outcome: string; done?: RekeyUpdateDone }> {
   let body: RekeyStatus | RekeyUpdateDone;
   try {
-    body = (
-      await client.request<RekeyStatus | RekeyUpdateDone>("PUT", `${endpoint.base}/update`, {
-        auth: endpoint.kind === "authenticated",
-        body: { key: share.hex, nonce },
-      })
-    ).body;
+    body = await api.update({ key: share.hex, nonce });
   } catch (err) {
-    return { outcome: interpretFailure(client, report, err, who) };
+    return { outcome: interpretFailure(api.client, report, err, who) };
   }
   report.contributors.push(who);
   report.message = undefined;
-  if ("complete" in body && body.complete) {
+  if (isRekeyDone(body)) {
     report.progress = report.required;
     return { outcome: "complete-update", done: body };
   }
@@ -489,30 +435,23 @@ async function submitOld(
 }
 
 async function submitNew(
-  client: VaultClient,
-  endpoint: QuorumEndpoint,
+  api: RekeyApi,
   report: RekeyReport,
   share: KeyShare,
   nonce: string,
   who: string,
 ): Promise<string> {
-  const auth = endpoint.kind === "authenticated";
   let body: RekeyVerifyStatus;
   try {
-    body = (
-      await client.request<RekeyVerifyStatus>("PUT", `${endpoint.base}/verify`, {
-        auth,
-        body: { key: share.hex, nonce },
-      })
-    ).body;
+    body = await api.verify({ key: share.hex, nonce });
   } catch (err) {
-    const outcome = interpretFailure(client, report, err, who);
+    const outcome = interpretFailure(api.client, report, err, who);
     if (outcome === "rejected-set") {
       // Vault rotates the verification nonce after a failed verification: read the new one to carry on.
       try {
-        const v = await client.request<RekeyVerifyStatus>("GET", `${endpoint.base}/verify`, { auth });
-        report.nonce = v.body.nonce;
-        report.progress = v.body.progress ?? 0;
+        const v = await api.verifyStatus();
+        report.nonce = v.nonce;
+        report.progress = v.progress ?? 0;
       } catch (readErr) {
         report.state = "failed";
         report.message = `${report.message}; reading the new verification nonce failed too (${describeError(readErr)})`;
@@ -558,7 +497,7 @@ function interpretFailure(client: VaultClient, report: RekeyReport, err: unknown
     report.message = `wrong nonce: the ${report.phase === "verify" ? "verification" : "rekey"} on ${client.address} is not the one given; nothing was counted (leave out --nonce to continue the current one, or --cancel)`;
     return "wrong-nonce";
   }
-  if (/no (barrier |recovery )?rekey( verification)? in progress/i.test(text)) {
+  if (/no (barrier |recovery )?(rekey|rotation)( verification)? in progress/i.test(text)) {
     report.state = "cancelled";
     report.message = `the rekey is gone from ${client.address} (cancelled, or the node sealed or restarted).${voidNote}`;
     return "gone";

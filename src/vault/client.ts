@@ -4,7 +4,7 @@ import * as https from "node:https";
 import { join } from "node:path";
 import { UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import { type ConnectionSettings, isLoopbackAddress } from "./env.js";
-import type { HealthStatus, InitRequest, InitResponse, SealStatus, UnsealRequest } from "./types.js";
+import type { HealthStatus, InitRequest, InitResponse, RaftServer, SealStatus, UnsealRequest } from "./types.js";
 
 export type HttpMethod = "GET" | "PUT" | "POST" | "DELETE" | "LIST" | "HEAD";
 
@@ -117,6 +117,22 @@ export class VaultClient {
   /** PUT /v1/sys/seal (sudo token; active node only). */
   async seal(): Promise<void> {
     await this.request("PUT", "sys/seal");
+  }
+
+  /** GET /v1/sys/leader -> the active node's API address ("" when unknown). */
+  async leaderAddress(): Promise<string> {
+    return (await this.read<{ leader_address?: string }>("sys/leader"))?.leader_address ?? "";
+  }
+
+  /** GET /v1/sys/storage/raft/configuration (token); undefined when the path is absent (not raft). */
+  async raftConfiguration(): Promise<RaftServer[] | undefined> {
+    const conf = await this.read<{ data?: { config?: { servers?: RaftServer[] } } }>("sys/storage/raft/configuration");
+    return conf === undefined ? undefined : (conf.data?.config?.servers ?? []);
+  }
+
+  /** POST /v1/auth/token/revoke-self: revokes the token this client holds. */
+  async revokeSelf(): Promise<void> {
+    await this.request("POST", "auth/token/revoke-self");
   }
 
   // ---- generic ---------------------------------------------------------------------------------------------------

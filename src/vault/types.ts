@@ -54,3 +54,11 @@ export interface UnsealRequest {
   reset?: boolean;
   migrate?: boolean;
 }
+
+/** One server of GET sys/storage/raft/configuration. */
+export interface RaftServer {
+  node_id: string;
+  address?: string;
+  leader?: boolean;
+  voter: boolean;
+}

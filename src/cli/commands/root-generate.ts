@@ -268,7 +268,7 @@ async function deliverToken(
       sealed = await sealShare(dest.recipient, Buffer.from(report.token!, "utf8"));
     } catch (err) {
       client.setToken(report.token);
-      await client.request("POST", "auth/token/revoke-self").catch(() => undefined);
+      await client.revokeSelf().catch(() => undefined);
       throw new SealkeeperError(
         `the new root token could not be sealed (${describeError(err)}); it was revoked so that no unaccounted root token remains`,
         { exitCode: 2 },
