@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds (or reuses) the real server the tests and the demo drive, and prints its path.
-# SEALKEEPER_SERVER=vault (default: OpenBao's module is refused by the Go proxy here, see docs/testing.md) or openbao.
+# Builds (or reuses) one real server and prints its path: SEALKEEPER_SERVER=vault (the default) or openbao.
+# (scripts/setup.sh builds both; the test suite runs against both, see docs/testing.md.)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 case "${SEALKEEPER_SERVER:-vault}" in

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything a fresh machine needs for sealkeeper's demo and test suite, idempotent and quick when warm:
 # Debian packages (age, GnuPG, openssl, tmux, zsh), npm dependencies (npm ci, which also builds dist/),
-# the KMS emulator (moto server, in a venv under the cache), and the real Vault/OpenBao server built from Go modules.
+# the KMS emulator (moto server, in a venv under the cache), and both real servers (Vault and OpenBao) built from source.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cache="${SEALKEEPER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sealkeeper}"
@@ -46,6 +46,29 @@ if [ ! -x "$venv/bin/moto_server" ]; then
   "$venv/bin/pip" install -q "moto[server]==$MOTO_VERSION"
 fi
 
-# 5. The real server, built from Go modules and cached by version (cold: 10-20 minutes on 2 cores).
-bin=$(bash scripts/build-server.sh)
-say "server: $bin ($("$bin" version 2>/dev/null | head -1))"
+# 5. The real servers, each built from source and cached by version: Vault 1.21.0 from Go modules
+# (scripts/build-vault.sh) and OpenBao 2.6.2 from the source tarballs in ../shared/openbao (scripts/build-openbao.sh).
+# Both builds run at the same time (one downloads modules while the other compiles); cold, 15-30 minutes on 2 cores
+# (docs/testing.md), warm a second. SEALKEEPER_SERVERS=vault (or =openbao) builds only that one.
+servers="${SEALKEEPER_SERVERS:-vault,openbao}"
+pids=()
+names=()
+for server in ${servers//,/ }; do
+  case "$server" in vault|openbao) ;; *) say "SEALKEEPER_SERVERS: unknown server $server (vault, openbao)"; exit 1 ;; esac
+  # stdout (the binary's path) to a file, the build's progress to our stderr, prefixed with the server's name
+  ( set -o pipefail; bash "scripts/build-$server.sh" 2>&1 >"$cache/setup-$server.path" | sed -u "s/^/setup: [$server] /" >&2 ) &
+  pids+=("$!")
+  names+=("$server")
+done
+failed=0
+for i in "${!pids[@]}"; do
+  server="${names[$i]}"
+  if wait "${pids[$i]}"; then
+    bin=$(tail -1 "$cache/setup-$server.path")
+    say "$server: $bin ($("$bin" version 2>/dev/null | head -1))"
+  else
+    say "$server: build failed (its output is above, prefixed [$server])"
+    failed=1
+  fi
+done
+exit "$failed"

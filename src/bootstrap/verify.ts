@@ -29,13 +29,19 @@ export interface VerifyOptions {
   concurrency?: number;
   /** Lifetime of each probe token (they are revoked at once anyway). */
   probeTtl?: string;
+  /**
+   * Create the probe tokens through this token role (auth/token/create/ROLE) instead of auth/token/create: a token
+   * that is not root may then verify, as long as the role allows the spec's policies (the verifier that
+   * `bootstrap export --self-init` provisions).
+   */
+  tokenRole?: string;
 }
 
 type Grant = { pattern: string; caps: string[] };
 
 /**
  * Runs the check for every role. The client's token must be able to create tokens with arbitrary policies (root, or
- * sudo on auth/token/create).
+ * sudo on auth/token/create), or, with `tokenRole`, update on auth/token/create/ROLE for a role allowing them.
  * @throws VaultHttpError when a probe token cannot be created (e.g. 403 for a token that is not root).
  */
 export async function verifyBootstrap(
@@ -81,7 +87,7 @@ export async function verifyBootstrap(
     probes.add(`auth/${role.authPath}/role/${role.name}`);
     for (const p of own) probes.delete(p);
     const paths = [...own, ...probes];
-    const actual = await probeCapabilities(client, role, paths, opts.probeTtl ?? "2m");
+    const actual = await probeCapabilities(client, role, paths, opts.probeTtl ?? "2m", opts.tokenRole);
     return paths.map((path): VerifyRow => {
       const kind = own.includes(path) ? "own" : "neighbour";
       const expected = expectedCaps(grants, path);
@@ -141,8 +147,10 @@ async function probeCapabilities(
   role: RoleSpec,
   paths: string[],
   ttl: string,
+  tokenRole: string | undefined,
 ): Promise<Record<string, string[]>> {
-  const created = await client.write<{ auth?: { client_token?: string } }>("auth/token/create", {
+  const createPath = tokenRole ? `auth/token/create/${tokenRole}` : "auth/token/create";
+  const created = await client.write<{ auth?: { client_token?: string } }>(createPath, {
     policies: role.token_policies,
     no_default_policy: role.token_no_default_policy ?? false,
     ttl,

@@ -1,17 +1,28 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { serverBinaryPath } from "./paths.js";
+import { type ServerKind, serverBinaryPath, serverBuildScript, serverKind } from "./paths.js";
+
+interface ProjectLike {
+  config: { env?: Record<string, string | undefined> };
+}
 
 /**
- * Vitest global setup for integration tests: make sure the real server binary exists (build it once if not), and
- * that dist/ is current, for the tests that run the built CLI in a real terminal.
+ * Vitest global setup for an integration project (one per server, see vitest.config.ts): make sure that server's
+ * binary exists (build it once if not; the build scripts take a lock, so two projects wait for one build), and that
+ * dist/ is current, for the tests that run the built CLI in a real terminal (once per run, not once per project).
  */
-export default function setup(): void {
-  if (!existsSync(serverBinaryPath())) {
-    process.stderr.write("integration: building the real server (first run only; a cold build takes 10-20 minutes)\n");
-    execFileSync("bash", ["scripts/build-server.sh"], { stdio: ["ignore", "ignore", "inherit"] });
-    if (!existsSync(serverBinaryPath())) throw new Error(`server build did not produce ${serverBinaryPath()}`);
+export default function setup(project?: ProjectLike): void {
+  const kind: ServerKind = serverKind({ ...process.env, ...project?.config.env });
+  if (!existsSync(serverBinaryPath(kind))) {
+    process.stderr.write(
+      `integration: building the real ${kind} server (first run only; a cold build takes 10-25 min)\n`,
+    );
+    execFileSync("bash", [serverBuildScript(kind)], { stdio: ["ignore", "ignore", "inherit"] });
+    if (!existsSync(serverBinaryPath(kind))) throw new Error(`server build did not produce ${serverBinaryPath(kind)}`);
   }
+  const g = globalThis as { sealkeeperDistBuilt?: boolean };
+  if (g.sealkeeperDistBuilt) return;
+  g.sealkeeperDistBuilt = true;
   try {
     execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: ["ignore", "ignore", "pipe"] });
   } catch {

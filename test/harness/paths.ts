@@ -1,10 +1,15 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 
-/** Which real server the tests drive: SEALKEEPER_SERVER=vault (default here) or openbao. */
+/** Which real server the tests drive: SEALKEEPER_SERVER=vault or openbao (vitest sets it per integration project). */
 export type ServerKind = "vault" | "openbao";
 
+export const SERVERS: readonly ServerKind[] = ["vault", "openbao"];
+
 export const SERVER_VERSIONS = { vault: "1.21.0", openbao: "2.6.2-dd9c19c37a87" } as const;
+
+/** The server's own name, for test titles and messages. */
+export const SERVER_NAMES = { vault: "Vault 1.21.0", openbao: "OpenBao 2.6.2" } as const;
 
 export function serverKind(env: NodeJS.ProcessEnv = process.env): ServerKind {
   const kind = env.SEALKEEPER_SERVER ?? "vault";
@@ -17,9 +22,14 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   return env.SEALKEEPER_CACHE ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "sealkeeper");
 }
 
-/** Where scripts/build-server.sh leaves the binary (the same rule as the script). */
+/** Where scripts/build-vault.sh and scripts/build-openbao.sh leave the binary (the same rule as the scripts). */
 export function serverBinaryPath(kind: ServerKind = serverKind(), env: NodeJS.ProcessEnv = process.env): string {
   return kind === "vault"
     ? join(cacheRoot(env), `vault-${SERVER_VERSIONS.vault}`, "vault")
     : join(cacheRoot(env), `openbao-${SERVER_VERSIONS.openbao}`, "bao");
+}
+
+/** The script that builds (or reuses) that server and prints its path. */
+export function serverBuildScript(kind: ServerKind): string {
+  return kind === "vault" ? "scripts/build-vault.sh" : "scripts/build-openbao.sh";
 }

@@ -10,6 +10,16 @@ import type { CliIO } from "../io.js";
 import { addConnectionOptions, clientFromOptions, type RawConnectionOpts } from "../options.js";
 import { paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
 
+export interface ExportOpts extends RawConnectionOpts {
+  file: string;
+  selfInit?: boolean;
+  verifierTokenFile?: string;
+  serverVerifierTokenFile?: string;
+  verifierTtl: string;
+  serverConfig?: string;
+  out?: string;
+}
+
 interface BootstrapOpts extends RawConnectionOpts {
   file: string;
   format?: string;
@@ -18,6 +28,7 @@ interface BootstrapOpts extends RawConnectionOpts {
   detailedExitcode?: boolean;
   concurrency?: string;
   revokeRootToken?: boolean;
+  tokenRole?: string;
 }
 
 /** `bootstrap plan|apply|verify|manifests`: declarative mounts, Kubernetes auth, policies and apps. */
@@ -100,17 +111,39 @@ export function registerBootstrap(program: Command, io: CliIO): void {
       .description("for every role, ask the server what a token with its policies may do; fail on any excess"),
   );
   addConnectionOptions(verify);
-  verify.option("--concurrency <n>", "requests in flight at once (default 8)").action(async (opts: BootstrapOpts) => {
-    const format = resolveFormat(opts.format, io);
-    const concurrency = parseConcurrency(opts.concurrency);
-    const spec = await loadSpecFromOptions(opts, io);
-    await withClient(opts, io, async (client) => {
-      const { verifyBootstrap, verifyToJson } = await import("../../bootstrap/verify.js");
-      const report = await verifyBootstrap(client, spec, { concurrency });
-      if (format === "json") writeJson(io, verifyToJson(report));
-      else io.stdout.write(renderVerify(report, io));
-      if (!report.ok) throw new ExitWith(ExitCode.remote);
+  verify
+    .option("--concurrency <n>", "requests in flight at once (default 8)")
+    .option("--token-role <name>", "create the probe tokens through this token role (a verifier token, not root)")
+    .action(async (opts: BootstrapOpts) => {
+      const format = resolveFormat(opts.format, io);
+      const concurrency = parseConcurrency(opts.concurrency);
+      const spec = await loadSpecFromOptions(opts, io);
+      await withClient(opts, io, async (client) => {
+        const { verifyBootstrap, verifyToJson } = await import("../../bootstrap/verify.js");
+        const report = await verifyBootstrap(client, spec, { concurrency, tokenRole: opts.tokenRole });
+        if (format === "json") writeJson(io, verifyToJson(report));
+        else io.stdout.write(renderVerify(report, io));
+        if (!report.ok) throw new ExitWith(ExitCode.remote);
+      });
     });
+
+  const exportCmd = group
+    .command("export")
+    .description("write the spec as OpenBao's self-initialization stanza (--self-init), for a server's first boot")
+    .requiredOption("-f, --file <file>", "bootstrap spec (YAML)")
+    .option("--self-init", "write OpenBao's `initialize` stanza (OpenBao 2.4+, auto-unseal only)")
+    .option(
+      "--verifier-token-file <file>",
+      "create this file (0600) with a new verifier token ID; the server reads it on first boot (absolute path there)",
+    )
+    .option("--server-verifier-token-file <path>", "the same file's path as the server sees it (default: the same)")
+    .option("--verifier-ttl <duration>", "lifetime of the verifier token", "24h")
+    .option("--server-config <file>", "the server's config: refuse it unless it has an auto-unseal seal stanza")
+    .option("--out <file>", "write the stanza to this file instead of stdout");
+  addConnectionOptions(exportCmd);
+  exportCmd.action(async (opts: ExportOpts) => {
+    const { runSelfInitExport } = await import("./bootstrap-export.js");
+    await runSelfInitExport(opts, io, await loadSpecFromOptions(opts, io));
   });
 
   specOptions(
@@ -131,7 +164,7 @@ export function registerBootstrap(program: Command, io: CliIO): void {
     });
 }
 
-async function loadSpecFromOptions(opts: BootstrapOpts, io: CliIO): Promise<BootstrapSpec> {
+async function loadSpecFromOptions(opts: { file: string }, io: CliIO): Promise<BootstrapSpec> {
   const { loadSpec } = await import("../../bootstrap/spec.js");
   const { resolve } = await import("node:path");
   return loadSpec(resolve(io.cwd, opts.file), { env: io.env });
