@@ -22,6 +22,9 @@ export interface BootstrapClusterDeps {
   transcript?: Transcript;
   log?: (line: string) => void;
   concurrency?: number;
+  /** Passed to init: the pending-ceremony journal and the waiting-line interval (src/ceremony/init.ts). */
+  pendingDir?: string;
+  waitingIntervalMs?: number;
 }
 
 export interface BootstrapClusterResult {
@@ -68,7 +71,15 @@ export async function runBootstrapCluster(deps: BootstrapClusterDeps): Promise<B
       sealShares: "client",
       kind: deps.ceremony.kind ?? "auto",
     },
-    { client: first, store: deps.store, transcript: deps.transcript, cwd: deps.ceremony.baseDir, log },
+    {
+      client: first,
+      store: deps.store,
+      transcript: deps.transcript,
+      cwd: deps.ceremony.baseDir,
+      log,
+      pendingDir: deps.pendingDir,
+      waitingIntervalMs: deps.waitingIntervalMs,
+    },
   );
   const shares = outcome.plaintextShares ?? [];
   let rootToken = outcome.rootToken;
@@ -81,6 +92,15 @@ export async function runBootstrapCluster(deps: BootstrapClusterDeps): Promise<B
     log(
       `init done: ${outcome.kind} shares ${outcome.manifest.threshold} of ${outcome.manifest.shares} in ${outcome.dir}`,
     );
+    // A signal that came during init was deferred until the shares and the sealed root token were on disk: honour it
+    // now, before anything else happens (a cancelled CI job stops here, resumable by hand).
+    const { deferredSignal, SIGNAL_EXIT_CODES } = await import("../util/critical-section.js");
+    const sig = deferredSignal();
+    if (sig) {
+      throw new SealkeeperError(`${sig} received during init (deferred until its answer was written)`, {
+        exitCode: SIGNAL_EXIT_CODES[sig],
+      });
+    }
     let unseal: UnsealReport | null = null;
     if (outcome.kind === "unseal") {
       const { runUnseal } = await import("./unseal.js");

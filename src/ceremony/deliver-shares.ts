@@ -58,8 +58,11 @@ export interface DeliveredShares {
 
 /** The server did its part, and the material was rescued rather than written normally. Exit 2. */
 export class SharesRescuedError extends UsageError {
-  constructor(message: string, opts: { cause?: unknown }) {
-    super(message, { ...opts, exitCode: 2 });
+  /** Where the rescue bundle is (undefined when none could be written and the sealed text was printed instead). */
+  readonly bundlePath: string | undefined;
+  constructor(message: string, opts: { cause?: unknown; bundlePath?: string }) {
+    super(message, { cause: opts.cause, exitCode: 2 });
+    this.bundlePath = opts.bundlePath;
   }
 }
 
@@ -222,7 +225,7 @@ async function rescue(
     // Losing these would lose the cluster: this is the one place plaintext is ever printed, and only to stderr.
     message += `\nEMERGENCY: these could not be sealed; they are printed once, here, in plaintext:\n${unsealable.join("\n")}`;
   }
-  return new SharesRescuedError(message, { cause });
+  return new SharesRescuedError(message, { cause, bundlePath: result.written ? result.path : undefined });
 }
 
 /**

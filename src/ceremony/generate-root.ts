@@ -8,6 +8,7 @@
  * token; OpenBao >= 2.5.3 turns the unauthenticated pair off unless the listener says otherwise (quorum-endpoint.ts).
  */
 import { describeError, SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { enterCriticalSection } from "../util/critical-section.js";
 import type { VaultClient } from "../vault/client.js";
 import { GENERATE_ROOT_ENDPOINTS, GenerateRootApi, type GenerateRootStatus } from "../vault/sys-generate-root.js";
 import {
@@ -76,6 +77,11 @@ export interface GenerateRootOptions {
   endpoint?: EndpointPreference;
   transcript?: Transcript;
   onEvent?: (event: GenerateRootEvent) => void;
+  /** Once complete, seals and writes the token: runs inside the critical section that began with the completing
+   *  share (signals deferred until it is done, src/util/critical-section.ts). */
+  afterComplete?: (report: GenerateRootReport) => Promise<void>;
+  /** Where the critical section's one notice goes (default stderr). */
+  log?: (line: string) => void;
 }
 
 /**
@@ -244,69 +250,88 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
 
   const submitNonce = opts.nonce ?? report.nonce;
   let encoded: string | undefined;
-  while (report.state === "in-progress") {
-    const share = await opts.source.next({
-      progressLine: `${client.address} root generation ${report.progress}/${report.required} (nonce ${report.nonce})`,
-      remaining: report.required - report.progress,
-    });
-    if (share === null) break;
-    const who = share.operator ?? share.origin;
-    const outcome = await submitShare(api, report, share, submitNonce, who);
-    if (outcome.encoded) encoded = outcome.encoded;
+  let leaveCritical: (() => void) | undefined;
+  try {
+    while (report.state === "in-progress") {
+      const share = await opts.source.next({
+        progressLine: `${client.address} root generation ${report.progress}/${report.required} (nonce ${report.nonce})`,
+        remaining: report.required - report.progress,
+      });
+      if (share === null) break;
+      const who = share.operator ?? share.origin;
+      // The share that may complete the attempt makes the server hand out the new root token, once: from sending it
+      // until the token is sealed and written, signals are deferred and the answer has no client-side deadline.
+      if (!leaveCritical && report.required - report.progress <= 1) {
+        leaveCritical = enterCriticalSection({
+          doing: `the completing share of the root generation on ${client.address} is sent or the token is being written`,
+          wouldLose: "the new root token (nobody else holds it)",
+          say: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
+        });
+      }
+      const outcome = await submitShare(api, report, share, submitNonce, who, leaveCritical !== undefined);
+      if (outcome.outcome !== "complete") {
+        leaveCritical?.();
+        leaveCritical = undefined;
+      }
+      if (outcome.encoded) encoded = outcome.encoded;
+      opts.transcript?.append({
+        action: "generate-root-share",
+        node: client.address,
+        operator: share.operator,
+        shareFingerprint: share.fingerprint,
+        nonce: report.nonce,
+        progress: report.progress,
+        threshold: report.required,
+        detail: outcome.outcome,
+      });
+      emit({
+        kind: "share",
+        share,
+        outcome: outcome.outcome,
+        progress: report.progress,
+        required: report.required,
+        message: report.message,
+      });
+    }
+
+    if (report.state === "complete" && encoded !== undefined) {
+      if (report.mode === "otp") {
+        if (!otp) throw new Error("an OTP attempt completed without its OTP (a bug)");
+        report.token = decodeOtpToken(encoded, otp);
+      } else {
+        report.encryptedTokenB64 = encoded;
+      }
+    } else if (report.state === "complete") {
+      report.state = "failed";
+      report.message = "the server said complete but returned no encoded token";
+    }
+
+    if (report.state !== "complete" && otp !== undefined && report.state !== "cancelled") {
+      // Nobody else holds this OTP: leaving the attempt open would only block the next one.
+      try {
+        await api.cancel();
+        report.message = `${report.message ? `${report.message}; ` : ""}the OTP attempt was cancelled, as only this run held its one-time password: start again with the full quorum`;
+        report.state = "cancelled";
+      } catch (err) {
+        report.message = `${report.message ? `${report.message}; ` : ""}could not cancel the unfinished OTP attempt (${describeError(err)}): cancel it with --cancel once the node answers`;
+      }
+    } else if (report.state === "in-progress") {
+      report.message ??= `waiting for ${report.required - report.progress} more share(s): continue with --resume, or cancel with --cancel`;
+    }
     opts.transcript?.append({
-      action: "generate-root-share",
+      action: "generate-root-end",
       node: client.address,
-      operator: share.operator,
-      shareFingerprint: share.fingerprint,
       nonce: report.nonce,
       progress: report.progress,
       threshold: report.required,
-      detail: outcome.outcome,
+      detail: report.state,
     });
-    emit({
-      kind: "share",
-      share,
-      outcome: outcome.outcome,
-      progress: report.progress,
-      required: report.required,
-      message: report.message,
-    });
+    otp = undefined;
+    if (report.state === "complete") await opts.afterComplete?.(report);
+    return report;
+  } finally {
+    leaveCritical?.();
   }
-
-  if (report.state === "complete" && encoded !== undefined) {
-    if (report.mode === "otp") {
-      if (!otp) throw new Error("an OTP attempt completed without its OTP (a bug)");
-      report.token = decodeOtpToken(encoded, otp);
-    } else {
-      report.encryptedTokenB64 = encoded;
-    }
-  } else if (report.state === "complete") {
-    report.state = "failed";
-    report.message = "the server said complete but returned no encoded token";
-  }
-
-  if (report.state !== "complete" && otp !== undefined && report.state !== "cancelled") {
-    // Nobody else holds this OTP: leaving the attempt open would only block the next one.
-    try {
-      await api.cancel();
-      report.message = `${report.message ? `${report.message}; ` : ""}the OTP attempt was cancelled, as only this run held its one-time password: start again with the full quorum`;
-      report.state = "cancelled";
-    } catch (err) {
-      report.message = `${report.message ? `${report.message}; ` : ""}could not cancel the unfinished OTP attempt (${describeError(err)}): cancel it with --cancel once the node answers`;
-    }
-  } else if (report.state === "in-progress") {
-    report.message ??= `waiting for ${report.required - report.progress} more share(s): continue with --resume, or cancel with --cancel`;
-  }
-  opts.transcript?.append({
-    action: "generate-root-end",
-    node: client.address,
-    nonce: report.nonce,
-    progress: report.progress,
-    threshold: report.required,
-    detail: report.state,
-  });
-  otp = undefined;
-  return report;
 }
 
 async function submitShare(
@@ -315,10 +340,12 @@ async function submitShare(
   share: KeyShare,
   nonce: string,
   who: string,
+  completing = false,
 ): Promise<{ outcome: ShareOutcome; encoded?: string }> {
   let res: GenerateRootStatus;
   try {
-    res = await api.update({ key: share.hex, nonce });
+    // the answer to the completing share is the only copy of the token: no deadline once sent
+    res = await api.update({ key: share.hex, nonce }, completing ? {} : undefined);
   } catch (err) {
     return { outcome: interpretFailure(api.client, report, err, who) };
   }

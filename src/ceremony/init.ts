@@ -6,12 +6,26 @@
  * bootstrap that unseals right after init).
  */
 import type { LoadedRecipient, OperatorSpec, RecipientSpec } from "../ciphers/types.js";
-import { describeError, UsageError } from "../errors.js";
+import {
+  describeError,
+  ExitCode,
+  SealkeeperError,
+  UsageError,
+  VaultConnectionError,
+  VaultHttpError,
+} from "../errors.js";
 import type { Manifest } from "../store/manifest.js";
 import type { ShareStore, WrittenFile } from "../store/share-store.js";
 import type { VaultClient } from "../vault/client.js";
-import type { InitRequest } from "../vault/types.js";
-import { checkOperatorCount, deliverShares, loadOperators, probeRecipients, type ShareKind } from "./deliver-shares.js";
+import type { InitRequest, InitResponse } from "../vault/types.js";
+import {
+  checkOperatorCount,
+  deliverShares,
+  loadOperators,
+  probeRecipients,
+  type ShareKind,
+  SharesRescuedError,
+} from "./deliver-shares.js";
 import type { Transcript } from "./transcript.js";
 import type { KeyShare } from "./unseal-key.js";
 
@@ -45,6 +59,10 @@ export interface InitCeremonyDeps {
   afterServerAnswered?: () => Promise<void> | void;
   /** Where a rescue bundle may go (default: $HOME, then the temp dir). */
   rescueDirs?: string[];
+  /** The pending-ceremony journal's directory (src/ceremony/pending.ts); none: the transcript is the only record. */
+  pendingDir?: string;
+  /** How often a "still waiting" line is logged while the server works on the init (default 5 s). */
+  waitingIntervalMs?: number;
 }
 
 export interface InitOutcome {
@@ -99,10 +117,19 @@ export async function prepareInit(config: InitCeremonyConfig, deps: InitCeremony
 
   const status = await deps.client.sealStatus();
   if (status.initialized) {
+    const { diagnoseLostInit, defaultRescueDirs } = await import("./pending.js");
+    const lost = diagnoseLostInit(
+      deps.pendingDir,
+      deps.client.address,
+      deps.rescueDirs ?? defaultRescueDirs(process.env),
+    );
+    if (lost) throw new SealkeeperError(lost, { exitCode: ExitCode.remote });
     throw new UsageError(`${deps.client.address} is already initialised; nothing was changed`, {
       hint: "to change the shares or operators of an initialised cluster, use sealkeeper rekey",
     });
   }
+  // uninitialised: no earlier init of this node produced shares (or its storage was wiped since)
+  if (deps.pendingDir) (await import("./pending.js")).clearPendingFor(deps.pendingDir, deps.client.address);
   const nodeKind: ShareKind = status.type === "shamir" ? "unseal" : "recovery";
   const kind = config.kind && config.kind !== "auto" ? config.kind : nodeKind;
   if (kind !== nodeKind) {
@@ -174,50 +201,164 @@ export async function runInitCeremony(config: InitCeremonyConfig, deps: InitCere
     `pre-flight ok: ${deps.client.address} is uninitialised; ${prepared.operators.length} recipients checked; ` +
       `${deps.store.dir} is writable; ${prepared.kind} shares ${config.threshold} of ${config.shares}, sealed by the ${prepared.sealMode}`,
   );
-  deps.transcript?.append({
-    action: "init-start",
-    node: deps.client.address,
-    threshold: config.threshold,
-    detail: `${prepared.kind} shares ${config.threshold}/${config.shares}, sealed by ${prepared.sealMode}`,
+  const pending = await import("./pending.js");
+  const { enterCriticalSection } = await import("../util/critical-section.js");
+  // From here until the answer is written, SIGINT/SIGTERM/SIGHUP are deferred (src/util/critical-section.ts).
+  const leave = enterCriticalSection({
+    doing: `the init of ${deps.client.address} is sent or its answer is being written`,
+    wouldLose: "the only copy of the shares and the root token",
+    say: log,
   });
+  try {
+    // Both records are durable (fsynced, with their directories) before the request goes out: if the answer is lost
+    // anyway (SIGKILL, power loss), the next init or status against this node finds them and says what happened.
+    deps.transcript?.append({
+      action: "init-start",
+      node: deps.client.address,
+      threshold: config.threshold,
+      detail: `${prepared.kind} shares ${config.threshold}/${config.shares}, sealed by ${prepared.sealMode}`,
+    });
+    const record = pending.recordPending(deps.pendingDir, {
+      ceremony: "init",
+      node: deps.client.address,
+      out: deps.store.dir,
+      transcript: deps.transcript?.path,
+    });
+    if (!record.path && deps.pendingDir) log(`note: no pending-ceremony record (${record.why})`);
+    const outcome = await initAndDeliver(config, deps, prepared, log);
+    // the record stays while the answer may be lost: only a written manifest or a refused request settles it
+    if (outcome.rescued) pending.notePendingRescue(record.path, outcome.rescued);
+    else if (outcome.result || outcome.refused) pending.settlePending(record.path);
+    if (outcome.error) throw outcome.error;
+    return outcome.result!;
+  } finally {
+    leave();
+  }
+}
 
-  // The irreversible call. Its response is the only copy of the shares and the root token.
-  const response = await deps.client.init(prepared.request);
+/** The irreversible call and the delivery of its answer (inside the critical section). */
+async function initAndDeliver(
+  config: InitCeremonyConfig,
+  deps: InitCeremonyDeps,
+  prepared: PreparedInit,
+  log: (line: string) => void,
+): Promise<{ result?: InitOutcome; error?: Error; rescued?: string; refused?: boolean }> {
+  // The irreversible call. Its response is the only copy of the shares and the root token: no client-side deadline
+  // once it is sent (--timeout bounds connecting), and a line every few seconds while the server works.
+  log(
+    `init sent to ${deps.client.address}: waiting for its answer with no time limit (it is the only copy of the shares)`,
+  );
+  let response: InitResponse;
+  try {
+    response = await deps.client.init(prepared.request, {
+      waitingIntervalMs: deps.waitingIntervalMs ?? 5_000,
+      onWaiting: (ms) =>
+        log(`still waiting for ${deps.client.address} to answer the init (${Math.round(ms / 1000)} s)`),
+    });
+  } catch (err) {
+    // an HTTP error is the server's answer: it refused, nothing was handed out
+    return { error: await explainFailedInit(err, deps), refused: err instanceof VaultHttpError };
+  }
   log("the server answered: sealing and writing the shares");
 
   const keys = prepared.kind === "unseal" ? response.keys : (response.recovery_keys ?? []);
   const keysB64 = prepared.kind === "unseal" ? response.keys_base64 : (response.recovery_keys_base64 ?? []);
-  const delivered = await deliverShares(
-    {
-      ceremony: "init",
-      node: deps.client.address,
-      kind: prepared.kind,
-      threshold: config.threshold,
-      shares: config.shares,
-      operators: prepared.operators,
-      sealMode: prepared.sealMode,
-      keys,
-      keysB64,
-      rootToken: prepared.rootRecipient
-        ? { recipient: prepared.rootRecipient, sealMode: prepared.rootSealMode, value: response.root_token }
-        : undefined,
-    },
-    {
-      store: deps.store,
-      transcript: deps.transcript,
-      rescueDirs: deps.rescueDirs,
-      beforeWrite: deps.afterServerAnswered,
-    },
-  );
+  let delivered: Awaited<ReturnType<typeof deliverShares>>;
+  try {
+    delivered = await deliverShares(
+      {
+        ceremony: "init",
+        node: deps.client.address,
+        kind: prepared.kind,
+        threshold: config.threshold,
+        shares: config.shares,
+        operators: prepared.operators,
+        sealMode: prepared.sealMode,
+        keys,
+        keysB64,
+        rootToken: prepared.rootRecipient
+          ? { recipient: prepared.rootRecipient, sealMode: prepared.rootSealMode, value: response.root_token }
+          : undefined,
+      },
+      {
+        store: deps.store,
+        transcript: deps.transcript,
+        rescueDirs: deps.rescueDirs,
+        beforeWrite: deps.afterServerAnswered,
+      },
+    );
+  } catch (err) {
+    return { error: err as Error, rescued: err instanceof SharesRescuedError ? err.bundlePath : undefined };
+  }
   return {
-    kind: prepared.kind,
-    sealMode: prepared.sealMode,
-    manifest: delivered.manifest,
-    dir: deps.store.dir,
-    files: delivered.files,
-    plaintextShares: config.keepPlaintextShares ? delivered.plaintext : undefined,
-    rootToken: config.keepRootToken ? response.root_token : undefined,
+    result: {
+      kind: prepared.kind,
+      sealMode: prepared.sealMode,
+      manifest: delivered.manifest,
+      dir: deps.store.dir,
+      files: delivered.files,
+      plaintextShares: config.keepPlaintextShares ? delivered.plaintext : undefined,
+      rootToken: config.keepRootToken ? response.root_token : undefined,
+    },
   };
+}
+
+/**
+ * The init request failed. Someone else may have initialised the node first (two inits at once), or the connection
+ * may have died after the request was sent, when the server may have initialised the node and its answer is lost:
+ * the node is asked, and the error says which case this is and what to do.
+ */
+async function explainFailedInit(err: unknown, deps: InitCeremonyDeps): Promise<Error> {
+  const address = deps.client.address;
+  let initialised = await deps.client.initStatus().catch(() => undefined);
+  // after a lost connection the server may still be working on the init: ask again for a while before saying "no"
+  for (let i = 0; i < 20 && initialised === false && err instanceof VaultConnectionError; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    initialised = await deps.client.initStatus().catch(() => undefined);
+  }
+  if (err instanceof VaultHttpError) {
+    if (initialised === true && err.status === 400) {
+      deps.transcript?.append({ action: "init-refused", node: address, detail: "initialised by someone else" });
+      return new SealkeeperError(
+        `${address} was initialised by someone else while this init was being prepared (the server refused this ` +
+          `one: ${err.errors.join("; ") || "already initialised"}); nothing was changed here, and nothing of theirs was touched`,
+        {
+          exitCode: ExitCode.remote,
+          cause: err,
+          hint: "whoever ran the other init holds the shares: ask them (sealkeeper status shows the node's state)",
+        },
+      );
+    }
+    return err;
+  }
+  if (!(err instanceof VaultConnectionError)) return err as Error;
+  if (initialised === false) {
+    return new SealkeeperError(
+      `${err.message} after the init request was sent; the node still says it is uninitialised (10 s later), so ` +
+        "the init most likely did not happen: run sealkeeper status, then init again",
+      {
+        exitCode: err.exitCode,
+        cause: err,
+        hint: err.hint,
+      },
+    );
+  }
+  if (initialised === undefined) {
+    deps.transcript?.append({ action: "init-answer-unknown", node: address, detail: err.reason });
+    return new SealkeeperError(
+      `${err.message} after the init request was sent, and the node cannot be asked now whether it initialised: ` +
+        "run sealkeeper status against it; if it says initialised, the shares were lost and it says what to do",
+      { exitCode: ExitCode.remote, cause: err },
+    );
+  }
+  deps.transcript?.append({ action: "init-answer-lost", node: address, detail: err.reason });
+  return new SealkeeperError(
+    `${err.message} after the init request was sent, and the server initialised the node: its answer, the only copy ` +
+      "of the shares and the root token, never arrived. Nobody can unseal this cluster: stop every node, wipe its " +
+      "storage (the raft data directory or the file storage path, on every node), start the nodes and run " +
+      "sealkeeper init again",
+    { exitCode: ExitCode.remote, cause: err },
+  );
 }
 
 /** The init ran on the server, and the material was rescued rather than written normally. Exit 2. */

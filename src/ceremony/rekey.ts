@@ -14,6 +14,7 @@
 import type { OperatorSpec } from "../ciphers/types.js";
 import { describeError, SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import type { ShareStore, WrittenFile } from "../store/share-store.js";
+import { enterCriticalSection } from "../util/critical-section.js";
 import type { VaultClient } from "../vault/client.js";
 import {
   isRekeyDone,
@@ -320,50 +321,64 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
     const nonce = nonceOverride ? submitNonce() : report.nonce;
     let outcome: string;
     if (report.phase === "update") {
-      const r = await submitOld(api, report, share, nonce, who);
-      outcome = r.outcome;
-      if (r.done) {
-        record(opts, report, share, outcome);
-        // The server's answer is the only copy of the new shares: write them before anything else happens.
-        const delivered = await deliverShares(
-          {
-            ceremony: "rekey",
-            node: client.address,
-            kind,
-            threshold: report.newThreshold,
-            shares: report.newShares,
-            operators: prepared!.operators,
-            sealMode: prepared!.sealMode,
-            keys: r.done.keys,
-            keysB64: r.done.keys_base64,
-            serverDid: r.done.verification_required
-              ? "the server handed out the new shares (not in effect until verified: --cancel keeps the old ones)"
-              : "the rekey WAS done (the new shares are in effect)",
-          },
-          {
-            store: opts.store!,
-            transcript: opts.transcript,
-            rescueDirs: opts.rescueDirs,
-            beforeWrite: opts.afterServerAnswered,
-          },
-        );
-        report.delivered = { dir: opts.store!.dir, files: delivered.files };
-        if (r.done.verification_required && r.done.verification_nonce) {
-          report.phase = "verify";
-          report.nonce = r.done.verification_nonce;
-          report.progress = 0;
-          report.required = report.newThreshold;
-          report.contributors = [];
-          nonceOverride = false;
-          report.message = `new shares written to ${opts.store!.dir}; nothing has changed yet: the old shares stay valid until ${report.newThreshold} of the NEW shares are verified (sealkeeper rekey --verify)`;
+      // The share that may complete the old-share phase makes the server hand out the only copy of the new shares:
+      // from sending it until they are written, signals are deferred and the answer has no client-side deadline.
+      const leave =
+        report.required - report.progress <= 1
+          ? enterCriticalSection({
+              doing: `the completing share of the rekey of ${client.address} is sent or the new shares are being written`,
+              wouldLose: "the only copy of the new shares",
+              say: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
+            })
+          : undefined;
+      try {
+        const r = await submitOld(api, report, share, nonce, who, leave !== undefined);
+        outcome = r.outcome;
+        if (r.done) {
+          record(opts, report, share, outcome);
+          // The server's answer is the only copy of the new shares: write them before anything else happens.
+          const delivered = await deliverShares(
+            {
+              ceremony: "rekey",
+              node: client.address,
+              kind,
+              threshold: report.newThreshold,
+              shares: report.newShares,
+              operators: prepared!.operators,
+              sealMode: prepared!.sealMode,
+              keys: r.done.keys,
+              keysB64: r.done.keys_base64,
+              serverDid: r.done.verification_required
+                ? "the server handed out the new shares (not in effect until verified: --cancel keeps the old ones)"
+                : "the rekey WAS done (the new shares are in effect)",
+            },
+            {
+              store: opts.store!,
+              transcript: opts.transcript,
+              rescueDirs: opts.rescueDirs,
+              beforeWrite: opts.afterServerAnswered,
+            },
+          );
+          report.delivered = { dir: opts.store!.dir, files: delivered.files };
+          if (r.done.verification_required && r.done.verification_nonce) {
+            report.phase = "verify";
+            report.nonce = r.done.verification_nonce;
+            report.progress = 0;
+            report.required = report.newThreshold;
+            report.contributors = [];
+            nonceOverride = false;
+            report.message = `new shares written to ${opts.store!.dir}; nothing has changed yet: the old shares stay valid until ${report.newThreshold} of the NEW shares are verified (sealkeeper rekey --verify)`;
+            opts.onEvent?.({ kind: "delivered", report: { ...report } });
+            if (!opts.continueToVerify) break;
+            continue;
+          }
+          report.state = "complete";
+          report.message = `the new shares in ${opts.store!.dir} are in effect now; the old shares no longer work`;
           opts.onEvent?.({ kind: "delivered", report: { ...report } });
-          if (!opts.continueToVerify) break;
-          continue;
+          break;
         }
-        report.state = "complete";
-        report.message = `the new shares in ${opts.store!.dir} are in effect now; the old shares no longer work`;
-        opts.onEvent?.({ kind: "delivered", report: { ...report } });
-        break;
+      } finally {
+        leave?.();
       }
     } else {
       outcome = await submitNew(api, report, share, nonce, who);
@@ -416,10 +431,12 @@ async function submitOld(
   share: KeyShare,
   nonce: string,
   who: string,
+  completing = false,
 ): Promise<{ outcome: string; done?: RekeyUpdateDone }> {
   let body: RekeyStatus | RekeyUpdateDone;
   try {
-    body = await api.update({ key: share.hex, nonce });
+    // the answer to the completing share is the only copy of the new shares: no deadline once sent
+    body = await api.update({ key: share.hex, nonce }, completing ? {} : undefined);
   } catch (err) {
     return { outcome: interpretFailure(api.client, report, err, who) };
   }

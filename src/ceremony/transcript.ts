@@ -9,6 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, constants, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { dirname } from "node:path";
 import { UsageError } from "../errors.js";
 import { VERSION } from "../version.js";
 
@@ -102,6 +103,8 @@ export class Transcript {
     } finally {
       closeSync(fd);
     }
+    // a new file's name lives in its directory: fsync that too, so the first line survives a power loss
+    if (this.seq === 0) fsyncDirOf(this.path);
     this.prev = line.hash;
     this.seq = line.seq;
     return line;
@@ -109,6 +112,15 @@ export class Transcript {
 
   get lastHash(): string {
     return this.prev;
+  }
+}
+
+function fsyncDirOf(path: string): void {
+  const fd = openSync(dirname(path), "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { ExitCode, SealkeeperError } from "../errors.js";
+import { deferredExitCode, deferredSignal } from "../util/critical-section.js";
 import { VERSION } from "../version.js";
 import { registerCommands } from "./commands/index.js";
 import { ExitWith } from "./exit.js";
@@ -24,12 +25,28 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   registerCommands(program, io);
   for (const cmd of program.commands) applyEdge(cmd, io);
 
+  let code: number;
   try {
     await program.parseAsync(argv, { from: "user" });
-    return ExitCode.ok;
+    code = ExitCode.ok;
   } catch (err) {
-    return reportError(err, io);
+    code = reportError(err, io);
   }
+  return afterDeferredSignal(code, io);
+}
+
+/**
+ * A signal deferred by a critical section (src/util/critical-section.ts) ends the run with 128 + its number once the
+ * step is done, whatever the command's own outcome was; the command's code is kept in the message.
+ */
+function afterDeferredSignal(code: number, io: CliIO): number {
+  const sig = deferredSignal();
+  const signalCode = deferredExitCode();
+  if (!sig || signalCode === undefined) return code;
+  io.stderr.write(
+    `sealkeeper: stopped after ${sig} (deferred until the step was done; it ${code === 0 ? "succeeded" : `ended with code ${code}`}): exit ${signalCode}\n`,
+  );
+  return signalCode;
 }
 
 function applyEdge(cmd: Command, io: CliIO): void {

@@ -17,6 +17,13 @@ export interface RequestOptions {
   /** Retry on connection failures before any response. Only for requests that are safe to repeat. */
   idempotent?: boolean;
   query?: Record<string, string>;
+  /**
+   * The request cannot be undone and its answer may be the only copy of something (init's shares, a rekey's new
+   * shares, a generated root token): the timeout bounds connecting and sending it, never the wait for the answer,
+   * which no client-side deadline may abandon while the server is still producing it. `onWaiting` is called every
+   * `waitingIntervalMs` (default 5 s) while the answer is awaited, with the time waited so far.
+   */
+  irreversible?: { onWaiting?: (waitedMs: number) => void; waitingIntervalMs?: number };
 }
 
 export interface RawResponse<T> {
@@ -104,9 +111,12 @@ export class VaultClient {
     return res.body.initialized;
   }
 
-  /** PUT /v1/sys/init. Not retried: the response is the only copy of the keys. */
-  async init(req: InitRequest): Promise<InitResponse> {
-    return (await this.request<InitResponse>("PUT", "sys/init", { auth: false, body: req })).body;
+  /**
+   * PUT /v1/sys/init. Not retried, and without a deadline once sent: the response is the only copy of the keys
+   * (see RequestOptions.irreversible).
+   */
+  async init(req: InitRequest, irreversible: RequestOptions["irreversible"] = {}): Promise<InitResponse> {
+    return (await this.request<InitResponse>("PUT", "sys/init", { auth: false, body: req, irreversible })).body;
   }
 
   /** PUT /v1/sys/unseal. Returns the seal status after the call. */
@@ -175,7 +185,15 @@ export class VaultClient {
       let status: number;
       let text: string;
       try {
-        ({ status, text } = await send(url, method, headers, body, this.agent, this.settings.timeoutMs));
+        ({ status, text } = await send(
+          url,
+          method,
+          headers,
+          body,
+          this.agent,
+          this.settings.timeoutMs,
+          opts.irreversible,
+        ));
       } catch (err) {
         const converted = toConnectionError(this.address, err, this.settings.timeoutMs);
         if (attempt < attempts && (converted.reason === "reset" || converted.reason === "refused")) {
@@ -245,7 +263,11 @@ function createAgent(s: ConnectionSettings): http.Agent {
   });
 }
 
-/** One request; resolves with the status and the whole body as text, rejects with the socket's error. */
+/**
+ * One request; resolves with the status and the whole body as text, rejects with the socket's error. The timeout
+ * covers the whole exchange, or with `irreversible` only until the request is connected and sent (then the answer is
+ * awaited for as long as it takes, with `onWaiting` ticks).
+ */
 function send(
   url: URL,
   method: string,
@@ -253,25 +275,76 @@ function send(
   body: string | undefined,
   agent: http.Agent,
   timeoutMs: number,
+  irreversible?: RequestOptions["irreversible"],
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const transport = url.protocol === "https:" ? https : http;
+    const abort = new AbortController();
+    const deadline = setTimeout(
+      () => abort.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+      timeoutMs,
+    );
+    let ticker: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(deadline);
+      if (ticker) clearInterval(ticker);
+    };
     const req = transport.request(
       url,
       {
         method,
         agent,
         headers: body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) },
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: abort.signal,
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
+        res.on("end", () => {
+          done();
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") });
+        });
+        res.on("error", (err) => {
+          done();
+          reject(err);
+        });
+        // a connection closed half-way through the answer ends the response without 'end'
+        res.on("aborted", () => {
+          done();
+          reject(Object.assign(new Error("the connection closed during the answer"), { code: "ECONNRESET" }));
+        });
       },
     );
-    req.on("error", reject);
+    req.on("error", (err) => {
+      done();
+      reject(err);
+    });
+    if (irreversible) {
+      // the deadline ends once the request is on a connected socket and fully handed to it
+      let connected = false;
+      let sent = false;
+      const lift = () => {
+        if (!connected || !sent) return;
+        clearTimeout(deadline);
+        const started = Date.now();
+        const every = irreversible.waitingIntervalMs ?? 5_000;
+        if (irreversible.onWaiting) {
+          ticker = setInterval(() => irreversible.onWaiting?.(Date.now() - started), every);
+        }
+      };
+      req.on("socket", (socket) => {
+        const ready = () => {
+          connected = true;
+          lift();
+        };
+        if (!socket.connecting && !(socket as { pending?: boolean }).pending) ready();
+        else socket.once(url.protocol === "https:" ? "secureConnect" : "connect", ready);
+      });
+      req.on("finish", () => {
+        sent = true;
+        lift();
+      });
+    }
     req.end(body);
   });
 }

@@ -2,7 +2,7 @@
  * Root token generation by quorum. Vault: /v1/sys/generate-root/{attempt,update} (unauthenticated). OpenBao 2.6:
  * /v1/sys/generate-root-token/{attempt,update} with a token (vault/logical_system_generate_root.go): the same bodies.
  */
-import type { VaultClient } from "./client.js";
+import type { RequestOptions, VaultClient } from "./client.js";
 import { type EndpointCandidates, type QuorumEndpoint, QuorumSysApi, type ShareSubmission } from "./sys-quorum.js";
 
 /** The status body (GET/PUT attempt, PUT update), in the server's own field names. */
@@ -47,9 +47,12 @@ export class GenerateRootApi extends QuorumSysApi {
     return (await this.call<GenerateRootStatus>("PUT", "attempt", { body: req })).body;
   }
 
-  /** PUT update: one share. The share that completes the attempt returns the encoded token (irreversible). */
-  async update(req: ShareSubmission): Promise<GenerateRootStatus> {
-    return (await this.call<GenerateRootStatus>("PUT", "update", { body: req })).body;
+  /**
+   * PUT update: one share. The share that completes the attempt returns the encoded token (irreversible): pass
+   * `irreversible` for a share that may complete it (no client deadline once sent, RequestOptions.irreversible).
+   */
+  async update(req: ShareSubmission, irreversible?: RequestOptions["irreversible"]): Promise<GenerateRootStatus> {
+    return (await this.call<GenerateRootStatus>("PUT", "update", { body: req, irreversible })).body;
   }
 
   /** DELETE attempt: cancels whatever attempt runs (no error when none does). */

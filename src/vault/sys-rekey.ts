@@ -4,7 +4,7 @@
  * the same bodies. One difference: OpenBao answers the init PUT of a recovery rotation with the new keys at once
  * (complete: true) when the cluster was initialised with no recovery shares.
  */
-import type { VaultClient } from "./client.js";
+import type { RequestOptions, VaultClient } from "./client.js";
 import {
   type EndpointCandidates,
   type KeyKind,
@@ -86,9 +86,15 @@ export class RekeyApi extends QuorumSysApi {
     return (await this.call<RekeyStatus | RekeyUpdateDone>("PUT", "init", { body: req })).body;
   }
 
-  /** PUT update: one OLD share. The completing one returns the new shares (irreversible). */
-  async update(req: ShareSubmission): Promise<RekeyStatus | RekeyUpdateDone> {
-    return (await this.call<RekeyStatus | RekeyUpdateDone>("PUT", "update", { body: req })).body;
+  /**
+   * PUT update: one OLD share. The completing one returns the new shares (irreversible): pass `irreversible` for a
+   * share that may complete it (no client deadline once sent, RequestOptions.irreversible).
+   */
+  async update(
+    req: ShareSubmission,
+    irreversible?: RequestOptions["irreversible"],
+  ): Promise<RekeyStatus | RekeyUpdateDone> {
+    return (await this.call<RekeyStatus | RekeyUpdateDone>("PUT", "update", { body: req, irreversible })).body;
   }
 
   /** GET verify. */

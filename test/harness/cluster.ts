@@ -141,6 +141,14 @@ export class TestNode {
     await this.start();
   }
 
+  /** Stops the node, wipes its storage and starts it again: uninitialised, as after a fresh install. */
+  async wipe(): Promise<void> {
+    await this.stop();
+    rmSync(join(this.dir, "data"), { recursive: true, force: true });
+    mkdirSync(join(this.dir, "data"), { recursive: true });
+    await this.start();
+  }
+
   /** A client for this node (with the test CA when TLS is on). */
   client(token?: string): VaultClient {
     return new VaultClient({

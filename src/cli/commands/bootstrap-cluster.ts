@@ -56,6 +56,8 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
         store: new ShareStore(out),
         concurrency,
         log: (line) => io.stderr.write(`${line}\n`),
+        pendingDir: (await import("../../ceremony/pending.js")).pendingDir(io.env),
+        waitingIntervalMs: io.stderrIsTTY ? 5_000 : 30_000,
         get transcript() {
           // opened on first use: the default output directory exists only after init's pre-flight
           transcript ??= TranscriptClass.open(transcriptPath);

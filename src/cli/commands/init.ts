@@ -82,6 +82,7 @@ export function registerInit(program: Command, io: CliIO): void {
       const { ShareStore } = await import("../../store/share-store.js");
       const { Transcript } = await import("../../ceremony/transcript.js");
       const { runInitCeremony } = await import("../../ceremony/init.js");
+      const { pendingDir } = await import("../../ceremony/pending.js");
       const store = new ShareStore(out);
       const transcriptPath = resolve(io.cwd, opts.transcript ?? file?.transcript ?? resolve(out, "transcript.jsonl"));
       let transcript: TranscriptT | undefined;
@@ -91,6 +92,9 @@ export function registerInit(program: Command, io: CliIO): void {
           store,
           cwd: file?.baseDir ?? io.cwd,
           log: (line) => io.stderr.write(`${line}\n`),
+          pendingDir: pendingDir(io.env),
+          // a line every few seconds for a person at a terminal; a log file gets one every 30 s
+          waitingIntervalMs: io.stderrIsTTY ? 5_000 : 30_000,
           get transcript() {
             // opened on first use: the default output directory exists only after the store's pre-flight
             transcript ??= Transcript.open(transcriptPath);

@@ -209,6 +209,7 @@ async function generate(
   const source = await shareSourceFromOptions(opts, io, () => readAllStdin(io));
   const { runGenerateRoot } = await import("../../ceremony/generate-root.js");
   const p = paint(useColor(io, "stderr"));
+  let tokenFile: string | undefined;
   const report = await runGenerateRoot({
     client,
     source,
@@ -218,12 +219,12 @@ async function generate(
     endpoint,
     transcript,
     onEvent: (e) => reportEvent(io, e, p),
+    log: (line) => io.stderr.write(`${line}\n`),
+    // inside the ceremony's critical section: the token is written before any deferred signal takes effect
+    afterComplete: async (r) => {
+      tokenFile = await deliverToken(client, r, dest, io, transcript);
+    },
   });
-
-  let tokenFile: string | undefined;
-  if (report.state === "complete") {
-    tokenFile = await deliverToken(client, report, dest, io, transcript);
-  }
   const view = {
     ...report,
     token: undefined,

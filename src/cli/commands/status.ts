@@ -19,11 +19,28 @@ export function registerStatus(program: Command, io: CliIO): void {
       const nodes = await observeNodes(clients);
       if (format === "json") writeJson(io, nodes);
       else io.stdout.write(renderStatusTable(nodes, paint(useColor(io))));
+      await reportLostInits(nodes, io);
       throw new ExitWith(statusExitCode(nodes));
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }
   });
+}
+
+/**
+ * An initialised node whose sealkeeper init left a pending record and no manifest or rescue bundle lost its answer:
+ * say so, and what to do, on stderr (src/ceremony/pending.ts).
+ */
+async function reportLostInits(nodes: NodeStatus[], io: CliIO): Promise<void> {
+  if (!nodes.some((n) => n.initialized)) return;
+  const { defaultRescueDirs, diagnoseLostInit, pendingDir } = await import("../../ceremony/pending.js");
+  const dir = pendingDir(io.env);
+  const p = paint(useColor(io, "stderr"));
+  for (const n of nodes) {
+    if (!n.initialized) continue;
+    const lost = diagnoseLostInit(dir, n.address, defaultRescueDirs(io.env));
+    if (lost) io.stderr.write(`${p.red("warning:")} ${lost}\n`);
+  }
 }
 
 /** Vault's `status` rule, over a cluster: 1 if any node is unreachable, else 2 if any is sealed or uninitialised. */

@@ -1,0 +1,240 @@
+/**
+ * The pending-ceremony journal: before an init request goes out, sealkeeper writes (and fsyncs) one small record
+ * naming the node, the output directory and the transcript, in a per-user state directory; it removes the record once
+ * the manifest is written (or notes the rescue bundle). A record still there while its node is initialised and no
+ * manifest or rescue bundle exists means the answer was lost after the server produced it (SIGKILL, power loss, a
+ * connection cut after the request): the next `init` or `status` against that node says so and what to do.
+ *
+ * Never holds a secret. Best effort: when no state directory can be used, the transcript line (fsynced before the
+ * request, in the output directory) is the only record, and the caller is told so once.
+ */
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface PendingRecord {
+  format: "sealkeeper-pending";
+  ceremony: "init";
+  node: string;
+  startedAt: string;
+  pid: number;
+  host: string;
+  /** The output directory (where manifest.json goes). */
+  out: string;
+  transcript?: string;
+  /** Set when the answer went to a rescue bundle instead. */
+  rescue?: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** $SEALKEEPER_STATE_DIR, else $XDG_STATE_HOME/sealkeeper, else ~/.local/state/sealkeeper (when $HOME exists). */
+export function pendingDir(env: Env): string | undefined {
+  if (env.SEALKEEPER_STATE_DIR) return join(env.SEALKEEPER_STATE_DIR, "pending");
+  if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, "sealkeeper", "pending");
+  const home = env.HOME;
+  if (!home) return undefined;
+  try {
+    if (!statSync(home).isDirectory()) return undefined;
+  } catch {
+    return undefined;
+  }
+  return join(home, ".local", "state", "sealkeeper", "pending");
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeDurably(path: string, text: string): void {
+  const tmp = `${path}.tmp-${randomBytes(3).toString("hex")}`;
+  const fd = openSync(tmp, "wx", 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  fsyncDir(join(path, ".."));
+}
+
+/**
+ * Writes the record, durably (file and directory fsynced) before returning. Returns its path, or undefined when no
+ * state directory is usable (then `why` says why).
+ */
+export function recordPending(
+  dir: string | undefined,
+  rec: Omit<PendingRecord, "format" | "pid" | "host" | "startedAt">,
+): { path?: string; why?: string } {
+  if (!dir) return { why: "no state directory ($HOME unset or missing; set SEALKEEPER_STATE_DIR)" };
+  const full: PendingRecord = {
+    format: "sealkeeper-pending",
+    ...rec,
+    startedAt: new Date().toISOString(),
+    pid: process.pid,
+    host: hostname(),
+  };
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, `${full.startedAt.replace(/[:.]/g, "-")}-${randomBytes(4).toString("hex")}.json`);
+    writeDurably(path, `${JSON.stringify(full, null, 2)}\n`);
+    return { path };
+  } catch (err) {
+    return { why: `${dir}: ${(err as NodeJS.ErrnoException).code ?? "cannot write"}` };
+  }
+}
+
+/** The answer is safe in the output directory: the record goes. */
+export function settlePending(path: string | undefined): void {
+  if (!path) return;
+  try {
+    unlinkSync(path);
+    fsyncDir(join(path, ".."));
+  } catch {
+    // already gone
+  }
+}
+
+/** The answer is safe in a rescue bundle: the record says where. */
+export function notePendingRescue(path: string | undefined, rescue: string): void {
+  if (!path) return;
+  try {
+    const rec = JSON.parse(readFileSync(path, "utf8")) as PendingRecord;
+    writeDurably(path, `${JSON.stringify({ ...rec, rescue }, null, 2)}\n`);
+  } catch {
+    // the bundle's path is in the error message as well
+  }
+}
+
+/** Every record for this node (oldest first); unreadable files are skipped. */
+export function pendingFor(dir: string | undefined, node: string): { path: string; record: PendingRecord }[] {
+  if (!dir) return [];
+  let names: string[];
+  try {
+    names = readdirSync(dir)
+      .filter((n) => n.endsWith(".json"))
+      .sort();
+  } catch {
+    return [];
+  }
+  const out: { path: string; record: PendingRecord }[] = [];
+  for (const name of names) {
+    try {
+      const record = JSON.parse(readFileSync(join(dir, name), "utf8")) as PendingRecord;
+      if (record.format === "sealkeeper-pending" && record.node === node) out.push({ path: join(dir, name), record });
+    } catch {
+      // not ours, or half-written by a dead process (written via rename, so this is not expected)
+    }
+  }
+  return out;
+}
+
+/** The node is uninitialised: no earlier init of it can have produced shares (or its storage was wiped). */
+export function clearPendingFor(dir: string | undefined, node: string): void {
+  for (const { path } of pendingFor(dir, node)) settlePending(path);
+}
+
+/** Rescue bundles for `node` in the usual rescue directories. */
+export function findRescueBundles(node: string, dirs: string[]): string[] {
+  const found: string[] = [];
+  for (const d of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(d).filter((n) => n.startsWith("sealkeeper-rescue-") && n.endsWith(".json"));
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      try {
+        const b = JSON.parse(readFileSync(join(d, n), "utf8")) as { node?: string };
+        if (b.node === node) found.push(join(d, n));
+      } catch {
+        // not a bundle
+      }
+    }
+  }
+  return found;
+}
+
+function lastTranscriptAction(path: string | undefined): string | undefined {
+  if (!path) return undefined;
+  try {
+    const lines = readFileSync(path, "utf8").trim().split("\n");
+    return (JSON.parse(lines.at(-1)!) as { action?: string }).action;
+  } catch {
+    return undefined;
+  }
+}
+
+export function defaultRescueDirs(env: Env): string[] {
+  return [...new Set([env.HOME ?? "", tmpdir()].filter((d) => d !== ""))];
+}
+
+/**
+ * For a node that IS initialised: when a sealkeeper init of it left a record and neither a manifest nor a rescue
+ * bundle, the exact story and what to do (several lines); undefined when there is nothing to report. Records whose
+ * manifest exists are stale and removed.
+ */
+export function diagnoseLostInit(dir: string | undefined, node: string, rescueDirs: string[]): string | undefined {
+  const lost: PendingRecord[] = [];
+  const rescued: { rec: PendingRecord; bundle: string }[] = [];
+  for (const { path, record } of pendingFor(dir, node)) {
+    if (existsSync(join(record.out, "manifest.json"))) {
+      settlePending(path);
+      continue;
+    }
+    if (record.rescue && existsSync(record.rescue)) rescued.push({ rec: record, bundle: record.rescue });
+    else lost.push(record);
+  }
+  if (lost.length === 0 && rescued.length === 0) return undefined;
+  const bundles = findRescueBundles(node, rescueDirs);
+  const lines: string[] = [];
+  for (const { rec, bundle } of rescued) {
+    lines.push(
+      `${node} was initialised by the sealkeeper init of ${rec.startedAt} (pid ${rec.pid} on ${rec.host}), whose shares ` +
+        `could not be written to ${rec.out}: they are in the rescue bundle ${bundle}; move it somewhere safe and give ` +
+        "each operator their file",
+    );
+  }
+  for (const rec of lost) {
+    const last = lastTranscriptAction(rec.transcript);
+    const how =
+      last === "init-answer-lost"
+        ? "the connection was lost after the request was sent, and the server initialised the node anyway"
+        : "the process ended (SIGKILL, a crash, power loss) after the request was sent and before the answer was written";
+    lines.push(
+      `${node} is initialised, but the sealkeeper init of ${rec.startedAt} (pid ${rec.pid} on ${rec.host}) never ` +
+        `wrote its answer: ${how}. No manifest is in ${rec.out}` +
+        (bundles.length === 0 ? " and no rescue bundle names this node" : "") +
+        `.${rec.transcript ? ` Its transcript ${rec.transcript} ends with "${last ?? "nothing readable"}".` : ""}`,
+      `check first: ${rec.out} (manifest.json and the share files)` +
+        (bundles.length > 0
+          ? `, and these rescue bundles for this node: ${bundles.join(", ")}`
+          : `, rescue bundles sealkeeper-rescue-*.json in ${rescueDirs.join(" and ")}`) +
+        ", and whether another operator ran this init (then they hold the files).",
+      "if none of them holds the shares, nobody can ever unseal this cluster: stop every node, wipe its storage " +
+        "(the raft data directory or the file storage path, on every node), start the nodes again and run " +
+        "sealkeeper init again (this record is cleared once the node is uninitialised again).",
+    );
+  }
+  return lines.join("\n");
+}
