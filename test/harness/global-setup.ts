@@ -28,4 +28,6 @@ export default function setup(project?: ProjectLike): void {
   } catch {
     // type errors are reported by `npm run typecheck`; tsc still emitted dist/
   }
+  // bin/sealkeeper runs the bundle: rebuild it too, so child-process tests run the code under test
+  execFileSync(process.execPath, ["--import", "tsx", "scripts/bundle.ts"], { stdio: ["ignore", "ignore", "inherit"] });
 }
