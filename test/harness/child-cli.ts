@@ -26,7 +26,8 @@ export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 export function spawnCli(args: string[], opts: { env: Record<string, string>; cwd?: string }): ChildRun {
-  if (!existsSync(join(REPO_ROOT, "dist", "bundle", "sealkeeper.cjs"))) throw new Error("dist/ is missing: npm run build");
+  if (!existsSync(join(REPO_ROOT, "dist", "bundle", "sealkeeper.cjs")))
+    throw new Error("dist/ is missing: npm run build");
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: opts.cwd ?? REPO_ROOT,
     env: childEnv(opts.env),
