@@ -96,7 +96,45 @@ async function createClient(
     maxAttempts: 2,
     requestHandler: { connectionTimeout: Math.min(timeout, 5_000), requestTimeout: timeout },
   });
+  keepErrorBodies(client);
   return { kms, client };
+}
+
+/**
+ * An error answer the SDK cannot parse (moto answers IAM denials of the JSON KMS API in the query protocol's XML;
+ * proxies answer HTML) loses its body inside the SDK, which then throws a bare SyntaxError. Two middlewares keep it:
+ * the inner one buffers the body of any status >= 400 before the deserializer reads it, the outer one attaches the
+ * text to the thrown error as `$rawBody` for explainKmsError.
+ */
+function keepErrorBodies(client: { middlewareStack: { add: (mw: never, opts: object) => void } }): void {
+  let last: string | undefined;
+  const capture = (next: (a: unknown) => Promise<{ response: unknown }>) => async (args: unknown) => {
+    const out = await next(args);
+    const res = out.response as { statusCode?: number; body?: unknown };
+    const body = res.body as AsyncIterable<Uint8Array> | undefined;
+    if ((res.statusCode ?? 0) >= 400 && body && typeof body === "object" && Symbol.asyncIterator in body) {
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(Buffer.from(c));
+      const buf = Buffer.concat(chunks);
+      last = buf.toString("utf8").slice(0, 4000);
+      const { Readable } = await import("node:stream");
+      res.body = Readable.from([buf]);
+    }
+    return out;
+  };
+  const attach = (next: (a: unknown) => Promise<unknown>) => async (args: unknown) => {
+    last = undefined;
+    try {
+      return await next(args);
+    } catch (err) {
+      if (last !== undefined && err && typeof err === "object") {
+        Object.defineProperty(err, "$rawBody", { value: last, enumerable: false });
+      }
+      throw err;
+    }
+  };
+  client.middlewareStack.add(capture as never, { step: "deserialize", priority: "low", name: "sealkeeperKeepBody" });
+  client.middlewareStack.add(attach as never, { step: "initialize", priority: "high", name: "sealkeeperAttachBody" });
 }
 
 /**
@@ -269,7 +307,8 @@ export async function createSealKey(conn: KmsConnection, alias: string, descript
 
 /**
  * Turns whatever the SDK threw for `action` on `resource` into one KmsCheckError line. Pure: tested without AWS.
- * AccessDenied becomes "the role lacks <action> on <resource>".
+ * AccessDenied becomes "<principal> lacks <action> on <resource>", the principal taken from the denial itself
+ * ("User: arn:aws:iam::...:user/x is not authorized to perform: ...") when it names one, else "the role".
  */
 export function explainKmsError(
   err: unknown,
@@ -278,19 +317,39 @@ export function explainKmsError(
   conn: { endpoint?: string; region: string },
 ): KmsCheckError {
   if (err instanceof KmsCheckError) return err;
-  const e = (err ?? {}) as { name?: string; code?: string; message?: string; Code?: string; cause?: unknown };
-  const name = e.name ?? e.Code ?? "";
+  const e = (err ?? {}) as {
+    name?: string;
+    code?: string;
+    message?: string;
+    Code?: string;
+    cause?: unknown;
+    $rawBody?: string;
+  };
+  let name = e.name ?? e.Code ?? "";
+  let message = e.message;
+  if (e.$rawBody && (name === "SyntaxError" || /Deserialization error/.test(message ?? ""))) {
+    // an error the SDK could not parse: the query protocol's <Code>/<Message> (moto's IAM denials)
+    const xmlCode = /<Code>([^<]+)<\/Code>/.exec(e.$rawBody)?.[1];
+    if (xmlCode) {
+      name = xmlCode;
+      message = /<Message>([^<]*)<\/Message>/.exec(e.$rawBody)?.[1] ?? message;
+    }
+  }
   const code = e.code ?? (e.cause as { code?: string } | undefined)?.code ?? "";
   const where = conn.endpoint ?? `the KMS endpoint of ${conn.region}`;
   switch (name) {
     case "AccessDeniedException":
     case "AccessDenied":
-      return new KmsCheckError("access-denied", `the role lacks ${action} on ${resource}`, {
-        cause: err,
-        hint: SEAL_KMS_ACTIONS.includes(action as (typeof SEAL_KMS_ACTIONS)[number])
-          ? "grant it in the role's IAM policy and in the key policy (sealkeeper autounseal awskms --output iam)"
-          : undefined,
-      });
+      return new KmsCheckError(
+        "access-denied",
+        `${deniedPrincipal(message) ?? "the role"} lacks ${action} on ${resource}`,
+        {
+          cause: err,
+          hint: SEAL_KMS_ACTIONS.includes(action as (typeof SEAL_KMS_ACTIONS)[number])
+            ? "grant it in the role's IAM policy and in the key policy (sealkeeper autounseal awskms --output iam)"
+            : undefined,
+        },
+      );
     case "NotFoundException":
       return new KmsCheckError(
         "not-found",
@@ -348,11 +407,17 @@ export function explainKmsError(
   }
   return new KmsCheckError(
     "other",
-    `${action} on ${resource} failed: ${name || code || "error"}${e.message ? `: ${oneLine(e.message)}` : ""}`,
+    `${action} on ${resource} failed: ${name || code || "error"}${message ? `: ${oneLine(message)}` : ""}`,
     {
       cause: err,
     },
   );
+}
+
+/** The principal an AccessDenied message names (AWS and moto: "User: <arn> is not authorized to perform: ..."). */
+export function deniedPrincipal(message: string | undefined): string | undefined {
+  const m = /\bUser: (arn:aws[\w-]*:(?:iam|sts)::\d+:[^\s]+) is not authorized/.exec(message ?? "");
+  return m?.[1];
 }
 
 function oneLine(s: string): string {

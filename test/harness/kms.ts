@@ -37,7 +37,7 @@ process.on("exit", () => {
 });
 
 /** Starts moto_server on 127.0.0.1 and waits until it answers. Throws when moto is not installed. */
-export async function startKmsEmulator(): Promise<KmsEmulator> {
+export async function startKmsEmulator(opts: { env?: Record<string, string> } = {}): Promise<KmsEmulator> {
   const bin = kmsEmulatorBinary();
   if (!bin) throw new Error("moto_server not found: run scripts/setup.sh (or set MOTO_SERVER)");
   const dir = mkdtempSync(join(tmpdir(), "sealkeeper-kms-"));
@@ -47,7 +47,7 @@ export async function startKmsEmulator(): Promise<KmsEmulator> {
     const log = createWriteStream(logPath, { flags: "a" });
     // moto reads no AWS_* for its own operation; a clean env keeps the host's settings out of it
     const proc = spawn(bin, ["-H", "127.0.0.1", "-p", String(port)], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, PYTHONUNBUFFERED: "1" },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, PYTHONUNBUFFERED: "1", ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     proc.stdout?.pipe(log);

@@ -1,6 +1,7 @@
 /**
- * The error translator, without AWS: moto does not enforce IAM, so AccessDenied and credential errors are tested here
- * with errors shaped as the SDK throws them (name = the service's exception name, code on network errors).
+ * The error translator, without AWS, for the mapping alone: errors shaped as the SDK throws them (name = the service's
+ * exception name, code on network errors). The real AccessDenied (moto with IAM enforcement on) is in
+ * test/integration/autounseal-iam.test.ts.
  */
 import { describe, expect, it } from "vitest";
 import { explainKmsError, KmsCheckError } from "../../../src/autounseal/validate.js";
@@ -21,12 +22,17 @@ describe("explainKmsError", () => {
         conn,
       );
       expect(e).toBeInstanceOf(KmsCheckError);
-      expect(e.message).toBe(`the role lacks ${action} on ${ARN}`);
+      expect(e.message).toBe(`arn:aws:sts::1:assumed-role/x lacks ${action} on ${ARN}`);
       expect(e.reason).toBe("access-denied");
       expect(e.exitCode).toBe(ExitCode.remote);
       expect(e.hint).toMatch(/--output iam/);
     },
   );
+
+  it("AccessDenied without a principal in the message says the role", () => {
+    const e = explainKmsError(sdkError("AccessDeniedException", "denied"), "kms:Decrypt", ARN, conn);
+    expect(e.message).toBe(`the role lacks kms:Decrypt on ${ARN}`);
+  });
 
   it.each<[string, RegExp, string]>([
     ["NotFoundException", /^key .* does not exist in eu-west-1/, "not-found"],
