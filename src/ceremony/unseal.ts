@@ -1,10 +1,14 @@
 /**
- * Quorum unseal across every node of a cluster. Progress is per node (a raft follower needs the threshold too, and a
- * load balancer would mix nodes), so each share is submitted to every node still sealed, concurrently.
+ * Quorum unseal across every node of a cluster: an adapter of the quorum engine (quorum.ts). Progress is per node (a
+ * raft follower needs the threshold too, and a load balancer would mix nodes), so each share goes to every node still
+ * sealed, concurrently. A raft follower that has not joined yet (initialized=false) waits and gets the shares given so
+ * far once it joins; one that reached the threshold is watched (seal-status) until it has unsealed, within the join
+ * limit (--join-timeout), with progress shown.
  */
-import { describeError, SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { describeError, SealkeeperError, VaultConnectionError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
 import type { SealStatus } from "../vault/types.js";
+import { forgetShares, newNode, type QuorumNode, type QuorumOutcome, type QuorumTarget, runQuorum } from "./quorum.js";
 import type { ShareSource } from "./share-source.js";
 import type { Transcript } from "./transcript.js";
 import type { KeyShare } from "./unseal-key.js";
@@ -25,7 +29,12 @@ export interface UnsealNodeReport {
 
 export type UnsealEvent =
   | { kind: "node"; node: UnsealNodeReport }
-  | { kind: "share"; share: KeyShare; results: { address: string; outcome: string }[] };
+  | { kind: "share"; share: KeyShare; results: { address: string; outcome: QuorumOutcome }[] }
+  /** A node is being waited for (joining its leader); every few seconds while it lasts. */
+  | { kind: "waiting"; address: string; waitedMs: number; limitMs: number; what: string };
+
+/** Default limit of the waits on a raft follower's join (before it is initialised, and after the threshold). */
+export const DEFAULT_JOIN_TIMEOUT_MS = 300_000;
 
 export interface UnsealOptions {
   clients: VaultClient[];
@@ -37,15 +46,23 @@ export interface UnsealOptions {
   transcript?: Transcript;
   onEvent?: (event: UnsealEvent) => void;
   /**
-   * How long to wait for raft followers that have not joined yet (they report initialized=false until their
-   * retry_join reaches the leader) before reporting them as uninitialised. Default 30 s; 0 disables waiting.
+   * How long a raft follower may take to join its leader: before it reports initialized=true (its retry_join), and
+   * after it reached the threshold (it unseals once it has joined). The wait ends as soon as the node shows the
+   * outcome (unsealed, a new attempt, down); this is only the limit. Default 300 s; 0 disables waiting.
    */
-  joinWaitMs?: number;
+  joinTimeoutMs?: number;
+  /** How often the joining nodes are polled (default 250 ms) and the waiting line is repeated (default 5 s). */
+  pollMs?: number;
+  waitingEveryMs?: number;
 }
 
 export interface UnsealReport {
   nodes: UnsealNodeReport[];
   sharesUsed: number;
+}
+
+interface UnsealTarget extends QuorumTarget {
+  client: VaultClient;
 }
 
 /**
@@ -54,106 +71,88 @@ export interface UnsealReport {
  * zeroed at the end. The server is always sent the hex form.
  */
 export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
-  const reports = await Promise.all(opts.clients.map((c) => observeForUnseal(c)));
-  const byAddress = new Map(opts.clients.map((c, i) => [c.address, { client: c, report: reports[i]! }]));
+  const limitMs = opts.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS;
   const emit = (e: UnsealEvent) => opts.onEvent?.(e);
-  for (const r of reports) emit({ kind: "node", node: r });
+  const targets: UnsealTarget[] = opts.clients.map((client) => {
+    const target: UnsealTarget = {
+      client,
+      node: newNode(client.address),
+      submit: async (share) => {
+        const before = target.node.progress;
+        const s = await client.unseal({ key: share.hex, ...(opts.migrate ? { migrate: true } : {}) });
+        if (!s.sealed) return { progress: s.progress, required: s.t, nonce: "", complete: true };
+        if (s.progress === 0 && before + 1 >= target.node.required) {
+          // A raft follower that reaches the threshold answers "sealed, progress 0" and finishes unsealing in the
+          // background once it has used the keys to join the leader (seen on Vault 1.21): watch it do so.
+          const unsealed = await watchJoin(target, limitMs, opts, emit);
+          return unsealed
+            ? { progress: 0, complete: true, nonce: "" }
+            : { progress: 0, complete: false, outcome: "no-unseal" };
+        }
+        return { progress: s.progress, required: s.t, nonce: s.nonce, complete: false };
+      },
+    };
+    return target;
+  });
+  await Promise.all(targets.map((t) => observe(t)));
+  for (const t of targets) emit({ kind: "node", node: view(t.node) });
 
   if (opts.reset) {
     await Promise.all(
-      [...byAddress.values()]
-        .filter(({ report }) => report.state === "sealed")
-        .map(async ({ client, report }) => {
+      targets
+        .filter((t) => t.node.state === "open")
+        .map(async (t) => {
           try {
-            apply(report, await client.unseal({ reset: true }));
-            report.contributors = [];
-            opts.transcript?.append({ action: "unseal-reset", node: client.address, progress: 0 });
+            applyStatus(t.node, await t.client.unseal({ reset: true }));
+            t.node.contributors = [];
+            opts.transcript?.append({ action: "unseal-reset", node: t.client.address, progress: 0 });
           } catch (err) {
-            markFault(report, err);
+            markFault(t.node, err);
           }
         }),
     );
   }
 
-  let sharesUsed = 0;
-  const seen = new Set<string>();
-  // Shares given so far, in memory for the ceremony only: a node that joins or restarts late gets them replayed.
-  const given: KeyShare[] = [];
-  const submitAll = async (targets: UnsealNodeReport[], share: KeyShare, repeated: boolean) => {
-    const who = share.operator ?? share.origin;
-    return Promise.all(
-      targets.map(async (report) => {
-        const { client } = byAddress.get(report.address)!;
-        const outcome = await submitShare(client, report, share, who, opts.migrate ?? false, repeated);
-        opts.transcript?.append({
-          action: "unseal-share",
-          node: report.address,
-          operator: share.operator,
-          shareFingerprint: share.fingerprint,
-          progress: report.progress,
-          threshold: report.threshold,
-          nonce: report.nonce,
-          detail: outcome,
-        });
-        return { address: report.address, outcome };
-      }),
-    );
-  };
-  /** Re-observes nodes that were waiting to join; those now initialised get every share given so far. */
-  const admitJoiners = async () => {
-    const waiting = reports.filter((r) => r.state === "uninitialised");
-    if (waiting.length === 0) return;
-    await Promise.all(
-      waiting.map(async (r) => {
-        try {
-          apply(r, await byAddress.get(r.address)!.client.sealStatus());
-        } catch (err) {
-          markFault(r, err);
-        }
-        if (r.state !== "sealed") return;
-        r.message = undefined;
-        emit({ kind: "node", node: r });
-        for (const share of given) {
-          if (r.state !== "sealed") break;
-          const results = await submitAll([r], share, false);
-          emit({ kind: "share", share, results });
-        }
-      }),
-    );
-  };
-
-  for (;;) {
-    await admitJoiners();
-    const pending = reports.filter((r) => r.state === "sealed");
-    const joining = reports.filter((r) => r.state === "uninitialised");
-    if (pending.length === 0) {
-      if (joining.length === 0 || given.length === 0) break;
-      // every initialised node is unsealed; raft followers may still be joining: wait for them, then replay
-      if (!(await waitForJoin(reports, byAddress, opts.joinWaitMs ?? 30_000))) break;
-      continue;
-    }
-    const remaining = Math.max(...pending.map((r) => r.threshold - r.progress));
-    const share = await opts.source.next({ progressLine: progressLine(reports), remaining });
-    if (share === null) break;
-    sharesUsed++;
-    const repeated = seen.has(share.fingerprint);
-    seen.add(share.fingerprint);
-    if (!repeated) given.push(share);
-    const results = await submitAll(pending, share, repeated);
-    emit({ kind: "share", share, results });
-    // A node that restarted (or whose attempt was reset) since the last share counts only this one now: give it the
-    // earlier shares again from memory, so the operators need not step up twice. One pass: a node that restarts
-    // again during the replay is left to the next shares.
-    for (const { address } of results.filter((r) => r.outcome === "restarted")) {
-      const report = byAddress.get(address)!.report;
-      for (const earlier of given) {
-        if (report.state !== "sealed") break;
-        if (earlier.fingerprint === share.fingerprint) continue;
-        emit({ kind: "share", share: earlier, results: await submitAll([report], earlier, false) });
+  const run = await runQuorum({
+    targets,
+    source: opts.source,
+    refusal: "rejected-set",
+    describe,
+    prompt: (nodes) => {
+      const open = nodes.filter((n) => n.state === "open");
+      return {
+        progressLine: progressLine(nodes.map(view)),
+        remaining: Math.max(...open.map((n) => n.required - n.progress)),
+      };
+    },
+    // Re-observe nodes that were waiting to join; those now initialised get every share given so far.
+    admit: async () => {
+      const waiting = targets.filter((t) => t.node.state === "waiting");
+      await Promise.all(waiting.map((t) => observe(t)));
+      const joined = waiting.filter((t) => t.node.state === "open");
+      for (const t of joined) {
+        t.node.message = undefined;
+        emit({ kind: "node", node: view(t.node) });
       }
-    }
-  }
-  for (const r of reports) {
+      return joined;
+    },
+    // every initialised node is unsealed; raft followers may still be joining: wait for one, then replay
+    whenIdle: () => waitForJoiners(targets, limitMs, opts, emit),
+    record: (t, share, outcome) =>
+      opts.transcript?.append({
+        action: "unseal-share",
+        node: t.node.address,
+        operator: share.operator,
+        shareFingerprint: share.fingerprint,
+        progress: t.node.progress,
+        threshold: t.node.required,
+        nonce: t.node.nonce,
+        detail: outcome,
+      }),
+    onShare: (share, results) => emit({ kind: "share", share, results }),
+  });
+  const nodes = targets.map((t) => view(t.node));
+  for (const r of nodes) {
     opts.transcript?.append({
       action: "unseal-end",
       node: r.address,
@@ -162,158 +161,164 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
       threshold: r.threshold,
     });
   }
-  // forget the shares as far as JavaScript lets us: overwrite the bytes we own
-  for (const share of given) share.bytes.fill(0);
-  return { nodes: reports, sharesUsed };
+  forgetShares(run.given);
+  return { nodes, sharesUsed: run.sharesUsed };
 }
 
-/** Polls joining nodes until one is initialised (true) or the wait is over (false). */
-async function waitForJoin(
-  reports: UnsealNodeReport[],
-  byAddress: Map<string, { client: VaultClient; report: UnsealNodeReport }>,
-  waitMs: number,
+/** The engine's node as this ceremony reports it. */
+function view(n: QuorumNode): UnsealNodeReport {
+  const state: NodeState =
+    n.state === "open"
+      ? "sealed"
+      : n.state === "complete"
+        ? "unsealed"
+        : n.state === "waiting"
+          ? "uninitialised"
+          : n.last === "node-down"
+            ? "unreachable"
+            : "failed";
+  return {
+    address: n.address,
+    state,
+    progress: n.progress,
+    threshold: n.required,
+    nonce: n.nonce,
+    contributors: n.contributors,
+    message: n.message,
+  };
+}
+
+const describe: Parameters<typeof runQuorum>[0]["describe"] = (outcome, { node, who, before, failure }) => {
+  switch (outcome) {
+    case "migration-pending":
+      return `a seal migration is pending on this node: rerun with --migrate (${failure?.text})`;
+    case "rejected-set":
+      return `the node rejected the combined shares and reset its progress to 0: the set includes a wrong share or one from another cluster (${failure?.text})`;
+    case "no-unseal":
+      return (
+        `the node reached the threshold but had not unsealed when the join limit was reached (it reset to 0/` +
+        `${node.required}); for a raft follower, check that it can reach the leader, or raise --join-timeout`
+      );
+    case "restarted":
+      return `the node lost its progress (${before}/${node.required}: restarted, or reset elsewhere); the earlier shares are given again`;
+    case "duplicate":
+      return `duplicate share from ${who}: already counted on this node, progress stays ${before}/${node.required}`;
+    case "accepted":
+      return node.progress < before
+        ? `progress went back from ${before} to ${node.progress} (reset elsewhere or node restarted)`
+        : undefined;
+    case "complete":
+      return undefined;
+    default:
+      return failure?.text;
+  }
+};
+
+async function observe(t: UnsealTarget): Promise<void> {
+  try {
+    applyStatus(t.node, await t.client.sealStatus());
+  } catch (err) {
+    markFault(t.node, err);
+  }
+}
+
+function applyStatus(node: QuorumNode, s: SealStatus): void {
+  node.required = s.t;
+  node.progress = s.progress;
+  node.nonce = s.nonce || undefined;
+  node.state = s.sealed ? "open" : "complete";
+  if (!s.initialized) {
+    node.state = "waiting";
+    node.message =
+      "not initialised: run sealkeeper init first, or, for a raft follower, wait for its retry_join to reach the leader";
+  }
+}
+
+function markFault(node: QuorumNode, err: unknown): void {
+  if (!(err instanceof SealkeeperError)) throw err;
+  node.state = "stopped";
+  node.last = err instanceof VaultConnectionError ? "node-down" : "failed";
+  node.message = describeError(err);
+}
+
+/**
+ * Watches a node that reached the threshold until it has unsealed (true), or shows another outcome (a new attempt
+ * started, it went down), or the limit passes (false). The wait follows the node's observable state, not a clock:
+ * the limit is only there so that a follower that can never reach its leader does not hold the ceremony forever.
+ */
+async function watchJoin(
+  t: UnsealTarget,
+  limitMs: number,
+  opts: UnsealOptions,
+  emit: (e: UnsealEvent) => void,
 ): Promise<boolean> {
-  const deadline = Date.now() + waitMs;
-  while (Date.now() < deadline) {
-    for (const r of reports.filter((x) => x.state === "uninitialised")) {
+  const started = Date.now();
+  let lastLine = started;
+  const every = opts.waitingEveryMs ?? 5_000;
+  while (Date.now() - started < limitMs) {
+    await sleep(opts.pollMs ?? 250);
+    let s: SealStatus;
+    try {
+      s = await t.client.sealStatus();
+    } catch (err) {
+      markFault(t.node, err);
+      return false;
+    }
+    if (!s.sealed) return true;
+    if (s.progress > 0) return false; // someone started a new attempt: not ours to wait for
+    if (Date.now() - lastLine >= every) {
+      lastLine = Date.now();
+      emit({
+        kind: "waiting",
+        address: t.node.address,
+        waitedMs: lastLine - started,
+        limitMs,
+        what: "reached the threshold; unsealing once it has joined its leader",
+      });
+    }
+  }
+  return false;
+}
+
+/** Polls joining nodes until one is initialised (true) or the limit passes (false), saying so every few seconds. */
+async function waitForJoiners(
+  targets: UnsealTarget[],
+  limitMs: number,
+  opts: UnsealOptions,
+  emit: (e: UnsealEvent) => void,
+): Promise<boolean> {
+  if (!targets.some((t) => t.node.state === "waiting")) return false;
+  const started = Date.now();
+  let lastLine = started;
+  const every = opts.waitingEveryMs ?? 5_000;
+  while (Date.now() - started < limitMs) {
+    for (const t of targets.filter((x) => x.node.state === "waiting")) {
       try {
-        const s = await byAddress.get(r.address)!.client.sealStatus();
+        const s = await t.client.sealStatus();
         if (s.initialized || s.t > 0) return true;
       } catch {
         // a node down while joining: keep waiting for the others
       }
     }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  return false;
-}
-
-async function observeForUnseal(client: VaultClient): Promise<UnsealNodeReport> {
-  const report: UnsealNodeReport = {
-    address: client.address,
-    state: "sealed",
-    progress: 0,
-    threshold: 0,
-    contributors: [],
-  };
-  try {
-    apply(report, await client.sealStatus());
-  } catch (err) {
-    markFault(report, err);
-  }
-  return report;
-}
-
-function apply(report: UnsealNodeReport, s: SealStatus): void {
-  report.threshold = s.t;
-  report.progress = s.progress;
-  report.nonce = s.nonce || undefined;
-  report.state = !s.sealed ? "unsealed" : "sealed";
-  if (!s.initialized) {
-    report.state = "uninitialised";
-    report.message =
-      "not initialised: run sealkeeper init first, or, for a raft follower, wait for its retry_join to reach the leader";
-  }
-}
-
-function markFault(report: UnsealNodeReport, err: unknown): void {
-  if (err instanceof VaultConnectionError) {
-    report.state = "unreachable";
-    report.message = describeError(err);
-    return;
-  }
-  if (!(err instanceof SealkeeperError)) throw err;
-  report.state = "failed";
-  report.message = describeError(err);
-}
-
-/** Submits one share to one node and interprets what happened. Returns a short outcome for the transcript. */
-async function submitShare(
-  client: VaultClient,
-  report: UnsealNodeReport,
-  share: KeyShare,
-  who: string,
-  migrate: boolean,
-  repeated: boolean,
-): Promise<string> {
-  const before = report.progress;
-  const nonceBefore = report.nonce;
-  let status: SealStatus;
-  try {
-    status = await client.unseal({ key: share.hex, ...(migrate ? { migrate: true } : {}) });
-  } catch (err) {
-    if (err instanceof VaultHttpError && err.status === 400) {
-      const text = err.errors.join("; ");
-      if (/migrat/i.test(text)) {
-        report.message = `a seal migration is pending on this node: rerun with --migrate (${text})`;
-        return "migration-pending";
+    if (Date.now() - lastLine >= every) {
+      lastLine = Date.now();
+      for (const t of targets.filter((x) => x.node.state === "waiting")) {
+        emit({
+          kind: "waiting",
+          address: t.node.address,
+          waitedMs: lastLine - started,
+          limitMs,
+          what: "not initialised yet (joining its leader)",
+        });
       }
-      // At the threshold the server combines the shares; a wrong set fails to decrypt the keyring and resets.
-      report.progress = 0;
-      report.contributors = [];
-      report.message = `the node rejected the combined shares and reset its progress to 0: the set includes a wrong share or one from another cluster (${text})`;
-      return "rejected-set";
     }
-    markFault(report, err);
-    return report.state === "unreachable" ? "node-down" : "error";
-  }
-  apply(report, status);
-  if (!status.sealed) {
-    report.contributors.push(who);
-    report.message = undefined;
-    return "unsealed";
-  }
-  if (status.progress === 0 && before + 1 >= report.threshold) {
-    // A raft follower that reaches the threshold answers "sealed, progress 0" and finishes unsealing in the
-    // background once it has used the keys to join the leader (seen on Vault 1.21): wait for it.
-    if (await waitUntilUnsealed(client, report)) {
-      report.contributors.push(who);
-      report.message = undefined;
-      return "unsealed";
-    }
-    report.contributors = [];
-    report.message =
-      "the node reached the threshold but did not unseal within 30s (it reset to 0/" +
-      `${report.threshold}); for a raft follower, check that it can reach the leader`;
-    return "no-unseal";
-  }
-  if (before > 0 && nonceBefore !== undefined && status.nonce && status.nonce !== nonceBefore) {
-    // A new nonce: this share started a new attempt. The node restarted (its progress lives in memory: seen on
-    // Vault 1.21 after a SIGKILL) or someone reset it; the shares counted before are gone, this one is not a duplicate.
-    report.contributors = [who];
-    report.message = `the node lost its progress (${before}/${report.threshold}: restarted, or reset elsewhere); the earlier shares are given again`;
-    return "restarted";
-  }
-  if (status.progress === before) {
-    report.message = `duplicate share from ${who}: already counted on this node, progress stays ${before}/${report.threshold}`;
-    return "duplicate";
-  }
-  if (status.progress < before) {
-    // someone else reset the attempt or the node restarted in between
-    report.message = `progress went back from ${before} to ${status.progress} (reset elsewhere or node restarted)`;
-    report.contributors = [];
-  }
-  report.contributors.push(who);
-  if (repeated) report.message = undefined;
-  return "accepted";
-}
-
-/** Polls seal-status until the node is unsealed (true) or 30 s pass (false). */
-async function waitUntilUnsealed(client: VaultClient, report: UnsealNodeReport, waitMs = 30_000): Promise<boolean> {
-  const deadline = Date.now() + waitMs;
-  while (Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    try {
-      const s = await client.sealStatus();
-      apply(report, s);
-      if (!s.sealed) return true;
-      if (s.progress > 0) return false; // someone started a new attempt: not ours to wait for
-    } catch (err) {
-      markFault(report, err);
-      return false;
-    }
+    await sleep(opts.pollMs ?? 250);
   }
   return false;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export function progressLine(reports: UnsealNodeReport[]): string {

@@ -147,7 +147,7 @@ describe("fault campaign", () => {
     });
     await Promise.all(clients.map((c) => c.close()));
     // share 2 starts a new attempt on the restarted node; share 1 is given again from memory; share 3 unseals
-    expect(outcomes).toEqual(["accepted", "restarted", "accepted", "unsealed"]);
+    expect(outcomes).toEqual(["accepted", "restarted", "accepted", "complete"]);
     expect(report.nodes.map((n) => n.state)).toEqual(["unsealed", "unsealed", "unsealed"]);
     expect(report.sharesUsed).toBe(3);
     await waitForHa(cluster.nodes);

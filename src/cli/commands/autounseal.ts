@@ -8,6 +8,7 @@ import type { KmsCheckReport } from "../../autounseal/validate.js";
 import type { ShareSource } from "../../ceremony/share-source.js";
 import type { KeyShare } from "../../ceremony/unseal-key.js";
 import { UsageError } from "../../errors.js";
+import { parseSeconds } from "../flags.js";
 import { type CliIO, readAllStdin } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientsFromOptions } from "../options.js";
 import { paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
@@ -283,10 +284,7 @@ function registerMigrate(group: Command, io: CliIO): void {
     .action(async (opts) => {
       const format = resolveFormat(opts.format, io);
       const stanza = await migrationStanza(opts, io);
-      const nodeTimeout = Number(opts.nodeTimeout);
-      if (!Number.isFinite(nodeTimeout) || nodeTimeout <= 0) {
-        throw new UsageError(`--node-timeout must be a positive number of seconds, got ${opts.nodeTimeout}`);
-      }
+      const nodeTimeoutMs = parseSeconds(opts.nodeTimeout, "--node-timeout");
       const clients = await clientsFromOptions(opts, io);
       for (const c of clients) c.assertSafeForSecrets(Boolean(opts.allowInsecureHttp));
       try {
@@ -301,7 +299,7 @@ function registerMigrate(group: Command, io: CliIO): void {
           clients,
           plan,
           shares,
-          nodeTimeoutMs: nodeTimeout * 1000,
+          nodeTimeoutMs,
           onEvent: (e) => {
             if (e.kind === "waiting") {
               io.stderr.write(`waiting for ${e.address} (${e.role}) to come back with the new seal...\n`);

@@ -29,13 +29,10 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
     const format = resolveFormat(opts.format, io);
     const { readCeremonyFile } = await import("../../ceremony/ceremony-file.js");
     const { loadSpec } = await import("../../bootstrap/spec.js");
-    const { UsageError } = await import("../../errors.js");
     const ceremony = readCeremonyFile(resolve(io.cwd, opts.ceremony));
     const spec = loadSpec(resolve(io.cwd, opts.file), { env: io.env });
-    const concurrency = opts.concurrency === undefined ? 8 : Number(opts.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-      throw new UsageError(`--concurrency must be 1..64, got "${opts.concurrency}"`);
-    }
+    const { parseBoundedInt } = await import("../flags.js");
+    const concurrency = parseBoundedInt(opts.concurrency, "--concurrency", 1, 64, 8);
     const address = opts.address ?? (ceremony.address ? [ceremony.address] : undefined);
     const clients = await clientsFromOptions({ ...opts, address }, io);
     for (const c of clients) c.assertSafeForSecrets(Boolean(opts.allowInsecureHttp));

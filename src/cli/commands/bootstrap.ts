@@ -6,6 +6,7 @@ import type { VerifyReport } from "../../bootstrap/verify.js";
 import { ExitCode, UsageError } from "../../errors.js";
 import type { VaultClient } from "../../vault/client.js";
 import { ExitWith } from "../exit.js";
+import { parseBoundedInt } from "../flags.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, clientFromOptions, type RawConnectionOpts } from "../options.js";
 import { paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
@@ -214,10 +215,7 @@ function failOnFindings(plan: Plan, opts: BootstrapOpts): void {
 }
 
 function parseConcurrency(raw: string | undefined): number {
-  if (raw === undefined) return 8;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--concurrency must be 1..64, got "${raw}"`);
-  return n;
+  return parseBoundedInt(raw, "--concurrency", 1, 64, 8);
 }
 
 /**

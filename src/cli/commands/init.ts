@@ -4,15 +4,10 @@ import type { InitCeremonyConfig, InitOutcome } from "../../ceremony/init.js";
 import type { Transcript as TranscriptT } from "../../ceremony/transcript.js";
 import type { OperatorSpec } from "../../ciphers/types.js";
 import { UsageError } from "../../errors.js";
+import { collect, int, parseSealShares } from "../flags.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientFromOptions } from "../options.js";
 import { renderTable, resolveFormat, writeJson } from "../output.js";
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-const int = (name: string) => (v: string) => {
-  if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be a whole number, got "${v}"`);
-  return Number(v);
-};
 
 export function registerInit(program: Command, io: CliIO): void {
   const cmd = program
@@ -58,10 +53,7 @@ export function registerInit(program: Command, io: CliIO): void {
       const shares: number =
         (recoveryFlags ? opts.recoveryShares : opts.shares) ?? file?.shares ?? (operatorSpecs.length || 5);
       const threshold: number = (recoveryFlags ? opts.recoveryThreshold : opts.threshold) ?? file?.threshold ?? 3;
-      const sealShares = opts.sealShares !== "auto" ? opts.sealShares : (file?.sealShares ?? "auto");
-      if (!["auto", "server", "client"].includes(sealShares)) {
-        throw new UsageError(`--seal-shares must be server, client or auto, got "${sealShares}"`);
-      }
+      const sealShares = parseSealShares(opts.sealShares !== "auto" ? opts.sealShares : file?.sealShares);
       const config: InitCeremonyConfig = {
         shares,
         threshold,

@@ -4,16 +4,11 @@ import type { RekeyEvent, RekeyMode, RekeyReport } from "../../ceremony/rekey.js
 import type { Transcript as TranscriptT } from "../../ceremony/transcript.js";
 import { ExitCode, UsageError } from "../../errors.js";
 import { ExitWith } from "../exit.js";
+import { collect, int, parseEndpoint, parseSealShares } from "../flags.js";
 import { type CliIO, readAllStdin } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientFromOptions, type RawConnectionOpts } from "../options.js";
 import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
 import { addShareInputOptions, type ShareInputOptions, shareSourceFromOptions } from "../share-input.js";
-
-const collect = (v: string, prev: string[] = []) => [...prev, v];
-const int = (name: string) => (v: string) => {
-  if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be a whole number, got "${v}"`);
-  return Number(v);
-};
 
 interface RekeyOpts extends RawConnectionOpts, ShareInputOptions {
   shares?: number;
@@ -86,12 +81,6 @@ export function registerRekey(program: Command, io: CliIO): void {
     });
 }
 
-function parseEndpoint(raw: string | undefined) {
-  const v = raw ?? "auto";
-  if (v === "auto" || v === "unauthenticated" || v === "authenticated") return v;
-  throw new UsageError(`--endpoint must be auto, unauthenticated or authenticated, got "${v}"`);
-}
-
 async function showStatus(
   client: import("../../vault/client.js").VaultClient,
   endpoint: "auto" | "unauthenticated" | "authenticated",
@@ -149,15 +138,12 @@ async function rekey(
       throw new UsageError("say who holds the new shares: one --operator NAME=pgp:FILE|age:RECIPIENT per share");
     }
     const shares = opts.shares ?? operators.length;
-    const sealShares = opts.sealShares ?? "auto";
-    if (!["auto", "server", "client"].includes(sealShares)) {
-      throw new UsageError(`--seal-shares must be server, client or auto, got "${sealShares}"`);
-    }
+    const sealShares = parseSealShares(opts.sealShares);
     config = {
       shares,
       threshold: opts.threshold ?? Math.min(3, shares),
       operators,
-      sealShares: sealShares as "auto" | "server" | "client",
+      sealShares,
       requireVerification: !opts.skipVerification,
     };
     store = new ShareStore(

@@ -7,6 +7,7 @@ import type { LoadedRecipient } from "../../ciphers/types.js";
 import { describeError, ExitCode, SealkeeperError, UsageError } from "../../errors.js";
 import type { VaultClient } from "../../vault/client.js";
 import { ExitWith } from "../exit.js";
+import { parseEndpoint } from "../flags.js";
 import { type CliIO, readAllStdin } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientFromOptions, type RawConnectionOpts } from "../options.js";
 import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
@@ -73,12 +74,6 @@ export function registerRootGenerate(program: Command, io: CliIO): void {
         await client.close();
       }
     });
-}
-
-function parseEndpoint(raw: string | undefined): EndpointPreference {
-  const v = raw ?? "auto";
-  if (v === "auto" || v === "unauthenticated" || v === "authenticated") return v;
-  throw new UsageError(`--endpoint must be auto, unauthenticated or authenticated, got "${v}"`);
 }
 
 async function showStatus(client: VaultClient, endpoint: EndpointPreference, format: string, io: CliIO) {

@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import type { UnsealEvent, UnsealNodeReport } from "../../ceremony/unseal.js";
 import { ExitCode } from "../../errors.js";
 import { ExitWith } from "../exit.js";
+import { parseSeconds } from "../flags.js";
 import { type CliIO, readAllStdin } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientsFromOptions } from "../options.js";
 import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
@@ -21,8 +22,15 @@ export function registerUnseal(program: Command, io: CliIO): void {
     .option("--reset", "clear the progress of any unseal attempt in flight first")
     .option("--migrate", "send migrate=true (needed while a seal migration is pending)")
     .option("--transcript <file>", "append a hash-chained record of the ceremony to this file")
+    .option(
+      "--join-timeout <seconds>",
+      "how long a raft follower may take to join its leader (before it is initialised, and after it reached the " +
+        "threshold); the wait ends as soon as the node shows the outcome, with a line every few seconds; 0: no wait",
+      "300",
+    )
     .action(async (opts) => {
       const format = resolveFormat(opts.format, io);
+      const joinTimeoutMs = parseSeconds(opts.joinTimeout, "--join-timeout", { allowZero: true });
       const clients = await clientsFromOptions(opts, io);
       for (const c of clients) c.assertSafeForSecrets(Boolean(opts.allowInsecureHttp));
       const { runUnseal } = await import("../../ceremony/unseal.js");
@@ -36,6 +44,7 @@ export function registerUnseal(program: Command, io: CliIO): void {
           source,
           reset: Boolean(opts.reset),
           migrate: Boolean(opts.migrate),
+          joinTimeoutMs,
           transcript,
           onEvent: (e) => reportEvent(io, e, p),
         });
@@ -55,11 +64,18 @@ function reportEvent(io: CliIO, e: UnsealEvent, p: Paint): void {
       io.stderr.write(`${e.node.address}: ${e.node.state}${e.node.message ? ` (${e.node.message})` : ""}\n`);
     return;
   }
+  if (e.kind === "waiting") {
+    io.stderr.write(
+      `${e.address}: ${e.what}, waiting (${Math.round(e.waitedMs / 1000)}s of at most ${Math.round(e.limitMs / 1000)}s, --join-timeout)\n`,
+    );
+    return;
+  }
   const who = e.share.operator ?? e.share.origin;
-  const parts = e.results.map(
-    (r) =>
-      `${r.address} ${r.outcome === "accepted" || r.outcome === "unsealed" ? p.green(r.outcome) : p.yellow(r.outcome)}`,
-  );
+  const parts = e.results.map(({ address, outcome }) => {
+    // the engine's "complete" is, for this ceremony, an unsealed node
+    const word = outcome === "complete" ? "unsealed" : outcome;
+    return `${address} ${outcome === "accepted" || outcome === "complete" ? p.green(word) : p.yellow(word)}`;
+  });
   io.stderr.write(`share from ${who} [${e.share.fingerprint}]: ${parts.join(", ")}\n`);
 }
 

@@ -167,7 +167,7 @@ describe("unseal: a node restarted between shares", () => {
         if (e.kind === "share") outcomes.push(`${e.share.origin}: ${e.results[0]!.outcome}`);
       },
     });
-    expect(outcomes).toEqual(["share 01: accepted", "share 02: restarted", "share 01: accepted", "share 03: unsealed"]);
+    expect(outcomes).toEqual(["share 01: accepted", "share 02: restarted", "share 01: accepted", "share 03: complete"]);
     expect(report.nodes[0]!.state).toBe("unsealed");
     expect(report.sharesUsed).toBe(3);
   });

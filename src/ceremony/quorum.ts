@@ -1,0 +1,271 @@
+/**
+ * The quorum engine: the one loop behind unseal, rekey (both phases), root generation and seal migration. It asks the
+ * share source for a share, submits it to every node that still takes shares (concurrently), reads each answer
+ * (progress, nonce, completion), names duplicates, replays the shares given so far to a node that restarted or
+ * joined late, and classifies every failure into ONE typed outcome. A ceremony is an adapter: per node, how to submit
+ * a share and what its answer means (`QuorumTarget`), and how to word each outcome for the people at the terminal.
+ *
+ * Shares given are held in memory for the run only (for replays) and zeroed by the caller's `forget` when it ends.
+ */
+import { SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import type { ShareSource } from "./share-source.js";
+import type { KeyShare } from "./unseal-key.js";
+
+/** Everything one share can do to one node. */
+export type QuorumOutcome =
+  /** counted; more are needed */
+  | "accepted"
+  /** this share reached the threshold and the node did what the ceremony asked */
+  | "complete"
+  /** already counted in this attempt (by the server's word, or the progress did not move) */
+  | "duplicate"
+  /** the node lost its progress (restart or reset elsewhere): this share started a new attempt */
+  | "restarted"
+  /** the threshold was reached but the shares did not combine to the key: progress back to 0 */
+  | "rejected-set"
+  /** the attempt on the node is not the one the operators confirmed */
+  | "wrong-nonce"
+  /** no attempt any more (cancelled, or the node sealed or restarted) */
+  | "gone"
+  /** the node was sealed during the ceremony */
+  | "sealed"
+  /** the node did not answer */
+  | "node-down"
+  /** a seal migration is pending: the share must be sent with migrate=true */
+  | "migration-pending"
+  /** the node reached the threshold but did not unseal (a raft follower that could not join) */
+  | "no-unseal"
+  /** rekey: the old-share phase is over, the new shares wait for verification */
+  | "already-updated"
+  /** any other refusal */
+  | "failed";
+
+/** Outcomes after which a node takes no more shares in this run. */
+const STOPS: ReadonlySet<QuorumOutcome> = new Set([
+  "complete",
+  "wrong-nonce",
+  "gone",
+  "sealed",
+  "node-down",
+  "already-updated",
+  "failed",
+]);
+
+export function stopsNode(outcome: QuorumOutcome): boolean {
+  return STOPS.has(outcome);
+}
+
+/** open: takes shares; waiting: not yet (a raft follower still joining); complete/stopped: done for this run. */
+export type QuorumNodeState = "open" | "waiting" | "complete" | "stopped";
+
+/** One node's side of a ceremony, as the engine keeps it. */
+export interface QuorumNode {
+  address: string;
+  state: QuorumNodeState;
+  progress: number;
+  required: number;
+  nonce?: string;
+  /** Operators (or share origins) whose share counted, in order. */
+  contributors: string[];
+  /** The last outcome on this node. */
+  last?: QuorumOutcome;
+  /** What is notable on this node, one line, no secret. */
+  message?: string;
+}
+
+export function newNode(address: string, progress = 0, required = 0, nonce?: string): QuorumNode {
+  return { address, state: "open", progress, required, nonce: nonce || undefined, contributors: [] };
+}
+
+/** What a node answered to a share, in the engine's terms. */
+export interface QuorumAnswer {
+  progress: number;
+  required?: number;
+  /** "" clears it (an unsealed node has no attempt); undefined keeps the one known. */
+  nonce?: string;
+  complete: boolean;
+  /** The adapter's own verdict when the answer alone does not tell (unseal: a follower that did not unseal). */
+  outcome?: "no-unseal";
+}
+
+/** One node as a ceremony drives it. */
+export interface QuorumTarget {
+  node: QuorumNode;
+  /** Sends one share; throws what the client throws (VaultHttpError, VaultConnectionError). */
+  submit(share: KeyShare): Promise<QuorumAnswer>;
+}
+
+export interface Failure {
+  outcome: QuorumOutcome;
+  /** The server's errors (or the connection error's description), for messages. */
+  text: string;
+}
+
+/**
+ * Every failure of a share submission, whatever the ceremony, as one outcome. `refusal` is what a plain 400 means
+ * when no known text matches (the unseal endpoint answers a wrong set that way; elsewhere it is "failed").
+ * @throws err itself when it is not a SealkeeperError (a bug, not a node fault).
+ */
+export function classifyFailure(err: unknown, refusal: QuorumOutcome = "failed"): Failure {
+  if (err instanceof VaultConnectionError) return { outcome: "node-down", text: err.message };
+  if (!(err instanceof SealkeeperError)) throw err;
+  if (!(err instanceof VaultHttpError)) return { outcome: "failed", text: err.message };
+  const text = err.errors.join("; ");
+  const outcome: QuorumOutcome = /migrat/i.test(text)
+    ? "migration-pending"
+    : err.status === 503 || /\bsealed\b/i.test(text)
+      ? "sealed"
+      : /already been provided/i.test(text)
+        ? "duplicate"
+        : /incorrect nonce/i.test(text)
+          ? "wrong-nonce"
+          : /no ((barrier |recovery )?(rekey|rotation)( verification)?|root generation) in progress/i.test(text)
+            ? "gone"
+            : /verification must be performed|rotation already finished/i.test(text)
+              ? "already-updated"
+              : /aborted|failed to compute|verification failed|unable to authenticate/i.test(text)
+                ? "rejected-set"
+                : err.status === 400
+                  ? refusal
+                  : "failed";
+  return { outcome, text: text || `HTTP ${err.status}` };
+}
+
+/** What a ceremony says about an outcome; undefined clears the node's message. */
+export type Describe = (
+  outcome: QuorumOutcome,
+  ctx: { node: QuorumNode; who: string; before: number; failure?: Failure; status?: number },
+) => string | undefined;
+
+export interface ShareResult {
+  address: string;
+  outcome: QuorumOutcome;
+}
+
+export interface QuorumRunOptions {
+  targets: QuorumTarget[];
+  source: ShareSource;
+  describe: Describe;
+  /** What an unexplained 400 means (see classifyFailure). */
+  refusal?: QuorumOutcome;
+  /** The source's prompt context: the progress line and how many shares are still wanted. */
+  prompt: (nodes: QuorumNode[]) => { progressLine: string; remaining: number };
+  /** Runs before each share: returns targets that just became open (late joiners); they get the shares so far. */
+  admit?: () => Promise<QuorumTarget[]>;
+  /** Runs when no node is open but shares were given: true to go on (a waiting node may open). */
+  whenIdle?: () => Promise<boolean>;
+  /** After each share on each node (transcript). */
+  record?: (target: QuorumTarget, share: KeyShare, outcome: QuorumOutcome) => void;
+  /** After each share, with every node's outcome (progress lines). */
+  onShare?: (share: KeyShare, results: ShareResult[]) => void;
+}
+
+export interface QuorumRun {
+  sharesUsed: number;
+  /** The distinct shares given, in order (in memory; the caller zeroes them with forgetShares). */
+  given: KeyShare[];
+}
+
+/**
+ * Runs the loop until no node takes shares any more or the source runs dry. Never throws for a node fault: each
+ * node's state, last outcome and message say what happened.
+ */
+export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
+  const seen = new Set<string>();
+  const given: KeyShare[] = [];
+  let sharesUsed = 0;
+  const feedAll = async (targets: QuorumTarget[], share: KeyShare, repeated: boolean): Promise<ShareResult[]> => {
+    const results = await Promise.all(targets.map((t) => feed(t, share, repeated, opts)));
+    opts.onShare?.(share, results);
+    return results;
+  };
+  const replay = async (t: QuorumTarget, skip?: string) => {
+    for (const earlier of given) {
+      if (t.node.state !== "open") break;
+      if (earlier.fingerprint !== skip) await feedAll([t], earlier, false);
+    }
+  };
+
+  for (;;) {
+    for (const t of (await opts.admit?.()) ?? []) await replay(t);
+    const open = opts.targets.filter((t) => t.node.state === "open");
+    if (open.length === 0) {
+      if (given.length > 0 && opts.whenIdle && (await opts.whenIdle())) continue;
+      break;
+    }
+    const share = await opts.source.next(opts.prompt(opts.targets.map((t) => t.node)));
+    if (share === null) break;
+    sharesUsed++;
+    const repeated = seen.has(share.fingerprint);
+    seen.add(share.fingerprint);
+    if (!repeated) given.push(share);
+    const results = await feedAll(open, share, repeated);
+    // A node that restarted since the last share counts only this one now: give it the earlier shares again from
+    // memory, so the operators need not step up twice. One pass: a node that restarts again is left to later shares.
+    for (const r of results.filter((x) => x.outcome === "restarted")) {
+      await replay(open.find((t) => t.node.address === r.address)!, share.fingerprint);
+    }
+  }
+  return { sharesUsed, given };
+}
+
+/** Overwrites the bytes of the shares held for a run, as far as JavaScript lets us. */
+export function forgetShares(shares: KeyShare[]): void {
+  for (const share of shares) share.bytes.fill(0);
+}
+
+/** Submits one share to one node and settles the node's state from the answer or the failure. */
+async function feed(t: QuorumTarget, share: KeyShare, repeated: boolean, opts: QuorumRunOptions): Promise<ShareResult> {
+  const node = t.node;
+  const who = share.operator ?? share.origin;
+  const before = node.progress;
+  const nonceBefore = node.nonce;
+  let outcome: QuorumOutcome;
+  let failure: Failure | undefined;
+  try {
+    const answer = await t.submit(share);
+    outcome = settleAnswer(node, answer, before, nonceBefore, who);
+  } catch (err) {
+    failure = classifyFailure(err, opts.refusal);
+    outcome = failure.outcome;
+    if (outcome === "rejected-set") {
+      node.progress = 0;
+      node.contributors = [];
+    }
+    if (stopsNode(outcome)) node.state = "stopped";
+  }
+  node.last = outcome;
+  node.message =
+    outcome === "accepted" && !repeated ? node.message : opts.describe(outcome, { node, who, before, failure });
+  opts.record?.(t, share, outcome);
+  return { address: node.address, outcome };
+}
+
+function settleAnswer(
+  node: QuorumNode,
+  a: QuorumAnswer,
+  before: number,
+  nonceBefore: string | undefined,
+  who: string,
+): QuorumOutcome {
+  node.progress = a.progress;
+  if (a.required) node.required = a.required;
+  if (a.nonce !== undefined) node.nonce = a.nonce || undefined;
+  if (a.complete) {
+    node.state = "complete";
+    node.contributors.push(who);
+    return "complete";
+  }
+  if (a.outcome === "no-unseal") {
+    node.contributors = [];
+    return "no-unseal";
+  }
+  if (before > 0 && nonceBefore !== undefined && a.nonce && a.nonce !== nonceBefore) {
+    node.contributors = [who];
+    return "restarted";
+  }
+  if (a.progress === before) return "duplicate";
+  if (a.progress < before) node.contributors = [];
+  node.contributors.push(who);
+  return "accepted";
+}
