@@ -8,6 +8,7 @@
  * node is waiting for them. It never restarts anything itself.
  */
 
+import { fixedSource, newNode, runQuorum } from "../ceremony/quorum.js";
 import type { KeyShare } from "../ceremony/unseal-key.js";
 import { SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
@@ -250,25 +251,52 @@ export async function runMigration(opts: MigrationOptions): Promise<MigrationRep
   };
 }
 
-/** Submits shares with migrate=true until the node unseals. Throws MigrationError when the server rejects them. */
+/**
+ * The irreversible call of a migration: one old share with migrate=true; the one that reaches the threshold makes
+ * the node unseal through the new seal (and, on the new active node, migrate the seal).
+ */
+export function submitMigrationShare(client: VaultClient, share: KeyShare): Promise<SealStatus> {
+  return client.unseal({ key: share.hex, migrate: true });
+}
+
+/**
+ * Submits shares with migrate=true until the node unseals: the quorum engine's unseal on one node. Throws
+ * MigrationError when the server refuses them; returns when the node went away (restarting: the caller looks again).
+ */
 async function submitShares(client: VaultClient, shares: KeyShare[]): Promise<void> {
-  for (const share of shares) {
-    let status: SealStatus;
-    try {
-      status = await client.unseal({ key: share.hex, migrate: true });
-    } catch (err) {
-      if (err instanceof VaultHttpError) {
-        throw new MigrationError(
-          `${client.address} rejected the shares for migration: ${err.errors.join("; ") || `HTTP ${err.status}`}`,
-          { cause: err, hint: "the old unseal shares are needed; a wrong share is only noticed at the threshold" },
-        );
-      }
-      // the node went away (restarting): let the caller's loop look again
-      if (err instanceof VaultConnectionError) return;
-      throw err;
-    }
-    if (!status.sealed) return;
+  const node = newNode(client.address);
+  await runQuorum({
+    targets: [
+      {
+        node,
+        submit: async (share) => {
+          const s = await submitMigrationShare(client, share);
+          return { progress: s.progress, required: s.t, nonce: s.sealed ? s.nonce : "", complete: !s.sealed };
+        },
+      },
+    ],
+    source: fixedSource(shares),
+    refusal: "rejected-set",
+    describe: (_outcome, { failure }) => failure?.text,
+    prompt: ([n]) => ({
+      progressLine: `${n!.address} ${n!.progress}/${n!.required}`,
+      remaining: n!.required - n!.progress,
+    }),
+  });
+  const last = node.last;
+  if (
+    last === undefined ||
+    last === "complete" ||
+    last === "node-down" ||
+    last === "accepted" ||
+    last === "duplicate"
+  ) {
+    return;
   }
+  if (last === "restarted") return;
+  throw new MigrationError(`${client.address} rejected the shares for migration: ${node.message ?? last}`, {
+    hint: "the old unseal shares are needed; a wrong share is only noticed at the threshold",
+  });
 }
 
 async function readStatus(client: VaultClient): Promise<SealStatus | undefined> {

@@ -7,7 +7,7 @@
  * Vault: /sys/generate-root/{attempt,update}, unauthenticated. OpenBao >= 2.6: /sys/generate-root-token/*, with a
  * token; OpenBao >= 2.5.3 turns the unauthenticated pair off unless the listener says otherwise (quorum-endpoint.ts).
  */
-import { describeError, SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { describeError, SealkeeperError, UsageError } from "../errors.js";
 import { enterCriticalSection } from "../util/critical-section.js";
 import type { VaultClient } from "../vault/client.js";
 import { GENERATE_ROOT_ENDPOINTS, GenerateRootApi, type GenerateRootStatus } from "../vault/sys-generate-root.js";
@@ -20,6 +20,7 @@ import {
 
 export { AttemptInProgressError } from "./quorum-endpoint.js";
 
+import { type Describe, newNode, type QuorumNode, type QuorumOutcome, runQuorum } from "./quorum.js";
 import type { ShareSource } from "./share-source.js";
 import type { Transcript } from "./transcript.js";
 import type { KeyShare } from "./unseal-key.js";
@@ -62,7 +63,8 @@ export type GenerateRootEvent =
   | { kind: "attempt"; report: GenerateRootReport }
   | { kind: "share"; share: KeyShare; outcome: ShareOutcome; progress: number; required: number; message?: string };
 
-export type ShareOutcome = "accepted" | "complete" | "duplicate" | "rejected-set" | "wrong-nonce" | "gone" | "failed";
+/** The engine's outcome union (quorum.ts). */
+export type ShareOutcome = QuorumOutcome;
 
 export interface GenerateRootOptions {
   client: VaultClient;
@@ -250,49 +252,73 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
 
   const submitNonce = opts.nonce ?? report.nonce;
   let encoded: string | undefined;
+  const node = newNode(client.address, report.progress, report.required, report.nonce);
   let leaveCritical: (() => void) | undefined;
+  const leave = () => {
+    leaveCritical?.();
+    leaveCritical = undefined;
+  };
   try {
-    while (report.state === "in-progress") {
-      const share = await opts.source.next({
-        progressLine: `${client.address} root generation ${report.progress}/${report.required} (nonce ${report.nonce})`,
-        remaining: report.required - report.progress,
-      });
-      if (share === null) break;
-      const who = share.operator ?? share.origin;
-      // The share that may complete the attempt makes the server hand out the new root token, once: from sending it
-      // until the token is sealed and written, signals are deferred and the answer has no client-side deadline.
-      if (!leaveCritical && report.required - report.progress <= 1) {
-        leaveCritical = enterCriticalSection({
-          doing: `the completing share of the root generation on ${client.address} is sent or the token is being written`,
-          wouldLose: "the new root token (nobody else holds it)",
-          say: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
+    await runQuorum({
+      targets: [
+        {
+          node,
+          submit: async (share) => {
+            // The share that may complete the attempt makes the server hand out the new root token, once: from
+            // sending it until the token is sealed and written, signals are deferred and the answer has no deadline.
+            if (!leaveCritical && node.required - node.progress <= 1) {
+              leaveCritical = enterCriticalSection({
+                doing: `the completing share of the root generation on ${client.address} is sent or the token is being written`,
+                wouldLose: "the new root token (nobody else holds it)",
+                say: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
+              });
+            }
+            try {
+              const res = await submitGenerateRootShare(api, share, submitNonce, leaveCritical !== undefined);
+              if (res.complete) encoded = res.encoded_token || res.encoded_root_token;
+              else leave();
+              return { progress: res.progress, required: res.required, complete: res.complete };
+            } catch (err) {
+              leave();
+              throw err;
+            }
+          },
+        },
+      ],
+      source: opts.source,
+      describe: describeFor(client.address, submitNonce),
+      prompt: ([n]) => ({
+        progressLine: `${client.address} root generation ${n!.progress}/${n!.required} (nonce ${n!.nonce})`,
+        remaining: n!.required - n!.progress,
+      }),
+      onShare: (share, [result]) => {
+        Object.assign(report, {
+          progress: node.progress,
+          required: node.required,
+          contributors: node.contributors,
+          message: node.message,
         });
-      }
-      const outcome = await submitShare(api, report, share, submitNonce, who, leaveCritical !== undefined);
-      if (outcome.outcome !== "complete") {
-        leaveCritical?.();
-        leaveCritical = undefined;
-      }
-      if (outcome.encoded) encoded = outcome.encoded;
-      opts.transcript?.append({
-        action: "generate-root-share",
-        node: client.address,
-        operator: share.operator,
-        shareFingerprint: share.fingerprint,
-        nonce: report.nonce,
-        progress: report.progress,
-        threshold: report.required,
-        detail: outcome.outcome,
-      });
-      emit({
-        kind: "share",
-        share,
-        outcome: outcome.outcome,
-        progress: report.progress,
-        required: report.required,
-        message: report.message,
-      });
-    }
+        report.state = stateOf(node);
+        opts.transcript?.append({
+          action: "generate-root-share",
+          node: client.address,
+          operator: share.operator,
+          shareFingerprint: share.fingerprint,
+          nonce: report.nonce,
+          progress: report.progress,
+          threshold: report.required,
+          detail: result!.outcome,
+        });
+        emit({
+          kind: "share",
+          share,
+          outcome: result!.outcome,
+          progress: report.progress,
+          required: report.required,
+          message: report.message,
+        });
+      },
+    });
 
     if (report.state === "complete" && encoded !== undefined) {
       if (report.mode === "otp") {
@@ -330,73 +356,53 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
     if (report.state === "complete") await opts.afterComplete?.(report);
     return report;
   } finally {
-    leaveCritical?.();
+    leave();
   }
 }
 
-async function submitShare(
+/**
+ * The irreversible step of a root generation: the share that reaches the threshold makes the server mint the token,
+ * and its answer is the only copy of the encoded token (sealed and written by the caller's delivery).
+ */
+export async function submitGenerateRootShare(
   api: GenerateRootApi,
-  report: GenerateRootReport,
   share: KeyShare,
   nonce: string,
-  who: string,
-  completing = false,
-): Promise<{ outcome: ShareOutcome; encoded?: string }> {
-  let res: GenerateRootStatus;
-  try {
-    // the answer to the completing share is the only copy of the token: no deadline once sent
-    res = await api.update({ key: share.hex, nonce }, completing ? {} : undefined);
-  } catch (err) {
-    return { outcome: interpretFailure(api.client, report, err, who) };
-  }
-  report.progress = res.progress;
-  report.required = res.required || report.required;
-  report.contributors.push(who);
-  report.message = undefined;
-  if (res.complete) {
-    report.state = "complete";
-    return { outcome: "complete", encoded: res.encoded_token || res.encoded_root_token };
-  }
-  return { outcome: "accepted" };
+  completing: boolean,
+): Promise<GenerateRootStatus> {
+  // the answer to the completing share is the only copy of the token: no deadline once sent
+  return api.update({ key: share.hex, nonce }, completing ? {} : undefined);
 }
 
-function interpretFailure(client: VaultClient, report: GenerateRootReport, err: unknown, who: string): ShareOutcome {
-  if (err instanceof VaultConnectionError) {
-    report.state = "failed";
-    report.message = `${client.address} stopped answering (${describeError(err)}): when it is back, check with --status, then --resume (PGP attempts) or --cancel`;
-    return "failed";
-  }
-  if (!(err instanceof VaultHttpError)) throw err;
-  const text = err.errors.join("; ");
-  if (err.status === 503 || /\bsealed\b/i.test(text)) {
-    report.state = "failed";
-    report.message = `${client.address} was sealed during the ceremony: unseal it, then check with --status and --resume (PGP attempts) or --cancel`;
-    return "failed";
-  }
-  if (/already been provided/i.test(text)) {
-    report.message = `duplicate share from ${who}: the server already has it in this attempt (progress stays ${report.progress}/${report.required}); the next operator may continue`;
-    return "duplicate";
-  }
-  if (/incorrect nonce/i.test(text)) {
-    report.state = "failed";
-    report.message = `wrong nonce: the attempt on ${client.address} is ${report.nonce}, not the nonce given; nothing was counted (--resume without --nonce continues it, --cancel ends it)`;
-    return "wrong-nonce";
-  }
-  if (/no root generation in progress/i.test(text)) {
-    report.state = "cancelled";
-    report.message = `the attempt is gone from ${client.address} (cancelled by someone else, or the node restarted)`;
-    return "gone";
-  }
-  if (/aborted|failed to compute|verification failed|unable to authenticate/i.test(text)) {
-    // Vault combines at the threshold; a wrong set fails and the server clears the progress but keeps the attempt.
-    report.progress = 0;
-    report.contributors = [];
-    report.message = `the combined shares did not reconstruct the key (a wrong share, or one from another cluster); the server reset the progress to 0 and keeps the attempt open (${text})`;
-    return "rejected-set";
-  }
-  report.state = "failed";
-  report.message = `${client.address} refused the share from ${who}: ${err.status} ${text}`;
-  return "failed";
+function stateOf(node: QuorumNode): GenerateRootState {
+  if (node.state === "complete") return "complete";
+  if (node.state === "open") return "in-progress";
+  return node.last === "gone" ? "cancelled" : "failed";
+}
+
+/** This ceremony's words for the engine's outcomes. */
+function describeFor(address: string, nonce: string): Describe {
+  return (outcome, { node, who, failure }) => {
+    switch (outcome) {
+      case "accepted":
+      case "complete":
+        return undefined;
+      case "node-down":
+        return `${address} stopped answering (${failure?.text}): when it is back, check with --status, then --resume (PGP attempts) or --cancel`;
+      case "sealed":
+        return `${address} was sealed during the ceremony: unseal it, then check with --status and --resume (PGP attempts) or --cancel`;
+      case "duplicate":
+        return `duplicate share from ${who}: the server already has it in this attempt (progress stays ${node.progress}/${node.required}); the next operator may continue`;
+      case "wrong-nonce":
+        return `wrong nonce: the attempt on ${address} is ${node.nonce ?? nonce}, not the nonce given; nothing was counted (--resume without --nonce continues it, --cancel ends it)`;
+      case "gone":
+        return `the attempt is gone from ${address} (cancelled by someone else, or the node restarted)`;
+      case "rejected-set":
+        return `the combined shares did not reconstruct the key (a wrong share, or one from another cluster); the server reset the progress to 0 and keeps the attempt open (${failure?.text})`;
+      default:
+        return `${address} refused the share from ${who}: ${failure?.text}`;
+    }
+  };
 }
 
 async function assertUnsealed(client: VaultClient, operation: string): Promise<void> {

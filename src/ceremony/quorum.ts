@@ -7,7 +7,7 @@
  *
  * Shares given are held in memory for the run only (for replays) and zeroed by the caller's `forget` when it ends.
  */
-import { SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import type { ShareSource } from "./share-source.js";
 import type { KeyShare } from "./unseal-key.js";
 
@@ -268,4 +268,42 @@ function settleAnswer(
   if (a.progress < before) node.contributors = [];
   node.contributors.push(who);
   return "accepted";
+}
+
+/** A source that yields the given shares in order, then runs dry. */
+export function fixedSource(shares: KeyShare[]): ShareSource {
+  let i = 0;
+  return { next: async () => shares[i++] ?? null };
+}
+
+/**
+ * Reads shares until `threshold` distinct ones are in hand (a ceremony that needs the whole quorum before the first
+ * server call, e.g. seal migration): the engine on a local target, so duplicates are named the same way.
+ * @throws UsageError when the source runs dry first (nothing was sent anywhere).
+ */
+export async function collectDistinctShares(
+  source: ShareSource,
+  threshold: number,
+  purpose: string,
+): Promise<KeyShare[]> {
+  const held = new Map<string, KeyShare>();
+  const node = newNode("local", 0, threshold);
+  await runQuorum({
+    targets: [
+      {
+        node,
+        submit: async (share) => {
+          if (!held.has(share.fingerprint)) held.set(share.fingerprint, share);
+          return { progress: held.size, complete: held.size >= threshold };
+        },
+      },
+    ],
+    source,
+    describe: () => undefined,
+    prompt: ([n]) => ({ progressLine: `${n!.progress}/${threshold} shares`, remaining: threshold - n!.progress }),
+  });
+  if (held.size < threshold) {
+    throw new UsageError(`${held.size} distinct shares given, ${purpose} needs the threshold of ${threshold}`);
+  }
+  return [...held.values()];
 }

@@ -12,9 +12,9 @@
  * /sys/rotate/recovery/*, with a token (the unauthenticated ones are off unless the listener says otherwise).
  */
 import type { OperatorSpec } from "../ciphers/types.js";
-import { describeError, SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
-import type { ShareStore, WrittenFile } from "../store/share-store.js";
+import { SealkeeperError, UsageError } from "../errors.js";
 import { enterCriticalSection } from "../util/critical-section.js";
+import type { ShareStore, WrittenFile } from "../store/share-store.js";
 import type { VaultClient } from "../vault/client.js";
 import {
   isRekeyDone,
@@ -34,6 +34,7 @@ import {
   type ShareKind,
 } from "./deliver-shares.js";
 import { checkSharesAndThreshold } from "./init.js";
+import { classifyFailure, type Describe, newNode, type QuorumOutcome, runQuorum } from "./quorum.js";
 import {
   AttemptInProgressError,
   detectQuorumEndpoint,
@@ -112,7 +113,7 @@ export type RekeyEvent =
       kind: "share";
       phase: RekeyPhase;
       share: KeyShare;
-      outcome: string;
+      outcome: QuorumOutcome;
       progress: number;
       required: number;
       message?: string;
@@ -210,9 +211,71 @@ async function prepareDelivery(
   return { operators, sealMode };
 }
 
+/** What a run does, given the server's state and the mode asked for. */
+export type RekeyStart =
+  | { step: "start" }
+  | { step: "resume-update" }
+  | { step: "verify" }
+  | {
+      step: "refuse";
+      reason: "in-progress" | "in-verification" | "nothing-to-resume" | "nothing-to-verify" | "still-collecting-old";
+    };
+
+/** The first transition of the rekey state machine: pure, from the server's status and the mode. */
+export function resolveStart(status: Pick<RekeyStatus, "started" | "verification_nonce">, mode: RekeyMode): RekeyStart {
+  if (mode === "verify") {
+    if (!status.started) return { step: "refuse", reason: "nothing-to-verify" };
+    if (!status.verification_nonce) return { step: "refuse", reason: "still-collecting-old" };
+    return { step: "verify" };
+  }
+  if (status.started) {
+    if (mode === "start") return { step: "refuse", reason: "in-progress" };
+    if (status.verification_nonce) return { step: "refuse", reason: "in-verification" };
+    return { step: "resume-update" };
+  }
+  if (mode === "resume") return { step: "refuse", reason: "nothing-to-resume" };
+  return { step: "start" };
+}
+
+/** The error a refused start throws, saying what runs and what to do. */
+function refusal(
+  reason: Extract<RekeyStart, { step: "refuse" }>["reason"],
+  status: RekeyStatus,
+  name: string,
+  address: string,
+) {
+  const verifyHint =
+    "the new holders verify with sealkeeper rekey --verify, or cancel it with --cancel (the old shares stay valid)";
+  const what = `a ${name} is already in progress on ${address} (nonce ${status.nonce}, ${status.verification_nonce ? "new shares handed out, waiting for verification" : `old shares ${status.progress}/${status.required}`}, new ${status.t} of ${status.n})`;
+  switch (reason) {
+    case "nothing-to-verify":
+      return new UsageError(`no ${name} is in progress on ${address}: nothing to verify`);
+    case "still-collecting-old":
+      return new UsageError(
+        `the ${name} on ${address} is still collecting OLD shares (${status.progress}/${status.required}): nothing to verify yet`,
+        { hint: "give the old shares with sealkeeper rekey --resume first" },
+      );
+    case "in-progress":
+      return new AttemptInProgressError(
+        what,
+        status.verification_nonce
+          ? verifyHint
+          : "continue it with --resume (same --shares/--threshold/--operator), or cancel it with --cancel",
+      );
+    case "in-verification":
+      return new UsageError(`${what}: the old-share phase is over`, { hint: verifyHint });
+    case "nothing-to-resume":
+      return new UsageError(`no ${name} is in progress on ${address}: nothing to resume`, {
+        hint: "start one without --resume",
+      });
+  }
+}
+
 /**
  * Runs one rekey ceremony step: start (or resume) and collect OLD shares, write the new shares as they arrive, and
- * (mode verify, or continueToVerify) collect NEW shares until the server switches keys.
+ * (mode verify, or continueToVerify) collect NEW shares until the server switches keys. The states: resolveStart
+ * picks the first phase; the update phase ends with the new shares delivered (then verify, or done); the verify
+ * phase ends with the switch. Each phase is one run of the quorum engine.
  * Share faults (duplicate, wrong nonce, rejected set, node sealed or gone) end up in the report, not as exceptions.
  * @throws AttemptInProgressError (mode start while one runs), UsageError (bad config, nothing to resume or verify,
  *   a resume whose config differs from the server's), StoreError (output directory), EndpointUnavailableError,
@@ -226,63 +289,41 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
   const api = RekeyApi.on(client, endpoint);
   const name = kind === "unseal" ? "rekey" : "recovery-key rekey";
 
+  const decision = resolveStart(status, opts.mode);
+  if (decision.step === "refuse") throw refusal(decision.reason, status, name, client.address);
   let prepared: Prepared | undefined;
   let current = status;
-  let phase: RekeyPhase = "update";
-  let resumed = false;
-  if (opts.mode === "verify") {
-    if (!status.started) throw new UsageError(`no ${name} is in progress on ${client.address}: nothing to verify`);
-    if (!status.verification_nonce) {
-      throw new UsageError(
-        `the ${name} on ${client.address} is still collecting OLD shares (${status.progress}/${status.required}): nothing to verify yet`,
-        { hint: "give the old shares with sealkeeper rekey --resume first" },
-      );
-    }
-    phase = "verify";
-    resumed = true;
-  } else if (status.started) {
-    const what = `a ${name} is already in progress on ${client.address} (nonce ${status.nonce}, ${status.verification_nonce ? "new shares handed out, waiting for verification" : `old shares ${status.progress}/${status.required}`}, new ${status.t} of ${status.n})`;
-    if (opts.mode === "start") {
-      throw new AttemptInProgressError(
-        what,
-        status.verification_nonce
-          ? "the new holders verify with sealkeeper rekey --verify, or cancel it with --cancel (the old shares stay valid)"
-          : "continue it with --resume (same --shares/--threshold/--operator), or cancel it with --cancel",
-      );
-    }
-    if (status.verification_nonce) {
-      throw new UsageError(`${what}: the old-share phase is over`, {
-        hint: "the new holders verify with sealkeeper rekey --verify, or cancel it with --cancel (the old shares stay valid)",
-      });
-    }
+  let doneAtStart: RekeyUpdateDone | undefined;
+  if (decision.step === "resume-update") {
     if (!opts.config) throw new UsageError("--resume needs the same --shares, --threshold and --operator flags");
     prepared = await prepareDelivery(opts.config, opts, {
       n: status.t === 0 ? opts.config.shares : status.n,
       t: status.t === 0 ? opts.config.threshold : status.t,
       fingerprints: status.pgp_fingerprints ?? [],
     });
-    resumed = true;
-  } else {
-    if (opts.mode === "resume") {
-      throw new UsageError(`no ${name} is in progress on ${client.address}: nothing to resume`, {
-        hint: "start one without --resume",
-      });
-    }
+  } else if (decision.step === "start") {
     if (!opts.config) throw new UsageError("say what the new shares are: --shares, --threshold and --operator");
     prepared = await prepareDelivery(opts.config, opts);
     log(
       `pre-flight ok: ${client.address} (${kind} shares via /v1/${endpoint.base}); ${prepared.operators.length} recipients checked; ${opts.store!.dir} is writable; new ${opts.config.threshold} of ${opts.config.shares}, sealed by the ${prepared.sealMode}`,
     );
-    const started = await api.start({
-      secret_shares: opts.config.shares,
-      secret_threshold: opts.config.threshold,
-      require_verification: opts.config.requireVerification ?? true,
-      ...(prepared.sealMode === "server"
-        ? { pgp_keys: prepared.operators.map((o) => o.recipient.serverPgpKeyB64!) }
-        : {}),
-    });
-    current = started as RekeyStatus;
+    const started = await startRekey(api, opts.config, prepared);
+    if (isRekeyDone(started)) {
+      // OpenBao rotating recovery keys of a cluster initialised with none: the new shares come with the init answer
+      doneAtStart = started;
+      current = {
+        ...status,
+        started: true,
+        nonce: started.nonce ?? "",
+        t: opts.config.threshold,
+        n: opts.config.shares,
+      };
+    } else {
+      current = started;
+    }
   }
+  const phase: RekeyPhase = decision.step === "verify" ? "verify" : "update";
+  const resumed = decision.step !== "start";
 
   const report: RekeyReport = {
     address: client.address,
@@ -309,82 +350,20 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
   });
   opts.onEvent?.({ kind: "attempt", report: { ...report }, resumed });
 
-  const submitNonce = () => opts.nonce ?? report.nonce;
-  let nonceOverride = true;
-  while (report.state === "in-progress") {
-    const share = await opts.source.next({
-      progressLine: `${client.address} ${name}: ${report.phase === "update" ? "OLD" : "NEW"} shares ${report.progress}/${report.required} (nonce ${report.nonce})`,
-      remaining: report.required - report.progress,
-    });
-    if (share === null) break;
-    const who = share.operator ?? share.origin;
-    const nonce = nonceOverride ? submitNonce() : report.nonce;
-    let outcome: string;
-    if (report.phase === "update") {
-      // The share that may complete the old-share phase makes the server hand out the only copy of the new shares:
-      // from sending it until they are written, signals are deferred and the answer has no client-side deadline.
-      const leave =
-        report.required - report.progress <= 1
-          ? enterCriticalSection({
-              doing: `the completing share of the rekey of ${client.address} is sent or the new shares are being written`,
-              wouldLose: "the only copy of the new shares",
-              say: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
-            })
-          : undefined;
-      try {
-        const r = await submitOld(api, report, share, nonce, who, leave !== undefined);
-        outcome = r.outcome;
-        if (r.done) {
-          record(opts, report, share, outcome);
-          // The server's answer is the only copy of the new shares: write them before anything else happens.
-          const delivered = await deliverShares(
-            {
-              ceremony: "rekey",
-              node: client.address,
-              kind,
-              threshold: report.newThreshold,
-              shares: report.newShares,
-              operators: prepared!.operators,
-              sealMode: prepared!.sealMode,
-              keys: r.done.keys,
-              keysB64: r.done.keys_base64,
-              serverDid: r.done.verification_required
-                ? "the server handed out the new shares (not in effect until verified: --cancel keeps the old ones)"
-                : "the rekey WAS done (the new shares are in effect)",
-            },
-            {
-              store: opts.store!,
-              transcript: opts.transcript,
-              rescueDirs: opts.rescueDirs,
-              beforeWrite: opts.afterServerAnswered,
-            },
-          );
-          report.delivered = { dir: opts.store!.dir, files: delivered.files };
-          if (r.done.verification_required && r.done.verification_nonce) {
-            report.phase = "verify";
-            report.nonce = r.done.verification_nonce;
-            report.progress = 0;
-            report.required = report.newThreshold;
-            report.contributors = [];
-            nonceOverride = false;
-            report.message = `new shares written to ${opts.store!.dir}; nothing has changed yet: the old shares stay valid until ${report.newThreshold} of the NEW shares are verified (sealkeeper rekey --verify)`;
-            opts.onEvent?.({ kind: "delivered", report: { ...report } });
-            if (!opts.continueToVerify) break;
-            continue;
-          }
-          report.state = "complete";
-          report.message = `the new shares in ${opts.store!.dir} are in effect now; the old shares no longer work`;
-          opts.onEvent?.({ kind: "delivered", report: { ...report } });
-          break;
-        }
-      } finally {
-        leave?.();
+  let verifyNow = phase === "verify";
+  if (phase === "update") {
+    const critical: Critical = {};
+    try {
+      const done = doneAtStart ?? (await collectShares(api, report, opts, opts.nonce ?? report.nonce, name, critical));
+      if (done) {
+        await deliverRekeyShares(done, report, prepared!, opts);
+        verifyNow = report.state === "in-progress" && Boolean(opts.continueToVerify);
       }
-    } else {
-      outcome = await submitNew(api, report, share, nonce, who);
+    } finally {
+      critical.leave?.();
     }
-    record(opts, report, share, outcome);
   }
+  if (verifyNow) await collectShares(api, report, opts, opts.nonce ?? report.nonce, name, {});
 
   if (report.state === "in-progress" && !report.message) {
     report.message =
@@ -403,139 +382,220 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
   return report;
 }
 
-function record(opts: RekeyOptions, report: RekeyReport, share: KeyShare, outcome: string): void {
-  opts.transcript?.append({
-    action: report.phase === "verify" && outcome !== "complete-update" ? "rekey-verify-share" : "rekey-share",
-    node: report.address,
-    operator: share.operator,
-    shareFingerprint: share.fingerprint,
-    nonce: report.nonce,
-    progress: report.progress,
-    threshold: report.required,
-    detail: outcome,
-  });
-  opts.onEvent?.({
-    kind: "share",
-    phase: outcome === "complete-update" ? "update" : report.phase,
-    share,
-    outcome,
-    progress: report.progress,
-    required: report.required,
-    message: report.message,
+/** PUT init: starts the attempt with the new share count, threshold, and the pgp keys when the server seals. */
+function startRekey(api: RekeyApi, config: RekeyConfig, prepared: Prepared) {
+  return api.start({
+    secret_shares: config.shares,
+    secret_threshold: config.threshold,
+    require_verification: config.requireVerification ?? true,
+    ...(prepared.sealMode === "server"
+      ? { pgp_keys: prepared.operators.map((o) => o.recipient.serverPgpKeyB64!) }
+      : {}),
   });
 }
 
-async function submitOld(
-  api: RekeyApi,
-  report: RekeyReport,
-  share: KeyShare,
-  nonce: string,
-  who: string,
-  completing = false,
-): Promise<{ outcome: string; done?: RekeyUpdateDone }> {
-  let body: RekeyStatus | RekeyUpdateDone;
-  try {
-    // the answer to the completing share is the only copy of the new shares: no deadline once sent
-    body = await api.update({ key: share.hex, nonce }, completing ? {} : undefined);
-  } catch (err) {
-    return { outcome: interpretFailure(api.client, report, err, who) };
-  }
-  report.contributors.push(who);
-  report.message = undefined;
-  if (isRekeyDone(body)) {
-    report.progress = report.required;
-    return { outcome: "complete-update", done: body };
-  }
-  const st = body as RekeyStatus;
-  report.progress = st.progress;
-  return { outcome: "accepted" };
+/**
+ * The irreversible step of the update phase: the share that reaches the threshold makes the server generate the new
+ * shares, and its answer is their only copy (delivered at once by deliverRekeyShares).
+ */
+export function submitOldShare(api: RekeyApi, share: KeyShare, nonce: string, completing: boolean) {
+  // the answer to the completing share is the only copy of the new shares: no deadline once sent
+  return api.update({ key: share.hex, nonce }, completing ? {} : undefined);
 }
 
-async function submitNew(
-  api: RekeyApi,
-  report: RekeyReport,
-  share: KeyShare,
-  nonce: string,
-  who: string,
-): Promise<string> {
-  let body: RekeyVerifyStatus;
-  try {
-    body = await api.verify({ key: share.hex, nonce });
-  } catch (err) {
-    const outcome = interpretFailure(api.client, report, err, who);
-    if (outcome === "rejected-set") {
-      // Vault rotates the verification nonce after a failed verification: read the new one to carry on.
-      try {
-        const v = await api.verifyStatus();
-        report.nonce = v.nonce;
-        report.progress = v.progress ?? 0;
-      } catch (readErr) {
-        report.state = "failed";
-        report.message = `${report.message}; reading the new verification nonce failed too (${describeError(readErr)})`;
-      }
-    }
-    return outcome;
-  }
-  report.contributors.push(who);
-  report.message = undefined;
-  if (body.complete) {
-    report.state = "complete";
-    report.progress = report.required;
-    report.message = `verified: the new shares are in effect now; the old shares no longer work`;
-    return "complete";
-  }
-  report.progress = body.progress ?? report.progress + 1;
-  return "accepted";
+/** The critical section of the update phase: entered with the share that may complete it, left once delivered. */
+interface Critical {
+  leave?: () => void;
 }
 
-function interpretFailure(client: VaultClient, report: RekeyReport, err: unknown, who: string): string {
-  const voidNote =
-    report.phase === "verify" || report.delivered
-      ? " The rekey never took effect: the OLD shares remain the valid ones and the new files are void."
-      : "";
-  if (err instanceof VaultConnectionError) {
-    report.state = "failed";
-    report.message = `${client.address} stopped answering (${describeError(err)}); when it is back, check with --status.${voidNote}`;
-    return "node-down";
-  }
-  if (!(err instanceof VaultHttpError)) throw err;
-  const text = err.errors.join("; ");
-  if (err.status === 503 || /\bsealed\b/i.test(text)) {
-    report.state = "failed";
-    report.message = `${client.address} was sealed during the ceremony, which abandons the rekey: unseal it with the shares in use before this rekey, and start again.${voidNote}`;
-    return "sealed";
-  }
-  if (/already been provided/i.test(text)) {
-    report.message = `duplicate share from ${who}: the server already has it in this phase (progress stays ${report.progress}/${report.required}); the next operator may continue`;
-    return "duplicate";
-  }
-  if (/incorrect nonce/i.test(text)) {
-    report.state = "failed";
-    report.message = `wrong nonce: the ${report.phase === "verify" ? "verification" : "rekey"} on ${client.address} is not the one given; nothing was counted (leave out --nonce to continue the current one, or --cancel)`;
-    return "wrong-nonce";
-  }
-  if (/no (barrier |recovery )?(rekey|rotation)( verification)? in progress/i.test(text)) {
-    report.state = "cancelled";
-    report.message = `the rekey is gone from ${client.address} (cancelled, or the node sealed or restarted).${voidNote}`;
-    return "gone";
-  }
-  if (/verification failed|failed to compute/i.test(text)) {
+/** The irreversible step of the verify phase: the share that completes verification switches the keys. */
+export function submitNewShare(api: RekeyApi, share: KeyShare, nonce: string) {
+  return api.verify({ key: share.hex, nonce });
+}
+
+/**
+ * One phase (report.phase) as a run of the quorum engine on the one node. Returns the server's answer with the new
+ * shares when the update phase completed.
+ */
+async function collectShares(
+  api: RekeyApi,
+  report: RekeyReport,
+  opts: RekeyOptions,
+  firstNonce: string,
+  name: string,
+  critical: Critical,
+): Promise<RekeyUpdateDone | undefined> {
+  const phase = report.phase;
+  const node = newNode(report.address, report.progress, report.required, report.nonce);
+  // the operators' --nonce is checked on the phase they confirmed; a verification this run entered uses the server's
+  const nonceFor = () =>
+    (phase === "update" || opts.mode === "verify" ? opts.nonce : undefined) ?? node.nonce ?? firstNonce;
+  let done: RekeyUpdateDone | undefined;
+  await runQuorum({
+    targets: [
+      {
+        node,
+        submit: async (share) => {
+          if (phase === "update") {
+            // The share that may complete the old-share phase makes the server hand out the only copy of the new
+            // shares: from sending it until they are written, signals are deferred and the answer has no deadline.
+            if (!critical.leave && node.required - node.progress <= 1) {
+              critical.leave = enterCriticalSection({
+                doing: `the completing share of the rekey of ${report.address} is sent or the new shares are being written`,
+                wouldLose: "the only copy of the new shares",
+                say: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
+              });
+            }
+            const leave = () => {
+              critical.leave?.();
+              critical.leave = undefined;
+            };
+            try {
+              const body = await submitOldShare(api, share, nonceFor(), critical.leave !== undefined);
+              if (isRekeyDone(body)) {
+                done = body;
+                return { progress: node.required, complete: true };
+              }
+              leave();
+              return { progress: body.progress, complete: false };
+            } catch (err) {
+              leave();
+              throw err;
+            }
+          }
+          try {
+            const body = await submitNewShare(api, share, nonceFor());
+            return body.complete
+              ? { progress: node.required, complete: true }
+              : { progress: body.progress ?? node.progress + 1, complete: false };
+          } catch (err) {
+            if (classifyFailure(err).outcome === "rejected-set") {
+              // Vault rotates the verification nonce after a failed verification: read the new one to carry on.
+              const v = await api.verifyStatus();
+              node.nonce = v.nonce;
+            }
+            throw err;
+          }
+        },
+      },
+    ],
+    source: opts.source,
+    describe: describeFor(report),
+    prompt: ([n]) => ({
+      progressLine: `${report.address} ${name}: ${phase === "update" ? "OLD" : "NEW"} shares ${n!.progress}/${n!.required} (nonce ${n!.nonce ?? report.nonce})`,
+      remaining: n!.required - n!.progress,
+    }),
+    onShare: (share, [result]) => {
+      const outcome = result!.outcome;
+      report.progress = node.progress;
+      report.contributors = node.contributors;
+      report.nonce = node.nonce ?? report.nonce;
+      report.message = node.message;
+      if (node.state === "complete" && phase === "verify") report.state = "complete";
+      if (node.state === "stopped") report.state = node.last === "gone" ? "cancelled" : "failed";
+      opts.transcript?.append({
+        action: phase === "verify" ? "rekey-verify-share" : "rekey-share",
+        node: report.address,
+        operator: share.operator,
+        shareFingerprint: share.fingerprint,
+        nonce: report.nonce,
+        progress: report.progress,
+        threshold: report.required,
+        detail: outcome,
+      });
+      opts.onEvent?.({
+        kind: "share",
+        phase,
+        share,
+        outcome,
+        progress: report.progress,
+        required: report.required,
+        message: report.message,
+      });
+    },
+  });
+  return done;
+}
+
+/** The server's answer is the only copy of the new shares: seal and write them before anything else happens. */
+async function deliverRekeyShares(
+  done: RekeyUpdateDone,
+  report: RekeyReport,
+  prepared: Prepared,
+  opts: RekeyOptions,
+): Promise<void> {
+  const delivered = await deliverShares(
+    {
+      ceremony: "rekey",
+      node: report.address,
+      kind: report.kind,
+      threshold: report.newThreshold,
+      shares: report.newShares,
+      operators: prepared.operators,
+      sealMode: prepared.sealMode,
+      keys: done.keys,
+      keysB64: done.keys_base64,
+      serverDid: done.verification_required
+        ? "the server handed out the new shares (not in effect until verified: --cancel keeps the old ones)"
+        : "the rekey WAS done (the new shares are in effect)",
+    },
+    {
+      store: opts.store!,
+      transcript: opts.transcript,
+      rescueDirs: opts.rescueDirs,
+      beforeWrite: opts.afterServerAnswered,
+    },
+  );
+  report.delivered = { dir: opts.store!.dir, files: delivered.files };
+  if (done.verification_required && done.verification_nonce) {
+    report.phase = "verify";
+    report.nonce = done.verification_nonce;
     report.progress = 0;
+    report.required = report.newThreshold;
     report.contributors = [];
-    report.message =
-      report.phase === "verify"
-        ? `the NEW shares given do not combine to the new key (a wrong share, or an old one); the server restarted verification with a new nonce (${text})`
-        : `the OLD shares given do not combine to the current key (a wrong share, or one from another cluster); the server reset the progress to 0 and keeps the rekey open (${text})`;
-    return "rejected-set";
+    report.message = `new shares written to ${opts.store!.dir}; nothing has changed yet: the old shares stay valid until ${report.newThreshold} of the NEW shares are verified (sealkeeper rekey --verify)`;
+  } else {
+    report.state = "complete";
+    report.message = `the new shares in ${opts.store!.dir} are in effect now; the old shares no longer work`;
   }
-  if (/verification must be performed/i.test(text)) {
-    report.state = "failed";
-    report.message = "the old-share phase is already over: the new holders verify with sealkeeper rekey --verify";
-    return "already-updated";
-  }
-  report.state = "failed";
-  report.message = `${client.address} refused the share from ${who}: ${err.status} ${text}`;
-  return "failed";
+  opts.onEvent?.({ kind: "delivered", report: { ...report } });
+}
+
+/** This ceremony's words for the engine's outcomes. */
+function describeFor(report: RekeyReport): Describe {
+  return (outcome, { node, who, failure }) => {
+    const address = report.address;
+    const voidNote =
+      report.phase === "verify" || report.delivered
+        ? " The rekey never took effect: the OLD shares remain the valid ones and the new files are void."
+        : "";
+    switch (outcome) {
+      case "accepted":
+        return undefined;
+      case "complete":
+        return report.phase === "verify"
+          ? "verified: the new shares are in effect now; the old shares no longer work"
+          : undefined;
+      case "node-down":
+        return `${address} stopped answering (${failure?.text}); when it is back, check with --status.${voidNote}`;
+      case "sealed":
+        return `${address} was sealed during the ceremony, which abandons the rekey: unseal it with the shares in use before this rekey, and start again.${voidNote}`;
+      case "duplicate":
+        return `duplicate share from ${who}: the server already has it in this phase (progress stays ${node.progress}/${node.required}); the next operator may continue`;
+      case "wrong-nonce":
+        return `wrong nonce: the ${report.phase === "verify" ? "verification" : "rekey"} on ${address} is not the one given; nothing was counted (leave out --nonce to continue the current one, or --cancel)`;
+      case "gone":
+        return `the rekey is gone from ${address} (cancelled, or the node sealed or restarted).${voidNote}`;
+      case "rejected-set":
+        return report.phase === "verify"
+          ? `the NEW shares given do not combine to the new key (a wrong share, or an old one); the server restarted verification with a new nonce (${failure?.text})`
+          : `the OLD shares given do not combine to the current key (a wrong share, or one from another cluster); the server reset the progress to 0 and keeps the rekey open (${failure?.text})`;
+      case "already-updated":
+        return "the old-share phase is already over: the new holders verify with sealkeeper rekey --verify";
+      default:
+        return `${address} refused the share from ${who}: ${failure?.text}`;
+    }
+  };
 }
 
 async function observeKind(client: VaultClient): Promise<ShareKind> {

@@ -5,8 +5,6 @@ import { type Command, Option } from "commander";
 import type { AwsKmsSealOptions, SealTarget, StaticCredentials } from "../../autounseal/awskms-config.js";
 import type { MigrationReport } from "../../autounseal/migrate.js";
 import type { KmsCheckReport } from "../../autounseal/validate.js";
-import type { ShareSource } from "../../ceremony/share-source.js";
-import type { KeyShare } from "../../ceremony/unseal-key.js";
 import { UsageError } from "../../errors.js";
 import { parseSeconds } from "../flags.js";
 import { type CliIO, readAllStdin } from "../io.js";
@@ -294,7 +292,8 @@ function registerMigrate(group: Command, io: CliIO): void {
         (format === "json" ? io.stderr : io.stdout).write(describeConfigChange(plan, stanza));
         for (const w of plan.warnings) io.stderr.write(`warning: ${w}\n`);
         const source = await shareSourceFromOptions(opts, io, () => readAllStdin(io));
-        const shares = await collectShares(source, plan.threshold);
+        const { collectDistinctShares } = await import("../../ceremony/quorum.js");
+        const shares = await collectDistinctShares(source, plan.threshold, "the migration");
         const report = await runMigration({
           clients,
           plan,
@@ -357,26 +356,6 @@ async function migrationStanza(
   if (!region || !opts.keyId) throw new UsageError("give --stanza-file, or --region and --key-id to build the stanza");
   const { renderSealStanza } = await import("../../autounseal/awskms-config.js");
   return renderSealStanza({ region, keyId: opts.keyId, endpoint: opts.endpoint, target: "vault" });
-}
-
-/** Reads shares until `threshold` distinct ones are in hand; refuses fewer. Shares stay in memory only. */
-async function collectShares(source: ShareSource, threshold: number): Promise<KeyShare[]> {
-  const shares: KeyShare[] = [];
-  const seen = new Set<string>();
-  while (shares.length < threshold) {
-    const share = await source.next({
-      progressLine: `${shares.length}/${threshold} shares`,
-      remaining: threshold - shares.length,
-    });
-    if (share === null) break;
-    if (seen.has(share.fingerprint)) continue;
-    seen.add(share.fingerprint);
-    shares.push(share);
-  }
-  if (shares.length < threshold) {
-    throw new UsageError(`${shares.length} distinct shares given, the migration needs the threshold of ${threshold}`);
-  }
-  return shares;
 }
 
 /**

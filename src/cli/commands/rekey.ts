@@ -211,7 +211,7 @@ function reportEvent(io: CliIO, e: RekeyEvent, p: Paint): void {
     return;
   }
   const who = e.share.operator ?? e.share.origin;
-  const ok = ["accepted", "complete", "complete-update"].includes(e.outcome);
+  const ok = e.outcome === "accepted" || e.outcome === "complete";
   io.stderr.write(
     `${e.phase === "update" ? "old" : "new"} share from ${who} [${e.share.fingerprint}]: ${ok ? p.green(e.outcome) : p.yellow(e.outcome)} ${e.progress}/${e.required}` +
       `${e.message && !ok ? ` (${e.message})` : ""}\n`,
