@@ -184,6 +184,14 @@ describe("autounseal migrate", () => {
     await Promise.all(cluster.nodes.map((n) => n.start()));
     for (const node of cluster.nodes) await waitFor(node, (s) => !s.sealed && s.type === "awskms");
     await waitForHa(cluster.nodes);
+    for (const node of cluster.nodes) {
+      const c = node.client();
+      const s = await c.sealStatus();
+      await c.close();
+      // unsealed by the KMS alone, on the new seal, with the old shares now recovery keys
+      expect(s).toMatchObject({ sealed: false, type: "awskms", recovery_seal: true });
+      expect(s.migration ?? false).toBe(false);
+    }
   });
 });
 
