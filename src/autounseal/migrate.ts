@@ -10,7 +10,7 @@
 
 import { fixedSource, newNode, runQuorum } from "../ceremony/quorum.js";
 import type { KeyShare } from "../ceremony/unseal-key.js";
-import { SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
 import type { SealStatus } from "../vault/types.js";
 
@@ -316,4 +316,41 @@ function describeStatus(s: SealStatus): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Writes `seal-migration.json` beside the init ceremony's manifest (never overwriting, 0644: it holds no secret): the
+ * manifest's shares are now recovery shares. The manifest itself is left as written at init (it is hashed and may be
+ * signed or copied elsewhere). Returns the record's path.
+ * @throws UsageError when the manifest cannot be read; StoreError when the record exists or cannot be written.
+ */
+export async function writeMigrationRecord(manifestPath: string, report: MigrationReport): Promise<string> {
+  const { readFile } = await import("node:fs/promises");
+  const { createHash } = await import("node:crypto");
+  const { dirname } = await import("node:path");
+  const { ShareStore } = await import("../store/share-store.js");
+  let manifestBytes: Buffer;
+  try {
+    manifestBytes = await readFile(manifestPath);
+  } catch (err) {
+    throw new UsageError(`cannot read manifest ${manifestPath}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+  const record = {
+    format: "sealkeeper-seal-migration",
+    version: 1,
+    completed: new Date().toISOString(),
+    from: "shamir",
+    to: report.sealType,
+    manifest: { file: manifestPath, sha256: createHash("sha256").update(manifestBytes).digest("hex") },
+    // the manifest's unseal shares are, from now on, recovery shares with the same threshold
+    sharesNowKind: "recovery",
+    recoveryThreshold: report.recoveryThreshold,
+    recoveryShares: report.recoveryShares,
+    nodes: report.nodes,
+  };
+  const store = new ShareStore(dirname(manifestPath));
+  const written = await store.writeSecretFile("seal-migration.json", `${JSON.stringify(record, null, 2)}\n`, {
+    mode: 0o644,
+  });
+  return written.path;
 }

@@ -125,15 +125,20 @@ export class ShareStore {
    * @throws StoreError when the name is not plain, the file already exists (nothing is changed), or a write fails
    *   (the temp file is removed when possible; the final name is never left half-written).
    */
-  async writeSecretFile(name: string, content: string | Uint8Array): Promise<WrittenFile> {
+  async writeSecretFile(
+    name: string,
+    content: string | Uint8Array,
+    opts: { mode?: number } = {},
+  ): Promise<WrittenFile> {
     if (!SAFE_NAME.test(name)) throw new StoreError(`bad file name "${name}": expected a plain file name`);
+    const mode = opts.mode ?? 0o600;
     const bytes = typeof content === "string" ? Buffer.from(content, "utf8") : content;
     const path = join(this.dir, name);
     const temp = join(this.dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString("hex")}`);
     try {
-      const fh = await this.fs.open(temp, "wx", 0o600);
+      const fh = await this.fs.open(temp, "wx", mode);
       try {
-        await fh.chmod(0o600); // in case the file system ignored the mode
+        await fh.chmod(mode); // in case the file system ignored the mode
         await fh.writeFile(bytes);
         await fh.sync();
       } finally {
@@ -144,7 +149,7 @@ export class ShareStore {
       } catch (err) {
         if (errnoCode(err) === "EEXIST") throw overwriteError(path, err);
         if (!LINK_UNSUPPORTED.has(errnoCode(err))) throw err;
-        await this.writeExclusive(path, bytes);
+        await this.writeExclusive(path, bytes, mode);
       }
     } catch (err) {
       await this.fs.unlink(temp).catch(() => undefined);
@@ -155,6 +160,37 @@ export class ShareStore {
     await this.syncDir();
     const written = { name, path, sha256: sha256Hex(bytes) };
     this.written.push(written);
+    return written;
+  }
+
+  /**
+   * Writes a set of files that belong together (e.g. the auto-unseal artefacts) with writeSecretFile's guarantees,
+   * creating the directory (dirMode) when absent and refusing before writing anything when one of them exists.
+   * `mode` 0600 for files holding secrets (the default), 0644 for public ones.
+   * @throws StoreError naming the existing file, or the write that failed.
+   */
+  async writeNewFiles(
+    files: { name: string; content: string }[],
+    opts: { mode?: number; dirMode?: number } = {},
+  ): Promise<WrittenFile[]> {
+    try {
+      await this.fs.mkdir(this.dir, { recursive: true, mode: opts.dirMode ?? 0o700 });
+      if (!(await this.fs.stat(this.dir)).isDirectory()) throw new StoreError(`${this.dir} is not a directory`);
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`cannot create ${this.dir}: ${errnoCode(err)}`, { cause: err });
+    }
+    for (const f of files) {
+      const exists = await this.fs.stat(join(this.dir, f.name)).then(
+        () => true,
+        () => false,
+      );
+      if (exists) {
+        throw new StoreError(`${join(this.dir, f.name)} already exists: refusing to overwrite`, { code: "EEXIST" });
+      }
+    }
+    const written: WrittenFile[] = [];
+    for (const f of files) written.push(await this.writeSecretFile(f.name, f.content, { mode: opts.mode }));
     return written;
   }
 
@@ -171,10 +207,10 @@ export class ShareStore {
    * For file systems without hard links (some FUSE, SMB, FAT mounts): create the final name exclusively ('wx', still
    * never replacing) and write it in place; on failure remove the partial file, which is ours since 'wx' created it.
    */
-  private async writeExclusive(path: string, bytes: Uint8Array): Promise<void> {
+  private async writeExclusive(path: string, bytes: Uint8Array, mode: number): Promise<void> {
     let fh: nodeFs.FileHandle;
     try {
-      fh = await this.fs.open(path, "wx", 0o600);
+      fh = await this.fs.open(path, "wx", mode);
     } catch (err) {
       if (errnoCode(err) === "EEXIST") throw overwriteError(path, err);
       throw err;

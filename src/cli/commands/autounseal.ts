@@ -1,9 +1,6 @@
-import { constants } from "node:fs";
-import { link, mkdir, open, stat, unlink } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { type Command, Option } from "commander";
 import type { AwsKmsSealOptions, SealTarget, StaticCredentials } from "../../autounseal/awskms-config.js";
-import type { MigrationReport } from "../../autounseal/migrate.js";
 import type { KmsCheckReport } from "../../autounseal/validate.js";
 import { UsageError } from "../../errors.js";
 import { parseSeconds } from "../flags.js";
@@ -144,8 +141,13 @@ function registerAwsKms(group: Command, io: CliIO): void {
       );
     }
     if (opts.out) {
-      const written = await writeArtifacts(resolve(io.cwd, opts.out), artifacts, secret);
-      for (const path of written) io.stdout.write(`wrote ${path}\n`);
+      const { ShareStore } = await import("../../store/share-store.js");
+      // static credentials in the stanza make the set secret: 0600 files in a 0700 directory
+      const written = await new ShareStore(resolve(io.cwd, opts.out)).writeNewFiles(artifacts, {
+        mode: secret ? 0o600 : 0o644,
+        dirMode: secret ? 0o700 : 0o755,
+      });
+      for (const f of written) io.stdout.write(`wrote ${f.path}\n`);
       return;
     }
     io.stdout.write(artifacts[0]!.content);
@@ -192,51 +194,6 @@ async function renderArtifacts(
     out.push({ kind, name: FILE_NAMES[kind], content });
   }
   return out;
-}
-
-/**
- * Writes every artifact into `dir`, refusing before writing anything if one exists. Each file goes to a temp name
- * first and is hard-linked into place (link fails rather than replace), so a crash leaves no half-written artifact.
- */
-async function writeArtifacts(
-  dir: string,
-  artifacts: { name: string; content: string }[],
-  secret: boolean,
-): Promise<string[]> {
-  await mkdir(dir, { recursive: true, mode: secret ? 0o700 : 0o755 });
-  const st = await stat(dir);
-  if (!st.isDirectory()) throw new UsageError(`--out ${dir} is not a directory`);
-  for (const a of artifacts) {
-    const exists = await stat(join(dir, a.name)).then(
-      () => true,
-      () => false,
-    );
-    if (exists) throw new UsageError(`${join(dir, a.name)} already exists: refusing to overwrite`);
-  }
-  const written: string[] = [];
-  for (const a of artifacts) {
-    const path = join(dir, a.name);
-    const temp = join(dir, `.sealkeeper-tmp-${a.name}-${process.pid}`);
-    const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, secret ? 0o600 : 0o644);
-    try {
-      await fh.writeFile(a.content);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await link(temp, path);
-    } catch (err) {
-      await unlink(temp).catch(() => undefined);
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-        throw new UsageError(`${path} already exists: refusing to overwrite`);
-      }
-      throw new UsageError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
-    }
-    await unlink(temp);
-    written.push(path);
-  }
-  return written;
 }
 
 function staticCredentialsFromEnv(io: CliIO): StaticCredentials {
@@ -286,7 +243,9 @@ function registerMigrate(group: Command, io: CliIO): void {
       const clients = await clientsFromOptions(opts, io);
       for (const c of clients) c.assertSafeForSecrets(Boolean(opts.allowInsecureHttp));
       try {
-        const { describeConfigChange, planMigration, runMigration } = await import("../../autounseal/migrate.js");
+        const { describeConfigChange, planMigration, runMigration, writeMigrationRecord } = await import(
+          "../../autounseal/migrate.js"
+        );
         const plan = await planMigration(clients);
         // the instructions go where a person reads them; stdout stays for the result in --format json
         (format === "json" ? io.stderr : io.stdout).write(describeConfigChange(plan, stanza));
@@ -356,43 +315,4 @@ async function migrationStanza(
   if (!region || !opts.keyId) throw new UsageError("give --stanza-file, or --region and --key-id to build the stanza");
   const { renderSealStanza } = await import("../../autounseal/awskms-config.js");
   return renderSealStanza({ region, keyId: opts.keyId, endpoint: opts.endpoint, target: "vault" });
-}
-
-/**
- * Writes `seal-migration.json` beside the manifest (never overwriting): the manifest's shares are now recovery
- * shares. The manifest itself is left as written at init (it is hashed and may be signed or copied elsewhere).
- */
-async function writeMigrationRecord(manifestPath: string, report: MigrationReport): Promise<string> {
-  const { readFile, writeFile } = await import("node:fs/promises");
-  const { createHash } = await import("node:crypto");
-  const { dirname } = await import("node:path");
-  let manifestBytes: Buffer;
-  try {
-    manifestBytes = await readFile(manifestPath);
-  } catch (err) {
-    throw new UsageError(`cannot read manifest ${manifestPath}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
-  }
-  const path = join(dirname(manifestPath), "seal-migration.json");
-  const record = {
-    format: "sealkeeper-seal-migration",
-    version: 1,
-    completed: new Date().toISOString(),
-    from: "shamir",
-    to: report.sealType,
-    manifest: { file: manifestPath, sha256: createHash("sha256").update(manifestBytes).digest("hex") },
-    // the manifest's unseal shares are, from now on, recovery shares with the same threshold
-    sharesNowKind: "recovery",
-    recoveryThreshold: report.recoveryThreshold,
-    recoveryShares: report.recoveryShares,
-    nodes: report.nodes,
-  };
-  try {
-    await writeFile(path, `${JSON.stringify(record, null, 2)}\n`, { flag: "wx", mode: 0o644 });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? "error";
-    throw new UsageError(
-      code === "EEXIST" ? `${path} already exists: refusing to overwrite` : `cannot write ${path}: ${code}`,
-    );
-  }
-  return path;
 }
