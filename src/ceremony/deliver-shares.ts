@@ -6,10 +6,12 @@
  * once, as the last resort.
  */
 import { randomBytes } from "node:crypto";
+import { basename, dirname } from "node:path";
 import type { LoadedRecipient, OperatorSpec } from "../ciphers/types.js";
-import { describeError, UsageError } from "../errors.js";
+import { describeError, SealkeeperError, UsageError } from "../errors.js";
 import type { Manifest } from "../store/manifest.js";
 import type { ShareStore, WrittenFile } from "../store/share-store.js";
+import type { VaultClient } from "../vault/client.js";
 import type { Transcript } from "./transcript.js";
 import { type KeyShare, parseKeyShare } from "./unseal-key.js";
 
@@ -278,4 +280,80 @@ async function sealItem(recipient: LoadedRecipient, mode: "server" | "client", v
   return mode === "server"
     ? armorServerSealedShare(recipient.type, value)
     : sealShare(recipient, Buffer.from(value, "utf8"));
+}
+
+/** A root token a quorum generated: decoded here (OTP) or encrypted by the server to a PGP key. */
+export interface GeneratedToken {
+  client: VaultClient;
+  nonce: string;
+  mode: "otp" | "pgp";
+  /** otp: the decoded token, in memory only. */
+  token?: string;
+  /** pgp: the server-encrypted token (standard base64 of a binary OpenPGP message). */
+  encryptedTokenB64?: string;
+}
+
+/**
+ * The token's share of the one delivery path: sealed with the same sealItem as init's shares and token, written by
+ * the store (atomic, 0600, never overwriting), and on a failed write saved in a rescue bundle (or handed to
+ * onRescueText when no bundle can be written). An OTP token that cannot even be sealed is revoked, so that no root
+ * token lives unaccounted for. Returns the file written (undefined when nothing was to be written: --print-token).
+ * @throws SealkeeperError (exit 2) naming the rescue bundle, or saying the token was revoked.
+ */
+export async function deliverRootToken(
+  generated: GeneratedToken,
+  dest: { recipient?: LoadedRecipient; outPath?: string },
+  deps: { transcript?: Transcript; rescueDirs?: string[]; onRescueText?: (text: string) => void } = {},
+): Promise<string | undefined> {
+  const { armorServerSealedShare } = await import("../ciphers/registry.js");
+  const { client } = generated;
+  let sealed: string | undefined;
+  if (generated.mode === "pgp") {
+    sealed = await armorServerSealedShare("pgp", generated.encryptedTokenB64!);
+  } else if (dest.recipient) {
+    try {
+      sealed = await sealItem(dest.recipient, "client", generated.token!);
+    } catch (err) {
+      client.setToken(generated.token);
+      await client.revokeSelf().catch(() => undefined);
+      throw new SealkeeperError(
+        `the new root token could not be sealed (${describeError(err)}); it was revoked so that no unaccounted root token remains`,
+        { exitCode: 2 },
+      );
+    }
+  }
+  if (sealed === undefined || !dest.outPath) return undefined;
+  const { ShareStore } = await import("../store/share-store.js");
+  const name = basename(dest.outPath);
+  const store = new ShareStore(dirname(dest.outPath));
+  try {
+    const written = await store.writeSecretFile(name, sealed);
+    deps.transcript?.append({
+      action: "generate-root-token-written",
+      node: client.address,
+      nonce: generated.nonce,
+      detail: `${basename(written.path)} sha256 ${written.sha256}`,
+    });
+    return written.path;
+  } catch (err) {
+    const { writeRescueBundle } = await import("../store/rescue-bundle.js");
+    const rescued = await writeRescueBundle(
+      {
+        node: client.address,
+        intendedDir: dirname(dest.outPath),
+        reason: describeError(err),
+        files: [{ name, content: sealed }],
+        manifest: null,
+      },
+      deps.rescueDirs ? { dirs: deps.rescueDirs } : {},
+    );
+    if (!rescued.written) deps.onRescueText?.(rescued.text);
+    throw new SealkeeperError(
+      `the new root token was generated but ${dest.outPath} could not be written (${describeError(err)}); ` +
+        (rescued.written
+          ? `the sealed token is in the rescue bundle ${rescued.path}`
+          : "the sealed token was printed above on stderr: copy it now"),
+      { exitCode: 2 },
+    );
+  }
 }

@@ -13,8 +13,8 @@
  */
 import type { OperatorSpec } from "../ciphers/types.js";
 import { SealkeeperError, UsageError } from "../errors.js";
-import { enterCriticalSection } from "../util/critical-section.js";
 import type { ShareStore, WrittenFile } from "../store/share-store.js";
+import { enterCriticalSection } from "../util/critical-section.js";
 import type { VaultClient } from "../vault/client.js";
 import {
   isRekeyDone,

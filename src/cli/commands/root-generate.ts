@@ -1,10 +1,10 @@
 import { accessSync, constants, existsSync, statSync } from "node:fs";
-import { basename, dirname, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import type { GenerateRootEvent, GenerateRootReport, TokenDelivery } from "../../ceremony/generate-root.js";
 import type { EndpointPreference } from "../../ceremony/quorum-endpoint.js";
 import type { LoadedRecipient } from "../../ciphers/types.js";
-import { describeError, ExitCode, SealkeeperError, UsageError } from "../../errors.js";
+import { describeError, ExitCode, UsageError } from "../../errors.js";
 import type { VaultClient } from "../../vault/client.js";
 import { ExitWith } from "../exit.js";
 import { parseEndpoint } from "../flags.js";
@@ -139,7 +139,7 @@ async function prepareDestination(opts: GenerateOpts, io: CliIO): Promise<Destin
       "say where the new root token goes: --pgp-key FILE, --token-recipient age:RECIPIENT|pgp:FILE, or --print-token",
     );
   }
-  const { loadRecipient, sealShare, fileExtensionFor } = await import("../../ciphers/registry.js");
+  const { loadRecipient, fileExtensionFor } = await import("../../ciphers/registry.js");
   const { parseRecipientSpec } = await import("../../ciphers/recipient-spec.js");
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const outFor = (ext: string) => resolve(io.cwd, opts.out ?? `root-token-${stamp}${ext}`);
@@ -164,7 +164,8 @@ async function prepareDestination(opts: GenerateOpts, io: CliIO): Promise<Destin
       },
     );
     // a test seal now: if it fails, it fails before a token exists
-    await sealShare(recipient, new Uint8Array(28));
+    const { probeRecipients } = await import("../../ceremony/deliver-shares.js");
+    await probeRecipients([recipient]);
     const outPath = outFor(fileExtensionFor(recipient.type));
     checkOutPath(outPath);
     return { delivery: { kind: "otp" }, recipient, outPath };
@@ -217,7 +218,12 @@ async function generate(
     log: (line) => io.stderr.write(`${line}\n`),
     // inside the ceremony's critical section: the token is written before any deferred signal takes effect
     afterComplete: async (r) => {
-      tokenFile = await deliverToken(client, r, dest, io, transcript);
+      const { deliverRootToken } = await import("../../ceremony/deliver-shares.js");
+      tokenFile = await deliverRootToken(
+        { client, nonce: r.nonce, mode: r.mode, token: r.token, encryptedTokenB64: r.encryptedTokenB64 },
+        { recipient: dest.recipient, outPath: dest.outPath },
+        { transcript, onRescueText: (text) => io.stderr.write(text) },
+      );
     },
   });
   const view = {
@@ -242,65 +248,6 @@ async function generate(
   if (transcript) io.stderr.write(`transcript: ${transcript.path} (last hash ${transcript.lastHash})\n`);
   report.token = undefined;
   throw new ExitWith(report.state === "complete" ? ExitCode.ok : ExitCode.remote);
-}
-
-/**
- * Writes the sealed token (never overwriting, 0600, atomic). If the file cannot be written, the sealed text goes to
- * a rescue bundle; if an OTP token cannot even be sealed, it is revoked so that no root token lives unaccounted for.
- */
-async function deliverToken(
-  client: VaultClient,
-  report: GenerateRootReport,
-  dest: Destination,
-  io: CliIO,
-  transcript: import("../../ceremony/transcript.js").Transcript | undefined,
-): Promise<string | undefined> {
-  const { armorServerSealedShare, sealShare } = await import("../../ciphers/registry.js");
-  let sealed: string | undefined;
-  if (report.mode === "pgp") {
-    sealed = await armorServerSealedShare("pgp", report.encryptedTokenB64!);
-  } else if (dest.recipient) {
-    try {
-      sealed = await sealShare(dest.recipient, Buffer.from(report.token!, "utf8"));
-    } catch (err) {
-      client.setToken(report.token);
-      await client.revokeSelf().catch(() => undefined);
-      throw new SealkeeperError(
-        `the new root token could not be sealed (${describeError(err)}); it was revoked so that no unaccounted root token remains`,
-        { exitCode: 2 },
-      );
-    }
-  }
-  if (sealed === undefined || !dest.outPath) return undefined;
-  const { ShareStore } = await import("../../store/share-store.js");
-  const store = new ShareStore(dirname(dest.outPath));
-  try {
-    const written = await store.writeSecretFile(basename(dest.outPath), sealed);
-    transcript?.append({
-      action: "generate-root-token-written",
-      node: client.address,
-      nonce: report.nonce,
-      detail: `${basename(written.path)} sha256 ${written.sha256}`,
-    });
-    return written.path;
-  } catch (err) {
-    const { writeRescueBundle } = await import("../../store/rescue-bundle.js");
-    const rescued = await writeRescueBundle({
-      node: client.address,
-      intendedDir: dirname(dest.outPath),
-      reason: describeError(err),
-      files: [{ name: basename(dest.outPath), content: sealed }],
-      manifest: null,
-    });
-    if (!rescued.written) io.stderr.write(rescued.text);
-    throw new SealkeeperError(
-      `the new root token was generated but ${dest.outPath} could not be written (${describeError(err)}); ` +
-        (rescued.written
-          ? `the sealed token is in the rescue bundle ${rescued.path}`
-          : "the sealed token was printed above on stderr: copy it now"),
-      { exitCode: 2 },
-    );
-  }
 }
 
 function reportEvent(io: CliIO, e: GenerateRootEvent, p: Paint): void {
