@@ -50,7 +50,20 @@ export async function probeQuorumStatus<T>(
     idempotent: true,
     accept: [307],
   });
-  return { redirect: res.status === 307, body: res.body };
+  return { redirect: res.status === 307, body: unwrapLogical(res.body) };
+}
+
+/**
+ * OpenBao's authenticated quorum paths are logical endpoints of the system backend: their answer is the usual
+ * envelope `{request_id, data: {...}, ...}` (seen on OpenBao 2.6.2: GET sys/generate-root-token/attempt), where
+ * Vault's unauthenticated ones answer with the fields at the top level. Either way, the fields are returned.
+ */
+export function unwrapLogical<T>(body: T): T {
+  if (body && typeof body === "object" && "request_id" in body) {
+    const data = (body as { data?: unknown }).data;
+    if (data && typeof data === "object") return data as T;
+  }
+  return body;
 }
 
 /** Base of the typed per-API classes: one endpoint, the token sent only on the authenticated kind. */
@@ -65,9 +78,10 @@ export abstract class QuorumSysApi {
     sub: string,
     opts: Omit<RequestOptions, "auth"> = {},
   ): Promise<RawResponse<T>> {
-    return this.client.request<T>(method, `${this.endpoint.base}/${sub}`, {
+    const res = await this.client.request<T>(method, `${this.endpoint.base}/${sub}`, {
       ...opts,
       auth: this.endpoint.kind === "authenticated",
     });
+    return { status: res.status, body: unwrapLogical(res.body) };
   }
 }

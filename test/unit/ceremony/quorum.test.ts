@@ -292,3 +292,18 @@ describe("unseal over the engine", () => {
     expect(report.nodes[0]!.message).toMatch(/reached the threshold but had not unsealed .* raise --join-timeout/);
   });
 });
+
+describe("typed quorum sys API", () => {
+  it("unwraps OpenBao's logical envelope (authenticated paths) and leaves Vault's top-level bodies alone", async () => {
+    const { unwrapLogical } = await import("../../../src/vault/sys-quorum.js");
+    // as OpenBao 2.6.2 answered GET /v1/sys/generate-root-token/attempt (request id shortened)
+    const bao = {
+      request_id: "df4a",
+      lease_id: "",
+      data: { complete: false, otp: "", otp_length: 26, progress: 0, required: 1, started: false },
+    };
+    expect(unwrapLogical(bao)).toEqual(bao.data);
+    const vault = { nonce: "", started: false, progress: 0, required: 3, complete: false };
+    expect(unwrapLogical(vault)).toBe(vault);
+  });
+});
