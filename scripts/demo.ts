@@ -12,7 +12,13 @@ import { join } from "node:path";
 import { processIO } from "../src/cli/io.js";
 import { runCli } from "../src/cli/main.js";
 import { startCluster, type TestCluster, waitForHa } from "../test/harness/cluster.js";
-import { gpgDecrypt, makeAgeOperator, makeGnupgHome, makePgpOperator } from "../test/harness/operators.js";
+import {
+  gpgDecrypt,
+  makeAgeOperator,
+  makeGnupgHome,
+  makePgpOperator,
+  stopAllGpgAgents,
+} from "../test/harness/operators.js";
 
 const interactive = process.argv.includes("--interactive");
 const io = processIO();
@@ -146,6 +152,8 @@ async function activeAddress(c: TestCluster): Promise<string> {
 
 async function shutdown(code: number): Promise<never> {
   await cluster?.stop().catch(() => undefined);
+  // the operators' gpg-agent (gpg started it for the demo's GNUPGHOME) goes too: on success, failure and Ctrl-C
+  stopAllGpgAgents();
   process.exit(code);
 }
 process.on("SIGINT", () => void shutdown(130));

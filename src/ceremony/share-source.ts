@@ -144,11 +144,16 @@ export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }
           { name: "Stop here (no more shares now)", value: "stop" },
         ]);
         if (how === "stop") return null;
-        const operator = (await prompter.input("Your name (for the transcript, optional):")).trim() || undefined;
+        // The name is asked AFTER the share: the share goes to the hidden prompt that comes right after the choice
+        // (pasting it one prompt early used to put it on the echoed name line); a plain prompt refuses anything
+        // share-shaped anyway (Prompter.input).
+        const askName = async () =>
+          (await prompter.input("Your name (for the transcript, optional):")).trim() || undefined;
         try {
           if (how === "paste") {
             const text = await prompter.secret("Share:");
-            return parseKeyShare(text, "prompt", operator);
+            const share = parseKeyShare(text, "prompt");
+            return { ...share, operator: await askName() };
           }
           const file = resolve(opts.cwd, (await prompter.input("Sealed share file:")).trim());
           const identityPath = (await prompter.input("Your private key / age identity file:")).trim();
@@ -161,7 +166,7 @@ export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }
             const passphrase = await prompter.secret("Passphrase for your key:");
             share = await openShareFile(file, identities, passphrase);
           }
-          return { ...share, operator: operator ?? share.operator };
+          return { ...share, operator: (await askName()) ?? share.operator };
         } catch (err) {
           if (!(err instanceof UsageError)) throw err;
           prompter.say(`✗ ${err.message}. Try again.`);

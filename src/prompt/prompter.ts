@@ -4,6 +4,7 @@
  */
 import { PassThrough, type Readable, type Writable } from "node:stream";
 import { UsageError } from "../errors.js";
+import { looksSecret } from "../util/redact.js";
 
 export interface Choice<T> {
   name: string;
@@ -14,7 +15,7 @@ export interface Choice<T> {
 export interface Prompter {
   /** Asks for a secret; the answer is masked on screen and never echoed. */
   secret(message: string): Promise<string>;
-  /** Asks for a plain value (a path, a name). */
+  /** Asks for a plain value (a path, a name). Refuses (and asks again for) anything shaped like a secret. */
   input(message: string, opts?: { default?: string }): Promise<string>;
   select<T>(message: string, choices: Choice<T>[]): Promise<T>;
   confirm(message: string, defaultValue?: boolean): Promise<boolean>;
@@ -39,7 +40,24 @@ export function ttyPrompter(streams: { input: Readable; output: Writable }): Pro
     },
     async input(message, opts) {
       const { input } = await prompts();
-      return input({ message, ...(opts?.default ? { default: opts.default } : {}) }, context());
+      // A plain prompt never takes a secret: anything share-, token- or key-shaped is masked as it is typed, blanked
+      // on the prompt's final line, refused with a message, and asked again (src/util/redact.ts: looksSecret).
+      for (;;) {
+        const answer = await input(
+          {
+            message,
+            ...(opts?.default ? { default: opts.default } : {}),
+            transformer: (value, { isFinal }) =>
+              looksSecret(value) ? (isFinal ? "" : "*".repeat(value.length)) : value,
+          },
+          context(),
+        );
+        if (!looksSecret(answer)) return answer;
+        streams.output.write(
+          `✗ that looked like a share, a token or a key, typed at "${message}": it was not recorded and is not shown; ` +
+            "secrets go only to the hidden Share: or passphrase prompts. Answer again.\n",
+        );
+      }
     },
     async select(message, choices) {
       const { select } = await prompts();

@@ -26,3 +26,22 @@ export function redactSecrets(text: string): string {
   }
   return out;
 }
+
+/**
+ * True when a value typed at a plain (echoed) prompt looks like key material: a share in hex (also half pasted: 16+
+ * hex digits and nothing else) or base64, a Vault/OpenBao token, an age secret key, a PGP private key block, or 64+
+ * hex digits anywhere. Names and paths (a fingerprint-named key file included) do not.
+ */
+export function looksSecret(value: string): boolean {
+  const v = value.trim();
+  if (v === "") return false;
+  return (
+    /^[0-9a-fA-F]{16,}$/.test(v) ||
+    /[0-9a-fA-F]{64,}/.test(v) ||
+    (/^[A-Za-z0-9+_-][A-Za-z0-9+/_-]{39,47}={0,2}$/.test(v) && /\d/.test(v) && /[a-z]/.test(v) && /[A-Z]/.test(v)) ||
+    /(?:^|[^A-Za-z0-9])hv[sbr]\.[A-Za-z0-9_-]{8,}/.test(v) ||
+    /^[sbr]\.[A-Za-z0-9]{20,}$/.test(v) ||
+    /AGE-SECRET-KEY-/i.test(v) ||
+    /PRIVATE KEY/.test(v)
+  );
+}

@@ -3,7 +3,7 @@
  * sealkeeper writes opens with the standard tools, and that what the tools make, sealkeeper reads.
  */
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export interface PgpOperator {
@@ -24,12 +24,34 @@ export interface AgeOperator {
   identityPath: string;
 }
 
-/** A fresh GNUPGHOME (0700) under dir. */
+/**
+ * Every GNUPGHOME this process made: gpg starts a gpg-agent daemon for each, which outlives the process unless
+ * stopped. They are stopped when this process exits (normally, on failure, or by process.exit after Ctrl-C), and the
+ * homes are also appended to $SEALKEEPER_GPG_REGISTRY, which the integration run's global teardown reads to stop any
+ * agent a worker killed by the runner left behind (test/harness/global-setup.ts).
+ */
+const gnupgHomes = new Set<string>();
+let exitHookInstalled = false;
+
+/** A fresh GNUPGHOME (0700) under dir, whose gpg-agent is stopped when this process exits. */
 export function makeGnupgHome(dir: string): string {
   const home = join(dir, "gnupg");
   mkdirSync(home, { recursive: true, mode: 0o700 });
   writeFileSync(join(home, "gpg-agent.conf"), "allow-loopback-pinentry\n");
+  gnupgHomes.add(home);
+  const registry = process.env.SEALKEEPER_GPG_REGISTRY;
+  if (registry) appendFileSync(registry, `${home}\n`);
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on("exit", stopAllGpgAgents);
+  }
   return home;
+}
+
+/** Stops the gpg-agent of every GNUPGHOME this process made. */
+export function stopAllGpgAgents(): void {
+  for (const home of gnupgHomes) stopGpgAgent(home);
+  gnupgHomes.clear();
 }
 
 function gpg(home: string, args: string[], input?: string): Buffer {
@@ -106,11 +128,33 @@ export function ageDecrypt(op: Pick<AgeOperator, "identityPath">, file: string):
   return execFileSync("age", ["-d", "-i", op.identityPath, file], { stdio: "pipe" }).toString("utf8");
 }
 
-/** Stops the gpg-agent that gpg started for this GNUPGHOME, so a test file leaves no process behind. */
+/**
+ * Stops the gpg-agent that gpg started for this GNUPGHOME, so a test file leaves no process behind; also when the
+ * home was already removed (gpgconf needs it: the agent is then found by its command line, `--homedir HOME`).
+ */
 export function stopGpgAgent(gnupgHome: string): void {
+  if (existsSync(gnupgHome)) {
+    try {
+      execFileSync("gpgconf", ["--homedir", gnupgHome, "--kill", "gpg-agent"], { stdio: "ignore" });
+    } catch {
+      // already gone
+    }
+  }
+  let pids: string[] = [];
   try {
-    execFileSync("gpgconf", ["--homedir", gnupgHome, "--kill", "gpg-agent"], { stdio: "ignore" });
+    const home = gnupgHome.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    pids = execFileSync("pgrep", ["-f", "-x", `gpg-agent --homedir ${home}( .*)?`], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter((p) => p !== "");
   } catch {
-    // already gone
+    // pgrep exits 1 when nothing matches
+  }
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), "SIGTERM");
+    } catch {
+      // gone meanwhile
+    }
   }
 }

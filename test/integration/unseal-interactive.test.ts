@@ -4,7 +4,7 @@
  * never echoed.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -61,17 +61,18 @@ describe("interactive unseal through the real prompts", () => {
     });
     let at = await kb.waitFor("how will you give your share?");
     kb.type("\r"); // first choice: paste
-    at = await kb.waitFor("Your name", at);
-    kb.type("alice\r");
+    // the hidden share prompt comes right after the choice; the name after the share
     at = await kb.waitFor("Share:", at);
     kb.type(`${keys[0]}\r`);
+    at = await kb.waitFor("Your name", at);
+    kb.type("alice\r");
     at = await kb.waitFor("1/2", at);
     at = await kb.waitFor("how will you give your share?", at);
     kb.type("\r");
-    at = await kb.waitFor("Your name", at);
-    kb.type("bob\r");
     at = await kb.waitFor("Share:", at);
     kb.type(`${keys[1]}\r`);
+    at = await kb.waitFor("Your name", at);
+    kb.type("bob\r");
     const report = await ceremony;
     await client.close();
     expect(report.nodes[0]).toMatchObject({ state: "unsealed", contributors: ["alice", "bob"] });
@@ -90,18 +91,16 @@ describe("interactive unseal through the real prompts", () => {
     });
     let at = await kb.waitFor("how will you give your share?");
     kb.type("\r");
-    at = await kb.waitFor("Your name", at);
-    kb.type("\r");
     at = await kb.waitFor("Share:", at);
     kb.type("oops-not-a-share\r");
     at = await kb.waitFor("Try again", at);
     for (const key of [keys[1], keys[2]]) {
       at = await kb.waitFor("how will you give your share?", at);
       kb.type("\r");
-      at = await kb.waitFor("Your name", at);
-      kb.type("\r");
       at = await kb.waitFor("Share:", at);
       kb.type(`${key}\r`);
+      at = await kb.waitFor("Your name", at);
+      kb.type("\r");
     }
     const report = await ceremony;
     await client.close();
@@ -146,11 +145,11 @@ describe("interactive unseal in a real pseudo-terminal (tmux)", () => {
       for (const [i, key] of [keys[0]!, keys[2]!].entries()) {
         await waitScreen(new RegExp(`(how will you give your share\\?[\\s\\S]*){${i + 1}}`));
         tmux("send-keys", "-t", session, "Enter");
-        await waitScreen(new RegExp(`(Your name[\\s\\S]*){${i + 1}}`));
-        tmux("send-keys", "-t", session, `operator${i}`, "Enter");
         await waitScreen(new RegExp(`(Share:[\\s\\S]*){${i + 1}}`));
         tmux("send-keys", "-t", session, "-l", key);
         tmux("send-keys", "-t", session, "Enter");
+        await waitScreen(new RegExp(`(Your name[\\s\\S]*){${i + 1}}`));
+        tmux("send-keys", "-t", session, `operator${i}`, "Enter");
       }
       const final = await waitScreen(/EXIT=\d/);
       expect(final).toContain("EXIT=0");
@@ -158,6 +157,69 @@ describe("interactive unseal in a real pseudo-terminal (tmux)", () => {
       expect(final).not.toContain(keys[0]!);
       expect(final).not.toContain(keys[2]!);
       expect(final).toMatch(/Share: \*{66}/);
+    } finally {
+      tmux("kill-session", "-t", session);
+    }
+  });
+
+  it("a share pasted one prompt too far (at 'Your name') is refused, wiped, never shown nor recorded", async () => {
+    await node.restart();
+    const dir = mkdtempSync(join(tmpdir(), "sk-pty-"));
+    const session = `sk${process.pid}b`;
+    const script = join(dir, "run.sh");
+    const transcript = join(dir, "transcript.jsonl");
+    writeFileSync(
+      script,
+      `#!/bin/sh\ncd ${process.cwd()}\nNO_COLOR=1 node bin/sealkeeper unseal -a ${node.address} --transcript ${transcript}; echo "EXIT=$?"; sleep 30\n`,
+      { mode: 0o700 },
+    );
+    const tmux = (...args: string[]) => execFileSync("tmux", args, { encoding: "utf8" });
+    tmux("new-session", "-d", "-s", session, "-x", "200", "-y", "50", script);
+    const screen = () => tmux("capture-pane", "-p", "-t", session, "-S", "-300");
+    const count = (re: RegExp) => (screen().match(re) ?? []).length;
+    const waitCount = async (re: RegExp, n: number) => {
+      for (let i = 0; i < 400; i++) {
+        if (count(re) >= n) return;
+        await sleep(50);
+      }
+      throw new Error(`never saw ${re} ${n} times:\n${screen()}`);
+    };
+    try {
+      await waitCount(/how will you give your share\?/g, 1);
+      tmux("send-keys", "-t", session, "Enter");
+      await waitCount(/Share:/g, 1);
+      tmux("send-keys", "-t", session, "-l", keys[0]!);
+      tmux("send-keys", "-t", session, "Enter");
+      await waitCount(/Your name/g, 1);
+      // the mistake: the next share pasted at the name prompt
+      tmux("send-keys", "-t", session, "-l", keys[1]!);
+      tmux("send-keys", "-t", session, "Enter");
+      await waitCount(/that looked like a share, a token or a key/g, 1);
+      await waitCount(/Your name/g, 2);
+      tmux("send-keys", "-t", session, "alice", "Enter");
+      await waitCount(/how will you give your share\?/g, 2);
+      tmux("send-keys", "-t", session, "Enter");
+      await waitCount(/Share:/g, 2);
+      tmux("send-keys", "-t", session, "-l", keys[1]!);
+      tmux("send-keys", "-t", session, "Enter");
+      await waitCount(/Your name/g, 3);
+      tmux("send-keys", "-t", session, "bob", "Enter");
+      await waitCount(/EXIT=\d/g, 1);
+      const final = screen();
+      expect(final).toContain("EXIT=0");
+      expect(final).toContain("it was not recorded and is not shown");
+      // not the share, nor any 16-digit piece of it, anywhere on the screen or in its scrollback
+      for (const key of [keys[0]!, keys[1]!]) {
+        for (let i = 0; i + 16 <= key.length; i += 8) expect(final).not.toContain(key.slice(i, i + 16));
+      }
+      const recorded = readFileSync(transcript, "utf8");
+      for (const key of [keys[0]!, keys[1]!]) expect(recorded).not.toContain(key.slice(0, 16));
+      const operators = recorded
+        .trim()
+        .split("\n")
+        .map((l) => (JSON.parse(l) as { operator?: string }).operator)
+        .filter((o) => o !== undefined);
+      expect(new Set(operators)).toEqual(new Set(["alice", "bob"]));
     } finally {
       tmux("kill-session", "-t", session);
     }

@@ -253,37 +253,51 @@ function registerMigrate(group: Command, io: CliIO): void {
         const source = await shareSourceFromOptions(opts, io, () => readAllStdin(io));
         const { collectDistinctShares } = await import("../../ceremony/quorum.js");
         const shares = await collectDistinctShares(source, plan.threshold, "the migration");
-        const report = await runMigration({
-          clients,
-          plan,
-          shares,
-          nodeTimeoutMs,
-          onEvent: (e) => {
-            if (e.kind === "waiting") {
-              io.stderr.write(`waiting for ${e.address} (${e.role}) to come back with the new seal...\n`);
-            } else if (e.kind === "unsealing") {
-              io.stderr.write(`${e.address}: in migration mode, submitting the old shares with migrate=true\n`);
-            } else if (e.kind === "node-done") {
-              io.stderr.write(`${e.address}: ${e.how.replace(/-/g, " ")}\n`);
-            }
-          },
-        });
-        let record: string | undefined;
-        if (opts.manifest) record = await writeMigrationRecord(resolve(io.cwd, opts.manifest), report);
-        if (format === "json") {
-          writeJson(io, { ...report, record: record ?? null });
-        } else {
-          io.stdout.write(
-            renderTable(
-              ["ADDRESS", "SEAL", "RECOVERY SEAL", "HOW"],
-              report.nodes.map((n) => [n.address, n.type, String(n.recoverySeal), n.how.replace(/-/g, " ")]),
-            ),
-          );
-          io.stdout.write(
-            `migration done: the old unseal shares are now the recovery keys (${report.recoveryThreshold} of ` +
-              `${report.recoveryShares}); they authorise generate-root and rekey, they cannot unseal\n`,
-          );
-          if (record) io.stdout.write(`migration record: ${record}\n`);
+        // From the first share sent with migrate=true until the migration record is written, the cluster is between
+        // two seals: SIGINT/SIGTERM/SIGHUP are deferred (src/util/critical-section.ts) so that this run sees every
+        // node through and records the result; a run stopped anyway is resumed by running the command again.
+        const { enterCriticalSection } = await import("../../util/critical-section.js");
+        let leave: (() => void) | undefined;
+        try {
+          const report = await runMigration({
+            clients,
+            plan,
+            shares,
+            nodeTimeoutMs,
+            onEvent: (e) => {
+              if (e.kind === "waiting") {
+                io.stderr.write(`waiting for ${e.address} (${e.role}) to come back with the new seal...\n`);
+              } else if (e.kind === "unsealing") {
+                leave ??= enterCriticalSection({
+                  doing: "the seal migration is under way (nodes are being moved to the new seal)",
+                  wouldLose: "this run's record of the migration (the cluster would be left between two seals)",
+                  say: (line) => io.stderr.write(`${line}\n`),
+                });
+                io.stderr.write(`${e.address}: in migration mode, submitting the old shares with migrate=true\n`);
+              } else if (e.kind === "node-done") {
+                io.stderr.write(`${e.address}: ${e.how.replace(/-/g, " ")}\n`);
+              }
+            },
+          });
+          let record: string | undefined;
+          if (opts.manifest) record = await writeMigrationRecord(resolve(io.cwd, opts.manifest), report);
+          if (format === "json") {
+            writeJson(io, { ...report, record: record ?? null });
+          } else {
+            io.stdout.write(
+              renderTable(
+                ["ADDRESS", "SEAL", "RECOVERY SEAL", "HOW"],
+                report.nodes.map((n) => [n.address, n.type, String(n.recoverySeal), n.how.replace(/-/g, " ")]),
+              ),
+            );
+            io.stdout.write(
+              `migration done: the old unseal shares are now the recovery keys (${report.recoveryThreshold} of ` +
+                `${report.recoveryShares}); they authorise generate-root and rekey, they cannot unseal\n`,
+            );
+            if (record) io.stdout.write(`migration record: ${record}\n`);
+          }
+        } finally {
+          leave?.();
         }
       } finally {
         await Promise.all(clients.map((c) => c.close()));
