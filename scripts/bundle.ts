@@ -7,7 +7,7 @@
  * `node --import tsx scripts/bundle.ts` writes dist/bundle (and its code cache). Run by `npm run build`.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -42,12 +42,19 @@ function __skVendor(pkg, file) {
     var mod = { exports: {} };
     var fn = require("node:vm").compileFunction(sea.getAsset("vendor/" + file, "utf8"),
       ["exports", "require", "module", "__filename", "__dirname"], { filename: "sealkeeper:vendor/" + file });
-    fn.call(mod.exports, mod.exports, require, mod, "sealkeeper:vendor/" + file, "sealkeeper:vendor");
+    fn.call(mod.exports, mod.exports, __skSeaRequire, mod, process.execPath, require("node:path").dirname(process.execPath));
     exported = mod.exports;
   } else {
     exported = require(pkg);
   }
   return (__skVendorLoaded[pkg] = exported);
+}
+// In the executable a dependency gets Node's built-ins and nothing from disk: createRequire (openpgp looks for an
+// optional package with it) hands back the executable's own built-ins-only require.
+function __skSeaRequire(id) {
+  if (id !== "module" && id !== "node:module") return require(id);
+  var m = require("node:module");
+  return Object.assign(Object.create(m), { createRequire: function () { return require; } });
 }`;
 
 /** Resolves every import of a vendor package to a stub that asks the loader above for its bundle. */
@@ -97,8 +104,15 @@ const lazyChildProcess: Plugin = {
   },
 };
 
+/**
+ * `import.meta.url` in ESM dependencies (openpgp's createRequire(import.meta.url)) would be an empty object in a
+ * CommonJS bundle: it becomes the bundle's own file URL (the executable's path, in the executable).
+ */
+const IMPORT_META_URL = `var __skImportMetaUrl = require("node:url").pathToFileURL(__filename).href;`;
+
 const common = {
   bundle: true,
+  define: { "import.meta.url": "__skImportMetaUrl" },
   platform: "node",
   format: "cjs",
   target: "node20",
@@ -124,6 +138,10 @@ const builtins = new Set([...builtinModules, ...builtinModules.map((m) => `node:
  */
 function assertSelfContained(meta: Metafile, what: string): void {
   for (const [out, o] of Object.entries(meta.outputs)) {
+    // esbuild turns an import.meta it cannot map (anything but .url, see IMPORT_META_URL) into an empty object
+    if (/\bvar import_meta\d* = \{\};/.test(readFileSync(join(ROOT, out), "utf8"))) {
+      throw new Error(`bundle ${what} (${out}) uses import.meta, which is empty in CommonJS`);
+    }
     for (const imp of o.imports) {
       if (imp.kind === "dynamic-import") throw new Error(`bundle ${what} (${out}) still has import("${imp.path}")`);
       if (imp.external && !builtins.has(imp.path)) {
@@ -144,7 +162,7 @@ export async function bundleCli(outRoot = join(ROOT, "dist"), opts: { vendor?: b
     ...common,
     entryPoints: ["src/cli/entry.ts"],
     outfile: main,
-    banner: { js: VENDOR_LOADER },
+    banner: { js: `${IMPORT_META_URL}\n${VENDOR_LOADER}` },
     plugins: [vendorStubs, builtinDynamicImports, lazyChildProcess],
   });
   assertSelfContained(core.metafile, "sealkeeper.cjs");
@@ -156,6 +174,7 @@ export async function bundleCli(outRoot = join(ROOT, "dist"), opts: { vendor?: b
       ...common,
       stdin: { contents: `export * from ${JSON.stringify(pkg)};`, resolveDir: ROOT, sourcefile: `vendor:${pkg}` },
       outfile: join(dir, "vendor", file),
+      banner: { js: IMPORT_META_URL },
       plugins: [builtinDynamicImports],
     });
     assertSelfContained(r.metafile, file);
