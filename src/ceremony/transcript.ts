@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { closeSync, constants, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import { UsageError } from "../errors.js";
+import { redactSecrets } from "../util/redact.js";
 import { VERSION } from "../version.js";
 
 export interface TranscriptEvent {
@@ -151,7 +152,14 @@ export function verifyTranscriptText(text: string, expectLastHash?: string): Ver
     }
     if (parsed.prev !== prev)
       return { ok: false, line: n, error: `line ${n} does not follow line ${n - 1} (chain broken)` };
-    if (parsed.seq !== n) return { ok: false, line: n, error: `line ${n} has sequence number ${parsed.seq}` };
+    if (parsed.seq !== n) {
+      // a hand-edited seq may be any string: shown cut like any value from outside (src/util/redact.ts)
+      return {
+        ok: false,
+        line: n,
+        error: `line ${n} has sequence number ${redactSecrets(String(JSON.stringify(parsed.seq)))}`,
+      };
+    }
     const { hash, ...body } = parsed;
     if (hashLine(body) !== hash) return { ok: false, line: n, error: `line ${n} was modified (hash mismatch)` };
     prev = hash;

@@ -24,12 +24,14 @@ export function parseRecipientSpec(raw: string): RecipientSpec {
   if (colon <= 0) {
     throw new RecipientError(`bad recipient "${showSpec(raw)}": expected TYPE:VALUE, one of ${describeSpecForms()}`);
   }
-  const type = raw.slice(0, colon).trim().toLowerCase();
+  const given = raw.slice(0, colon).trim();
+  const type = given.toLowerCase();
   const value = raw.slice(colon + 1).trim();
   const descriptor = findDescriptor(type);
   if (!descriptor) {
+    // shown as given: lower-cased, a base64 secret no longer looks like one (mixed case) and would not be cut
     throw new RecipientError(
-      `unknown recipient type "${showSpec(type)}" in "${showSpec(raw)}": expected one of ${describeSpecForms()}`,
+      `unknown recipient type "${showSpec(given)}" in "${showSpec(raw)}": expected one of ${describeSpecForms()}`,
     );
   }
   const source = descriptor.classifySpecValue(value);

@@ -5,6 +5,11 @@
  */
 
 const SHAPES: { re: RegExp; keep: (m: string) => string }[] = [
+  // an OpenPGP private key block (to its end, or to the end of the text when cut off): keep the armor header
+  {
+    re: /-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]*?(?:-----END PGP PRIVATE KEY BLOCK-----|$(?![\s\S]))/g,
+    keep: () => "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+  },
   // age identities (bech32, case-insensitive): keep "AGE-SECRET-KEY-1"
   { re: /AGE-(?:SECRET-KEY|PLUGIN)-[A-Z0-9-]*?1[0-9A-Z]+/gi, keep: (m) => m.slice(0, m.indexOf("1", 4) + 1) },
   // Vault/OpenBao tokens: hvs./hvb./hvr. (and s./b./r. legacy service/batch/recovery tokens of 24+ characters)

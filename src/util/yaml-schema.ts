@@ -5,18 +5,27 @@
 import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, visit } from "yaml";
 import type { z } from "zod";
 import { UsageError } from "../errors.js";
+import { redactSecrets } from "./redact.js";
 
 export type KeyPath = (string | number)[];
 
-/** A problem in a YAML file: `file:line: key: detail`. Exit 1. */
+/**
+ * A problem in a YAML file: `file:line: key: detail`. Exit 1.
+ * The key path and the detail come from the file (a mapping key, a value quoted by a check, a tag, an anchor or a
+ * token quoted by the YAML parser): a secret that a YAML slip put there (a share or token pasted as a key, say) is cut
+ * here, for every spec that reports through this class, by src/util/redact.ts. `key` keeps the cut form too.
+ */
 export class YamlSpecError extends UsageError {
+  readonly key: string;
   constructor(
     readonly file: string,
     readonly line: number,
-    readonly key: string,
+    key: string,
     detail: string,
   ) {
-    super(`${file}:${line}: ${key ? `${key}: ` : ""}${detail}`);
+    const shown = redactSecrets(key);
+    super(`${file}:${line}: ${shown ? `${shown}: ` : ""}${redactSecrets(detail)}`);
+    this.key = shown;
   }
 }
 

@@ -8,6 +8,7 @@
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { armor, Decrypter, Encrypter } from "age-encryption";
+import { redactSecrets } from "../../util/redact.js";
 import { OpenShareError, RecipientError } from "../errors.js";
 import { asText, leadingText, toBytes } from "../sniff.js";
 import type { CipherBackend, LoadedRecipient, LoadRecipientOptions, RecipientSpec } from "../types.js";
@@ -22,18 +23,22 @@ interface AgeHandle {
   recipients: string[];
 }
 
-/** Checks one recipient string; returns an error message (naming it) or null. */
+/**
+ * Checks one recipient string; returns an error message (naming it, cut if it looks like a secret: a token or a
+ * share pasted into a recipients file) or null.
+ */
 function checkRecipient(recipient: string): string | null {
-  if (!recipient.startsWith("age1")) return `"${recipient}" is not an age recipient (age1...)`;
+  const shown = redactSecrets(recipient);
+  if (!recipient.startsWith("age1")) return `"${shown}" is not an age recipient (age1...)`;
   const hrp = recipient.slice(0, recipient.lastIndexOf("1"));
   if (!SUPPORTED_HRPS.has(hrp)) {
-    return `"${recipient}" is an age plugin recipient (${hrp}); plugins are not supported, give an age1... X25519 recipient`;
+    return `"${shown}" is an age plugin recipient (${redactSecrets(hrp)}); plugins are not supported, give an age1... X25519 recipient`;
   }
   try {
     new Encrypter().addRecipient(recipient); // decodes the bech32 and checks its checksum and length
     return null;
   } catch {
-    return `"${recipient}" is not a valid age recipient`;
+    return `"${shown}" is not a valid age recipient`;
   }
 }
 
@@ -43,7 +48,7 @@ function parseRecipientsFile(text: string, label: string): string[] {
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
-    if (line.startsWith("AGE-SECRET-KEY-")) {
+    if (/^AGE-SECRET-KEY-/i.test(line)) {
       throw new RecipientError(
         `age recipients file ${label} line ${i + 1} is a SECRET key: give the age1... recipient`,
       );
@@ -134,11 +139,13 @@ export const ageBackend: CipherBackend = {
         text = await readFile(path, "utf8");
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? "error";
-        throw new RecipientError(`cannot read age recipients file ${spec.value}: ${code}`, { cause: err });
+        throw new RecipientError(`cannot read age recipients file ${redactSecrets(spec.value)}: ${code}`, {
+          cause: err,
+        });
       }
-      recipients = parseRecipientsFile(text, spec.value);
+      recipients = parseRecipientsFile(text, redactSecrets(spec.value));
     }
-    await validateByEncrypting(recipients, spec.raw);
+    await validateByEncrypting(recipients, redactSecrets(spec.raw));
     const handle: AgeHandle = { recipients };
     const shown =
       recipients.length === 1 ? recipients[0]! : `${recipients.length} recipients: ${recipients.join(", ")}`;

@@ -12,6 +12,7 @@ import { runUnseal } from "../../../src/ceremony/unseal.js";
 import { parseKeyShare } from "../../../src/ceremony/unseal-key.js";
 import { RecipientError } from "../../../src/ciphers/errors.js";
 import { parseOperatorSpec, parseRecipientSpec } from "../../../src/ciphers/recipient-spec.js";
+import { loadRecipient } from "../../../src/ciphers/registry.js";
 import { redactSecrets } from "../../../src/util/redact.js";
 import { YamlSpecError } from "../../../src/util/yaml-schema.js";
 import type { VaultClient } from "../../../src/vault/client.js";
@@ -87,6 +88,79 @@ describe("YAML aliases are refused with file:line, not a bare ReferenceError", (
       /^s\.yaml:2: not valid YAML: unresolved alias \(the anchor must be set before the alias\): nope$/,
     );
     expect(ceremony("shares: 3\nthreshold: *t\n")).toThrow(/ceremony\.yaml:2: not valid YAML: unresolved alias/);
+  });
+});
+
+describe("a secret slipped into a YAML mapping key is not repeated (fuzz:deep, shrunk counterexamples)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sk-regress-slip-"));
+  const ceremony =
+    'address: https://vault-0.example:8200\nshares: 3\nthreshold: 2\noperators:\n  - { name: alice, recipient: "pgp:keys/alice.asc" }\n';
+  it("a token as an unknown key of a ceremony file: cut after its prefix", () => {
+    const file = join(dir, "ceremony.yaml");
+    writeFileSync(file, `b.AAAAAAAAAAAAAAAAAAAAAAAA: x\n${ceremony}`);
+    expect(() => readCeremonyFile(file)).toThrow(/ceremony\.yaml:1: b\.\.\.\.: unknown key$/);
+  });
+  it("a hex share as an unknown key of a bootstrap spec: cut to its first characters", () => {
+    const share = `${"0".repeat(62)}7a00`;
+    expect(() => parseSpec(`${share}: x\nversion: 1\n`, "s.yaml")).toThrow(/^s\.yaml:1: 0000\.\.\.: unknown key$/);
+  });
+  it("the same for every place a YAML slip can put it: a nested key, a tag, an anchor, an alias", () => {
+    const s = freshSecrets();
+    for (const secret of [s.token, s.ageSecret, s.ageSecret.toLowerCase(), s.shareHex, s.shareB64]) {
+      for (const text of [
+        `version: 1\nmounts:\n  - path: a\n    type: kv\n    options: {${secret}: {}}\n`,
+        `version: 1\nmounts: !${secret} []\n`,
+        `version: 1\nmounts: !<${secret}> []\n`,
+        `version: 1\nmounts: *${secret}\n`,
+        `version: 1\nmounts: &${secret} x\n`,
+        `%${secret} 1\n---\nversion: 1\n`,
+        `version: 1\npolicies: [{name: p, hcl: |${secret}\n  x}]\n`,
+        `version: 1\nauth: [{path: kubernetes, type: kubernetes, roles: [{name: r, bound_service_account_names: [a], bound_service_account_namespaces: [b], token_ttl: ${secret}}]}]\n`,
+      ]) {
+        let msg = "";
+        try {
+          parseSpec(text, "s.yaml");
+        } catch (err) {
+          expect(err).toBeInstanceOf(SpecError);
+          msg = (err as Error).message;
+        }
+        expect(msg.toLowerCase(), text).not.toContain(secret.toLowerCase());
+        expect(msg.toLowerCase(), text).not.toContain(secret.slice(-20).toLowerCase());
+      }
+    }
+  });
+});
+
+describe("other errors that repeated a secret from their input (fuzz:deep, shrunk counterexamples)", () => {
+  it("a base64 share as a recipient type: not lower-cased before it is cut (lower case hid its shape)", () => {
+    const msg = messageOf(() => parseRecipientSpec("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAF+AAAAAAAAFgAA=age:age1qq"));
+    expect(msg.toLowerCase()).not.toContain("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaf+aaaaaaaafgaa");
+    expect(msg).toMatch(/^unknown recipient type "AAAA\.\.\.age"/);
+  });
+  it("a token given as an age recipients file, or as a line in one", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sk-regress-age-"));
+    await expect(loadRecipient(parseRecipientSpec("age:# s.AAAAAAAAAAAAAAAAAAAAAAAA"), { cwd: dir })).rejects.toThrow(
+      /^cannot read age recipients file # s\.\.\.\.: ENOENT$/,
+    );
+    writeFileSync(join(dir, "r.txt"), "hvs.AAAAAAAAAAAAAAAAAAAAAAAA\n");
+    await expect(loadRecipient(parseRecipientSpec("age:r.txt"), { cwd: dir })).rejects.toThrow(
+      /line 1: "hvs\.\.\.\." is not an age recipient/,
+    );
+    writeFileSync(join(dir, "r.txt"), `${freshSecrets().ageSecret.toLowerCase()}\n`);
+    await expect(loadRecipient(parseRecipientSpec("age:r.txt"), { cwd: dir })).rejects.toThrow(/is a SECRET key/);
+  });
+  it("a PGP private key block pasted into VAULT_CLIENT_TIMEOUT: cut to its armor header", () => {
+    const block =
+      "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAGAAAAAAAIgAAAAAA\n" +
+      "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\nAAAAAA==\n=AAAA\n-----END PGP PRIVATE KEY BLOCK-----\n";
+    expect(() => resolveConnection({}, { VAULT_CLIENT_TIMEOUT: block })).toThrow(
+      /^VAULT_CLIENT_TIMEOUT must be a duration .*, got "-----BEGIN PGP PRIVATE KEY BLOCK-----\.\.\.\n"$/,
+    );
+  });
+  it("a transcript line whose seq a hand edit turned into a token", () => {
+    const { token } = freshSecrets();
+    const r = verifyTranscriptText(`{"action":"x","seq":"${token}","prev":"${"0".repeat(64)}","hash":"h"}\n`);
+    expect(r).toEqual({ ok: false, line: 1, error: 'line 1 has sequence number "hvs....' + '"' });
   });
 });
 

@@ -3,7 +3,6 @@
  * accepts), parseKeyShare (what unseal, root generate and rekey take from files, stdin and prompts), and the legacy
  * secrets.js share format. Junk, near-valid mutations of real shares, huge inputs, and secrets pasted into junk.
  */
-import { randomBytes } from "node:crypto";
 import { fc } from "@fast-check/vitest";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseKeyShare } from "../../../src/ceremony/unseal-key.js";
@@ -13,28 +12,35 @@ import { ShamirError } from "../../../src/shamir/errors.js";
 import { combineSecretsJsShares } from "../../../src/shamir/secretsjs.js";
 import { splitSecret } from "../../../src/shamir/split.js";
 import {
+  anySecretArb,
   attempt,
   embedded,
   expectWellBehaved,
+  fixtureBytes,
   junkString,
   mutatedText,
+  params,
   RUNS,
   reportCounts,
   secretArb,
   tick,
 } from "./fuzz-kit.js";
 
-const realShares = splitSecret(randomBytes(32), 5, 3).map((s) => Buffer.from(s));
+let drawn = 0;
+const realShares = splitSecret(fixtureBytes("shares secret", 32), 5, 3, {
+  random: (b) => b.set(fixtureBytes(`shares split ${drawn++}`, b.length)),
+}).map((s) => Buffer.from(s));
 const seeds = [
   ...realShares.map((s) => s.toString("hex")),
   ...realShares.map((s) => s.toString("base64")),
   ` ${realShares[0]!.toString("hex").toUpperCase()}\n`,
-  randomBytes(32).toString("hex"),
+  fixtureBytes("shares key", 32).toString("hex"),
 ];
 const shareText = fc.oneof(
   junkString,
   mutatedText(seeds),
   embedded(secretArb).map((e) => e.input),
+  anySecretArb,
 );
 
 afterAll(() => {
@@ -52,10 +58,10 @@ describe("decodeShare / decodeShares", () => {
       fc.asyncProperty(shareText, fc.constantFrom("auto", "hex", "base64") as fc.Arbitrary<"auto">, async (t, enc) => {
         tick("decodeShare");
         const out = await attempt(() => decodeShare(t, { encoding: enc }));
-        expectWellBehaved(out, { allowed: [ShamirError] });
+        expectWellBehaved(out, { allowed: [ShamirError], input: t });
         if (out.ok) expect(out.value).toBeInstanceOf(Uint8Array);
       }),
-      { numRuns: RUNS.light },
+      params("decodeShare", RUNS.light),
     );
   });
 
@@ -66,9 +72,10 @@ describe("decodeShare / decodeShares", () => {
         expectWellBehaved(await attempt(() => decodeShare(input, { encoding: "hex" })), {
           allowed: [ShamirError],
           secrets: [secret],
+          input,
         });
       }),
-      { numRuns: RUNS.medium },
+      params("decodeShare secret", RUNS.medium),
     );
   });
 
@@ -77,14 +84,14 @@ describe("decodeShare / decodeShares", () => {
       fc.asyncProperty(fc.array(shareText, { maxLength: 8 }), async (texts) => {
         tick("decodeShares");
         const out = await attempt(() => decodeShares(texts));
-        expectWellBehaved(out, { allowed: [ShamirError] });
+        expectWellBehaved(out, { allowed: [ShamirError], input: texts });
         if (!out.ok) {
           const i = (out.error as ShamirError).shareIndex;
           expect(i).toBeGreaterThanOrEqual(1);
           expect(i).toBeLessThanOrEqual(texts.length);
         } else expect(out.value).toHaveLength(texts.length);
       }),
-      { numRuns: RUNS.medium },
+      params("decodeShares", RUNS.medium),
     );
   });
 
@@ -106,7 +113,11 @@ describe("parseKeyShare", () => {
         async (t) => {
           tick("parseKeyShare");
           const out = await attempt(() => parseKeyShare(t, "stdin line 7", "alice"));
-          expectWellBehaved(out, { allowed: [UsageError], secrets: t.trim().length >= 16 ? [t.trim()] : [] });
+          expectWellBehaved(out, {
+            allowed: [UsageError],
+            secrets: t.trim().length >= 16 ? [t.trim()] : [],
+            input: t,
+          });
           if (out.ok) {
             expect(out.value.bytes.length).toBeGreaterThanOrEqual(16);
             expect(out.value.bytes.length).toBeLessThanOrEqual(33);
@@ -114,7 +125,7 @@ describe("parseKeyShare", () => {
           } else expect((out.error as Error).message).toContain("stdin line 7");
         },
       ),
-      { numRuns: RUNS.light },
+      params("parseKeyShare", RUNS.light),
     );
   });
 
@@ -127,9 +138,9 @@ describe("parseKeyShare", () => {
         const out = await attempt(() => parseKeyShare(bad, "prompt"));
         // " " in the middle is not trimmed away: refused too
         expect(out.ok).toBe(false);
-        expectWellBehaved(out, { allowed: [UsageError], secrets: [bad, hex.slice(0, 32), hex.slice(34)] });
+        expectWellBehaved(out, { allowed: [UsageError], secrets: [bad, hex.slice(0, 32), hex.slice(34)], input: bad });
       }),
-      { numRuns: RUNS.medium },
+      params("parseKeyShare corrupted", RUNS.medium),
     );
   });
 });
@@ -137,17 +148,26 @@ describe("parseKeyShare", () => {
 describe("secrets.js shares", () => {
   it("a secret, or a ShamirError naming the share; never a library exception", async () => {
     const mod = (await import("secrets.js-grempe")) as unknown as {
-      default: { share(hex: string, n: number, t: number): string[] };
+      default: {
+        share(hex: string, n: number, t: number): string[];
+        setRNG(rng?: ((bits: number) => string) | string): boolean;
+      };
     };
-    const legit = mod.default.share(randomBytes(32).toString("hex"), 5, 3);
+    // the library's own RNG draws the coefficients: seed it too (test fixture), then put its default back
+    let drawn = 0;
+    mod.default.setRNG((bits) =>
+      Array.from(fixtureBytes(`secrets.js rng ${drawn++}`, bits), (b) => (b & 1 ? "1" : "0")).join(""),
+    );
+    const legit = mod.default.share(fixtureBytes("secrets.js secret", 32).toString("hex"), 5, 3);
+    mod.default.setRNG();
     const one = fc.oneof(mutatedText(legit), junkString, fc.constantFrom(...legit));
     await fc.assert(
       fc.asyncProperty(fc.array(one, { maxLength: 6 }), async (shares) => {
         tick("secrets.js");
         const out = await attempt(() => combineSecretsJsShares(shares));
-        expectWellBehaved(out, { allowed: [ShamirError] });
+        expectWellBehaved(out, { allowed: [ShamirError], input: shares });
       }),
-      { numRuns: RUNS.medium },
+      params("secrets.js", RUNS.medium),
     );
   });
 });
