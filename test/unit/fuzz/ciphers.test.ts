@@ -143,7 +143,7 @@ describe("openSealedShare", () => {
         tick("openSealedShare");
         const out = await attempt(() => openSealedShare(s, id, pass ?? undefined));
         // the identity is a private key (a PGP private key block, an AGE-SECRET-KEY): never repeated in an error
-        expectWellBehaved(out, { allowed: [OpenShareError], boundMs: 10_000, input: [s, id] });
+        expectWellBehaved(out, { allowed: [OpenShareError], boundMs: 30_000, input: [s, id] });
         if (out.ok && out.value !== null) expect(out.value).toBeInstanceOf(Uint8Array);
       }),
       params("openSealedShare", RUNS.crypto),
@@ -164,7 +164,7 @@ describe("loadRecipient", () => {
         const file = join(dir, `k${fileNo++ % 8}.asc`);
         writeFileSync(file, bytes);
         const out = await attempt(() => loadRecipient(parseRecipientSpec(`pgp:${file}`)));
-        expectWellBehaved(out, { allowed: [RecipientError], boundMs: 10_000, input: bytes });
+        expectWellBehaved(out, { allowed: [RecipientError], boundMs: 30_000, input: bytes });
         if (!out.ok) expect((out.error as Error).message).toContain(file.slice(dir.length + 1));
       }),
       params("loadRecipient pgp", RUNS.crypto),

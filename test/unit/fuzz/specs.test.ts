@@ -35,6 +35,9 @@ const ceremonySeeds = [
   "shares: 1\nthreshold: 1\nkind: recovery\nsealShares: client\noperators: [{name: a, recipient: 'age:x.txt'}]\ntranscript: t.jsonl\n",
 ];
 
+/** The 4 MB and 1 MiB attacks take seconds on a loaded machine: a hang is what this bound catches. */
+const ATTACK_BOUND_MS = 30_000;
+
 /** YAML shapes that have broken parsers before. */
 const attacks = [
   `a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n`,
@@ -97,7 +100,7 @@ describe("ceremony file", () => {
       const file = nextFile("a");
       writeFileSync(file, t);
       const out = await attempt(() => readCeremonyFile(file));
-      expectWellBehaved(out, { allowed: [UsageError] });
+      expectWellBehaved(out, { allowed: [UsageError], input: t, boundMs: ATTACK_BOUND_MS });
       expect(out.ok, t.slice(0, 60)).toBe(false);
     }
   });
@@ -124,7 +127,7 @@ describe("bootstrap spec", () => {
     for (const t of attacks) {
       tick("parseSpec");
       const out = await attempt(() => parseSpec(t, join(dir, "bootstrap.yaml"), { env: {} }));
-      expectWellBehaved(out, { allowed: [UsageError], input: t });
+      expectWellBehaved(out, { allowed: [UsageError], input: t, boundMs: ATTACK_BOUND_MS });
     }
   });
 
