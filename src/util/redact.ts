@@ -12,8 +12,10 @@ const SHAPES: { re: RegExp; keep: (m: string) => string }[] = [
   },
   // age identities (bech32, case-insensitive): keep "AGE-SECRET-KEY-1"
   { re: /AGE-(?:SECRET-KEY|PLUGIN)-[A-Z0-9-]*?1[0-9A-Z]+/gi, keep: (m) => m.slice(0, m.indexOf("1", 4) + 1) },
-  // Vault/OpenBao tokens: hvs./hvb./hvr. (and s./b./r. legacy service/batch/recovery tokens of 24+ characters)
-  { re: /(?:hv[sbr]|\b[sbr])\.[A-Za-z0-9_-]{16,}/g, keep: (m) => m.slice(0, m.indexOf(".") + 1) },
+  // Vault/OpenBao tokens: hvs./hvb./hvr. (and s./b./r. legacy service/batch/recovery tokens of 24+ characters); the
+  // run takes base64's + / = too, so that a share run into a token prefix ("b.AAAA...H9+AAAA...ZgAA") is cut whole,
+  // not left as a tail too short for the base64 shape below
+  { re: /(?:hv[sbr]|\b[sbr])\.[A-Za-z0-9_+/=-]{16,}/g, keep: (m) => m.slice(0, m.indexOf(".") + 1) },
   // key material as hex: a share is 66 hex digits, a key 64; 32+ is never a word
   { re: /[0-9a-fA-F]{32,}/g, keep: (m) => m.slice(0, 4) },
   // key material as base64 (a share is 44 characters): mixed case, unlike most paths

@@ -149,6 +149,15 @@ describe("other errors that repeated a secret from their input (fuzz:deep, shrun
     writeFileSync(join(dir, "r.txt"), `${freshSecrets().ageSecret.toLowerCase()}\n`);
     await expect(loadRecipient(parseRecipientSpec("age:r.txt"), { cwd: dir })).rejects.toThrow(/is a SECRET key/);
   });
+  it("a base64 share behind a token prefix: cut whole, not up to its first + (fuzz:deep seed 1680941672)", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "sk-regress-b64-")), "ceremony.yaml");
+    writeFileSync(
+      file,
+      'shares: 1\nthreshold: 1\noperators: [{name: a, recipient: "b.AAAAAAAAAAAAAAAAAH9+AAAAAAAAAAAAAAAAAAAAZgAA"}]\n',
+    );
+    expect(() => readCeremonyFile(file)).toThrow(/:3: operators\[0\]: bad recipient "b\.\.\.\.": expected TYPE:VALUE/);
+    expect(redactSecrets(`b.${freshSecrets().shareB64}`)).toBe("b....");
+  });
   it("a PGP private key block pasted into VAULT_CLIENT_TIMEOUT: cut to its armor header", () => {
     const block =
       "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAGAAAAAAAIgAAAAAA\n" +
