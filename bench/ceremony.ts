@@ -2,10 +2,13 @@
  * Ceremony benchmarks, each a ratio measured side by side in one run:
  * - CLI start-up: `--help` and `status` (against a live dev server) of the npm CLI and of the executable, vs bare
  *   `node -e 0` (goal: 1.3x) and `vault status` (goal: 1.5x), 15 paired rounds (issue 15);
- * - scripted unseal of a 3-node raft cluster vs a 1-node one (goal: under 1.5x: shares go to nodes concurrently).
+ * - scripted unseal of a 3-node raft cluster vs a 1-node one (goal: under 1.5x: shares go to nodes concurrently);
+ * - the same unseal through the CLI (one `sealkeeper unseal` process, the quorum engine) vs what an operator does
+ *   without it, the `vault operator unseal` (or `bao operator unseal`) loop: one process per share per node, 9 calls
+ *   (goal: at least 5x faster).
  * Run alone with `node --import tsx bench/ceremony.ts`; results and method in docs/benchmarks.md.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { packageCli } from "../scripts/package.js";
 import { runUnseal } from "../src/ceremony/unseal.js";
 import { parseKeyShare } from "../src/ceremony/unseal-key.js";
-import { initAndUnseal, startCluster, startDevServer, waitForHa } from "../test/harness/cluster.js";
+import { initAndUnseal, startCluster, startDevServer, type TestNode, waitForHa } from "../test/harness/cluster.js";
 import { serverBinaryPath, serverKind } from "../test/harness/paths.js";
 import { renderBenchTable } from "./shamir.js";
 import type { BenchResult } from "./types.js";
@@ -136,8 +139,95 @@ export async function runUnsealBench(rounds = 5): Promise<BenchResult[]> {
   ];
 }
 
+/** Runs one process to its end; rejects on a non-zero exit. */
+function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: { ...process.env, ...env, NO_COLOR: "1" }, stdio: ["pipe", "ignore", "pipe"] });
+    let err = "";
+    p.stderr.on("data", (c: Buffer) => {
+      err += c.toString();
+    });
+    p.on("error", reject);
+    p.on("close", (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} exited ${code}: ${err.slice(0, 300)}`)),
+    );
+    p.stdin.end(input ?? "");
+  });
+}
+
+/** Until every node reports unsealed (a raft follower finishes unsealing once it has joined its leader). */
+async function untilUnsealed(nodes: TestNode[]): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (const node of nodes) {
+    const c = node.client();
+    try {
+      while ((await c.sealStatus()).sealed) {
+        if (Date.now() > deadline) throw new Error(`${node.address} did not unseal`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    } finally {
+      await c.close();
+    }
+  }
+}
+
+/**
+ * Scripted unseal of a 3-node cluster with 3 shares, side by side in one run, alternating per round: one
+ * `sealkeeper unseal` process (shares on stdin, every node at once) against the loop an operator runs without it,
+ * `<server> operator unseal SHARE` once per share per node (9 processes, one after the other). Both times run from
+ * the first process started to every node reporting unsealed.
+ */
+export async function runCliUnsealBench(rounds = 5): Promise<BenchResult[]> {
+  const cluster = await startCluster(3);
+  const server = serverBinaryPath();
+  const addrVar = serverKind() === "openbao" ? "BAO_ADDR" : "VAULT_ADDR";
+  try {
+    const { keys } = await initAndUnseal(cluster.nodes, { shares: 5, threshold: 3 });
+    const three = keys.slice(0, 3);
+    let ours = 0;
+    let loop = 0;
+    for (let r = 0; r < rounds * 2; r++) {
+      await Promise.all(cluster.nodes.map((node) => node.restart()));
+      const t0 = performance.now();
+      if (r % 2 === 0) {
+        const args = ["bin/sealkeeper", "unseal", ...cluster.nodes.flatMap((n) => ["-a", n.address])];
+        await run(process.execPath, [...args, "--non-interactive", "--share-file", "-"], {}, `${three.join("\n")}\n`);
+      } else {
+        for (const node of cluster.nodes) {
+          for (const key of three) await run(server, ["operator", "unseal", key], { [addrVar]: node.address });
+        }
+      }
+      await untilUnsealed(cluster.nodes);
+      const ms = performance.now() - t0;
+      if (r % 2 === 0) ours += ms;
+      else loop += ms;
+      await waitForHa(cluster.nodes);
+    }
+    ours /= rounds;
+    loop /= rounds;
+    const name = serverKind() === "openbao" ? "bao" : "vault";
+    return [
+      { name: "sealkeeper unseal, 3 nodes x 3 shares (1 process)", msPerOp: ours, note: `mean of ${rounds} rounds` },
+      {
+        name: `${name} operator unseal loop, 3 nodes x 3 shares (9 processes)`,
+        msPerOp: loop,
+        note: `mean of ${rounds} rounds, alternating with the row above`,
+      },
+      {
+        name: "goal: sealkeeper >= 5x faster than the loop",
+        msPerOp: Number.NaN,
+        note: `${(loop / ours).toFixed(2)}x: ${loop / ours >= 5 ? "met" : "MISSED"}`,
+      },
+    ];
+  } finally {
+    await cluster.stop();
+  }
+}
+
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const results = [...(await runStartupBench()), ...(await runUnsealBench())];
+  const results = process.env.BENCH_ONLY_CLI_UNSEAL
+    ? await runCliUnsealBench()
+    : [...(await runStartupBench()), ...(await runUnsealBench()), ...(await runCliUnsealBench())];
   process.stdout.write(renderBenchTable(results));
   process.exit(0);
 }

@@ -4,14 +4,14 @@
  * BENCH=shamir,ceremony,bootstrap selects areas (BENCH=startup: only the start-up part of ceremony).
  */
 import { runBootstrapBench } from "./bootstrap.js";
-import { runStartupBench, runUnsealBench } from "./ceremony.js";
+import { runCliUnsealBench, runStartupBench, runUnsealBench } from "./ceremony.js";
 import { renderBenchTable, runShamirBench } from "./shamir.js";
 import type { BenchResult } from "./types.js";
 
 const areas: Record<string, () => Promise<BenchResult[]>> = {
   shamir: runShamirBench,
   startup: runStartupBench,
-  ceremony: async () => [...(await runStartupBench()), ...(await runUnsealBench())],
+  ceremony: async () => [...(await runStartupBench()), ...(await runUnsealBench()), ...(await runCliUnsealBench())],
   bootstrap: runBootstrapBench,
 };
 

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { fileExtensionFor, recipientTypes } from "../ciphers/registry.js";
 import { UsageError } from "../errors.js";
 import type { Prompter } from "../prompt/prompter.js";
 import { type KeyShare, parseKeyShare } from "./unseal-key.js";
@@ -65,7 +66,7 @@ export async function openShareFile(
   } catch (err) {
     throw new UsageError(`cannot read share file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
   }
-  const operator = operatorFromManifest(path) ?? basename(path).replace(/\.(asc|age|txt|share|gpg|pgp)$/i, "");
+  const operator = operatorFromManifest(path) ?? operatorFromFileName(basename(path));
   const origin = `file ${basename(path)}`;
   const { detectSealedType, openSealedShare } = await import("../ciphers/registry.js");
   const sealedType = detectSealedType(new Uint8Array(content));
@@ -174,4 +175,17 @@ export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }
       }
     },
   };
+}
+
+/**
+ * Sealed share files carry the extension of their type (from the cipher registry); these are the other endings an
+ * operator's file name may have: plaintext shares, and what people name a binary OpenPGP file.
+ */
+const PLAINTEXT_EXTENSIONS = [".txt", ".share", ".gpg", ".pgp"];
+
+/** "alice.asc" -> "alice": the registered sealed-share extensions and the plaintext ones are stripped. */
+function operatorFromFileName(name: string): string {
+  const known = [...recipientTypes.map(fileExtensionFor), ...PLAINTEXT_EXTENSIONS];
+  const ext = known.find((x) => name.toLowerCase().endsWith(x));
+  return ext ? name.slice(0, -ext.length) : name;
 }
