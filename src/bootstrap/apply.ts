@@ -1,10 +1,12 @@
 /**
- * applyPlan(client, plan): sends a plan's requests in dependency order (phase 1 mounts and auth methods; 2 auth config
- * and policies; 3 roles; 4 deletions of policies and auth methods), each phase concurrently with a small pool.
+ * applyPlan(client, plan): sends a plan's requests in dependency order (phase 0 audit devices, so that everything
+ * after them is audited; 1 mounts and auth methods; 2 auth config and policies; 3 roles; 4 deletions of policies and
+ * auth methods), each phase concurrently with a small pool.
  * Every request carries the full desired state of its object, so a run that stops half-way is converged by the next.
  */
 import { SealkeeperError, UsageError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
+import { PHASES } from "./kinds/context.js";
 import type { Plan, PlannedChange } from "./plan.js";
 import { runPool } from "./pool.js";
 
@@ -55,7 +57,7 @@ export async function applyPlan(client: VaultClient, plan: Plan, opts: ApplyOpti
   const limit = opts.concurrency ?? 8;
   const applied: string[] = [];
   let requests = 0;
-  for (const phase of [1, 2, 3, 4] as const) {
+  for (const phase of PHASES) {
     const steps = plan.changes.filter((c) => c.phase === phase);
     if (steps.length === 0) continue;
     await runPool(steps, limit, async (change) => {

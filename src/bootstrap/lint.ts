@@ -16,7 +16,10 @@ export type LintRule =
   | "unknown-policy"
   | "missing-ttl"
   | "long-ttl"
-  | "policy-parse";
+  | "policy-parse"
+  | "no-audit-device"
+  | "audit-executable-mode"
+  | "audit-path-tmp";
 
 /** Every rule with a one-line description (docs and `policy lint --list-rules` read this). */
 export const LINT_RULES: Record<LintRule, string> = {
@@ -30,6 +33,10 @@ export const LINT_RULES: Record<LintRule, string> = {
   "missing-ttl": "a role without token_ttl and token_max_ttl gets the system defaults (32 days)",
   "long-ttl": "a token_ttl over 24h or token_max_ttl over 7d keeps a stolen token useful for long",
   "policy-parse": "the policy text could not be parsed",
+  "no-audit-device": "a spec that enables logins but no audit device: nobody can tell later who read what",
+  "audit-executable-mode":
+    "a file audit device whose mode is executable: Vault 1.20.1+ refuses to unseal with it as its only device",
+  "audit-path-tmp": "an audit log under /tmp (or /var/tmp, /dev/shm) is world-writable territory and lost on reboot",
 };
 
 export interface LintFinding {
@@ -62,6 +69,7 @@ export function lintSpec(spec: BootstrapSpec, opts: LintOptions = {}): LintFindi
   }
   const known = new Set([...spec.policies.map((p) => p.name), "default", ...(opts.existingPolicies ?? [])]);
   for (const role of spec.roles) findings.push(...lintRole(role, known));
+  findings.push(...lintAudit(spec));
   return sortFindings(findings);
 }
 
@@ -192,6 +200,53 @@ export function lintRole(role: RoleSpec, knownPolicies: Set<string>): LintFindin
       `role ${role.name}: token_max_ttl ${formatSeconds(role.token_max_ttl)} is over 7d`,
       "use a day or less",
     );
+  }
+  return out;
+}
+
+/** Audit devices: none at all (while the spec enables logins), an executable file mode, a log under /tmp. */
+export function lintAudit(spec: Pick<BootstrapSpec, "audit" | "auth" | "file">): LintFinding[] {
+  const out: LintFinding[] = [];
+  if (spec.audit.length === 0 && spec.auth.length > 0) {
+    out.push({
+      file: spec.file,
+      line: 1,
+      rule: "no-audit-device",
+      severity: "warning",
+      subject: "audit",
+      message: "the spec enables auth methods but no audit device",
+      fix: "add a file audit device under audit:, e.g. { path: file, type: file, options: { file_path: /vault/audit/audit.log } }",
+    });
+  }
+  for (const a of spec.audit) {
+    const add = (rule: LintRule, option: string, message: string, fix: string) =>
+      out.push({
+        file: a.source.file,
+        line: a.optionLines[option] ?? a.source.line,
+        rule,
+        severity: "warning",
+        subject: `audit ${a.path}/`,
+        message,
+        fix,
+      });
+    const mode = a.options.mode;
+    if (a.type === "file" && mode !== undefined && /^[0-7]+$/.test(mode) && (Number.parseInt(mode, 8) & 0o111) !== 0) {
+      add(
+        "audit-executable-mode",
+        "mode",
+        `audit device ${a.path}/ has mode ${mode}, which is executable`,
+        'use mode: "0600" (or leave mode out)',
+      );
+    }
+    const path = a.options.file_path;
+    if (a.type === "file" && path !== undefined && /^\/(tmp|var\/tmp|dev\/shm)(\/|$)/.test(path)) {
+      add(
+        "audit-path-tmp",
+        "file_path",
+        `audit device ${a.path}/ logs to ${path}, under a temporary directory`,
+        "log to a dedicated persistent directory, e.g. /vault/audit/audit.log",
+      );
+    }
   }
   return out;
 }

@@ -40,7 +40,7 @@ export async function observeState(
   };
   const tasks: (() => Promise<void>)[] = [];
   const ctx = { client, spec, observed, limit, queue: (t: () => Promise<void>) => void tasks.push(t) };
-  for (const kind of KINDS) await kind.observe?.(ctx);
+  await Promise.all(KINDS.map((kind) => kind.observe?.(ctx)));
   await runPool(tasks, limit, (t) => t());
   return observed;
 }

@@ -75,13 +75,32 @@ export async function assessRootRevoke(client: VaultClient): Promise<{ info: Tok
   return { info, warnings };
 }
 
+export interface RevokeOptions {
+  /** Refuse while no audit device is enabled (after the revoke, nobody could add one without a quorum). */
+  requireAudit?: boolean;
+}
+
+/** Paths of the enabled audit devices (sys/audit; needs sudo, which a root token has). */
+export async function enabledAuditDevices(client: VaultClient): Promise<string[]> {
+  const res = await client.read<{ data?: Record<string, unknown> } & Record<string, unknown>>("sys/audit");
+  const table = (res?.data ?? res ?? {}) as Record<string, unknown>;
+  return Object.keys(table).filter((k) => k.endsWith("/"));
+}
+
 /**
  * Revokes the client's root token and proves it is gone. Afterwards the client has no token.
- * @throws UsageError when the token is not root (nothing revoked); SealkeeperError when the token still answers
- *   lookup-self after the revoke.
+ * @throws UsageError when the token is not root, or (requireAudit) when no audit device is enabled: nothing revoked;
+ *   SealkeeperError when the token still answers lookup-self after the revoke.
  */
-export async function revokeRootToken(client: VaultClient): Promise<RevokeResult> {
+export async function revokeRootToken(client: VaultClient, opts: RevokeOptions = {}): Promise<RevokeResult> {
   const { info, warnings } = await assessRootRevoke(client);
+  if (opts.requireAudit && (await enabledAuditDevices(client)).length === 0) {
+    throw new UsageError("refusing to revoke the root token: no audit device is enabled", {
+      hint:
+        "add an audit device under audit: in the spec and apply (on OpenBao: an audit stanza in the server config), " +
+        "or pass --allow-no-audit to revoke anyway",
+    });
+  }
   await client.write("auth/token/revoke-self", {});
   const after = await client.request("GET", "auth/token/lookup-self", { accept: [403] });
   if (after.status !== 403) {

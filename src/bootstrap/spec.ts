@@ -9,6 +9,7 @@ import { z } from "zod";
 import { UsageError } from "../errors.js";
 import { parseYamlWithSchema, type YamlLines } from "../util/yaml-schema.js";
 import { type AppEnvironment, appSchema } from "./kinds/app.js";
+import { type AuditSpec, auditSchema } from "./kinds/audit.js";
 import { type AuthSpec, authSchema } from "./kinds/auth.js";
 import { type LoadSpecOptions, specContext } from "./kinds/context.js";
 import { type EsoSpec, esoSchema } from "./kinds/eso.js";
@@ -20,6 +21,7 @@ import { type PolicySpec, policySchema } from "./kinds/policy.js";
 /** A spec problem: file:line, the key, and what is wrong. Exit 1. (The shared YAML error, under the spec's name.) */
 export { YamlSpecError as SpecError } from "../util/yaml-schema.js";
 export type { AppEnvironment, RawApp } from "./kinds/app.js";
+export type { AuditSpec } from "./kinds/audit.js";
 export type { AuthSpec } from "./kinds/auth.js";
 export type { LoadSpecOptions, SourceRef } from "./kinds/context.js";
 export type { ClusterStoreSpec } from "./kinds/eso.js";
@@ -30,6 +32,7 @@ export type { PolicySpec } from "./kinds/policy.js";
 
 const specSchema = z.strictObject({
   version: z.literal(1),
+  audit: z.array(auditSchema).default([]),
   mounts: z.array(mountSchema).default([]),
   auth: z.array(authSchema).default([]),
   policies: z.array(policySchema).default([]),
@@ -41,6 +44,7 @@ export type RawSpec = z.infer<typeof specSchema>;
 
 export interface BootstrapSpec {
   file: string;
+  audit: AuditSpec[];
   mounts: MountSpec[];
   auth: AuthSpec[];
   policies: PolicySpec[];
@@ -75,7 +79,7 @@ export function parseSpec(text: string, file: string, opts: LoadSpecOptions = {}
 /** Every kind resolves its section, in KINDS order; then every kind checks its references to the others. */
 function resolveSpec(raw: RawSpec, src: YamlLines, opts: LoadSpecOptions): BootstrapSpec {
   const ctx = specContext(src, opts);
-  const spec: BootstrapSpec = { file: src.file, mounts: [], auth: [], policies: [], roles: [], apps: [] };
+  const spec: BootstrapSpec = { file: src.file, audit: [], mounts: [], auth: [], policies: [], roles: [], apps: [] };
   for (const kind of KINDS) kind.resolve?.(raw, ctx, spec);
   for (const kind of KINDS) kind.link?.(raw, ctx, spec);
   return spec;

@@ -25,6 +25,8 @@ export interface BootstrapClusterDeps {
   /** Passed to init: the pending-ceremony journal and the waiting-line interval (src/ceremony/init.ts). */
   pendingDir?: string;
   waitingIntervalMs?: number;
+  /** Revoke the root token even when no audit device is enabled (default: refuse). */
+  allowNoAudit?: boolean;
 }
 
 export interface BootstrapClusterResult {
@@ -147,7 +149,7 @@ export async function runBootstrapCluster(deps: BootstrapClusterDeps): Promise<B
       );
     }
     log(`verify passed: ${verified.rows.length} checks`);
-    const revoked = await revokeRootToken(active);
+    const revoked = await revokeRootToken(active, { requireAudit: !deps.allowNoAudit });
     deps.transcript?.append({ action: "root-revoked", node: active.address, detail: `accessor ${revoked.accessor}` });
     log(`root token revoked; lookup-self answers ${revoked.lookupStatusAfter}`);
     active.setToken(undefined);

@@ -2,6 +2,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadSpec } from "../../src/bootstrap/spec.js";
 import { startCluster, type TestCluster } from "../harness/cluster.js";
 import {
   type AgeOperator,
@@ -14,9 +15,11 @@ import {
   stopGpgAgent,
 } from "../harness/operators.js";
 import { runSealkeeper } from "../harness/run-cli.js";
+import { auditServerConfig, REFERENCE_AUDIT_PATH, withoutAudit } from "./bootstrap-helpers.js";
 
 let cluster: TestCluster;
 let broken: TestCluster;
+let bare: TestCluster;
 let work: string;
 let ops: PgpOperator[];
 let age: AgeOperator;
@@ -42,16 +45,22 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "sk-bootstrap-cluster-"));
   const keys = join(work, "keys");
   mkdirSync(keys);
-  const clusters = Promise.all([startCluster(3), startCluster(3)]);
+  cpSync(join(process.cwd(), "examples/reference"), join(work, "spec"), { recursive: true });
+  const specFile = join(work, "spec", "bootstrap.yaml");
+  const text = readFileSync(specFile, "utf8");
+  writeFileSync(specFile, text.replace(`file_path: ${REFERENCE_AUDIT_PATH}`, `file_path: ${join(work, "audit.log")}`));
+  writeFileSync(join(work, "spec", "no-audit.yaml"), withoutAudit(text));
+  // OpenBao takes audit devices from its config (Vault from the spec's apply)
+  const extraConfig = auditServerConfig(loadSpec(specFile).audit);
+  const clusters = Promise.all([startCluster(3, { extraConfig }), startCluster(3, { extraConfig }), startCluster(1)]);
   const home = makeGnupgHome(work);
   ops = ["ann", "ben", "root-holder"].map((n) => makePgpOperator(home, keys, n));
   age = makeAgeOperator(keys, "dan");
-  cpSync(join(process.cwd(), "examples/reference"), join(work, "spec"), { recursive: true });
-  [cluster, broken] = await clusters;
+  [cluster, broken, bare] = await clusters;
 }, 240_000);
 
 afterAll(async () => {
-  await Promise.all([cluster?.stop(), broken?.stop()]);
+  await Promise.all([cluster?.stop(), broken?.stop(), bare?.stop()]);
   stopGpgAgent(join(work, "gnupg"));
 });
 
@@ -149,6 +158,32 @@ describe("bootstrap cluster", () => {
     const c = broken.nodes[0]!.client(rootToken);
     const self = await c.read<{ data: { policies: string[] } }>("auth/token/lookup-self");
     expect(self?.data.policies).toContain("root");
+    await c.close();
+  });
+
+  it("refuses to revoke the root token while no audit device is enabled; the token stays usable", async () => {
+    const out = join(work, "bare-ceremony");
+    writeCeremony(join(work, "bare.yaml"), out);
+    const r = await runSealkeeper([
+      "bootstrap",
+      "cluster",
+      "--ceremony",
+      join(work, "bare.yaml"),
+      "-f",
+      join(work, "spec", "no-audit.yaml"),
+      "-a",
+      bare.nodes[0]!.address,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /bootstrap stopped after init: refusing to revoke the root token: no audit device is enabled/,
+    );
+    const rootToken = gpgDecrypt(ops[2]!, join(out, "root-token.asc"));
+    const c = bare.nodes[0]!.client(rootToken);
+    const self = await c.read<{ data: { policies: string[] } }>("auth/token/lookup-self");
+    expect(self?.data.policies).toContain("root");
+    // configured and verified: only the revoke was held back
+    expect(await c.read("auth/kubernetes/role/eso-role")).toBeDefined();
     await c.close();
   });
 });

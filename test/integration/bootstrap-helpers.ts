@@ -1,15 +1,53 @@
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { auditConfigStanza } from "../../src/bootstrap/kinds/audit.js";
+import type { BootstrapSpec } from "../../src/bootstrap/spec.js";
+import { type DevServer, startDevServer } from "../harness/cluster.js";
+import { serverKind } from "../harness/paths.js";
 import type { TokenReviewResponder } from "../harness/tokenreview.js";
+
+/**
+ * A dev server for a spec with audit devices. Vault enables them through the API (the spec's apply does it); OpenBao
+ * refuses that unless told to, and takes them from its server configuration instead: there they are declared in a
+ * config file, with the very stanza plan prints for the purpose (auditConfigStanza).
+ */
+export async function startServerForAudit(audit: BootstrapSpec["audit"]): Promise<DevServer> {
+  const config = auditServerConfig(audit);
+  if (config === "") return startDevServer();
+  const file = join(mkdtempSync(join(tmpdir(), "sealkeeper-audit-config-")), "audit.hcl");
+  writeFileSync(file, config);
+  return startDevServer({ args: [`-config=${file}`] });
+}
+
+/** The server-config lines that declare `audit` on OpenBao; nothing on Vault (the spec's apply enables them). */
+export function auditServerConfig(audit: BootstrapSpec["audit"]): string {
+  if (serverKind() === "vault" || audit.length === 0) return "";
+  return `${audit.map(auditConfigStanza).join("\n")}\n`;
+}
+
+/** The spec text without its audit: section (for the tests of what happens with no audit device). */
+export function withoutAudit(text: string): string {
+  return text.replace(/^audit:\n(?:(?:[ \t]+.*)?\n)*/m, "");
+}
 
 const REF = "examples/reference";
 
-/** Copies the reference spec into `dir`, pointing kubernetes_host at the responder and the reviewer JWT at its token. */
-export function writeReferenceSpec(dir: string, responder: TokenReviewResponder): string {
-  const text = readFileSync(join(REF, "bootstrap.yaml"), "utf8").replace(
-    "kubernetes_host: https://kubernetes.default.svc",
-    `kubernetes_host: ${responder.url}`,
-  );
+/** The reference spec's audit log path (the Helm charts' audit volume): tests point it into their own directory. */
+export const REFERENCE_AUDIT_PATH = "/vault/audit/audit.log";
+
+/**
+ * Copies the reference spec into `dir`, pointing kubernetes_host at the responder, the reviewer JWT at its token and
+ * the file audit device at `auditLog` (default dir/audit.log).
+ */
+export function writeReferenceSpec(
+  dir: string,
+  responder: TokenReviewResponder,
+  auditLog = join(dir, "audit.log"),
+): string {
+  const text = readFileSync(join(REF, "bootstrap.yaml"), "utf8")
+    .replace("kubernetes_host: https://kubernetes.default.svc", `kubernetes_host: ${responder.url}`)
+    .replace(`file_path: ${REFERENCE_AUDIT_PATH}`, `file_path: ${auditLog}`);
   copyFileSync(join(REF, "kubernetes-ca.pem"), join(dir, "kubernetes-ca.pem"));
   writeFileSync(join(dir, "token-reviewer.jwt"), `${responder.reviewerToken}\n`, { mode: 0o600 });
   const file = join(dir, "bootstrap.yaml");

@@ -7,22 +7,26 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadSpec } from "../../src/bootstrap/spec.js";
 import { loadRecipient, sealShare } from "../../src/ciphers/registry.js";
 import type { VaultClient } from "../../src/vault/client.js";
 import { type DevServer, startDevServer } from "../harness/cluster.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 import { startTokenReviewResponder, type TokenReviewResponder } from "../harness/tokenreview.js";
-import { writeReferenceSpec } from "./bootstrap-helpers.js";
+import { startServerForAudit, writeReferenceSpec } from "./bootstrap-helpers.js";
 
 let server: DevServer;
 let root: VaultClient;
 let responder: TokenReviewResponder;
 let dir: string;
+let referenceSpec: string;
 
 beforeAll(async () => {
-  [server, responder] = await Promise.all([startDevServer(), startTokenReviewResponder()]);
-  root = server.client();
+  responder = await startTokenReviewResponder();
   dir = mkdtempSync(join(tmpdir(), "sealkeeper-root-"));
+  referenceSpec = writeReferenceSpec(dir, responder);
+  server = await startServerForAudit(loadSpec(referenceSpec).audit);
+  root = server.client();
 });
 
 afterAll(async () => {
@@ -94,8 +98,44 @@ describe("root revoke", () => {
     expect(await lookupStatus(token)).toBe(403);
   });
 
+  it("bootstrap apply --revoke-root-token refuses while no audit device is enabled; --allow-no-audit overrides", async () => {
+    // a server of its own: the shared one has the reference spec's audit device (from its config on OpenBao)
+    const bare = await startDevServer();
+    try {
+      const spec = join(dir, "no-audit.yaml");
+      writeFileSync(
+        spec,
+        "version: 1\npolicies:\n  - name: applied\n    rules: [{ path: secret/data/x, capabilities: [read] }]\n",
+      );
+      const c = bare.client();
+      const token = (await c.write<{ auth: { client_token: string } }>("auth/token/create", { policies: ["root"] }))
+        .auth.client_token;
+      const env = { VAULT_ADDR: bare.address, VAULT_TOKEN: token };
+      const r = await runSealkeeper(["bootstrap", "apply", "-f", spec, "--revoke-root-token"], { env });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain("refusing to revoke the root token: no audit device is enabled");
+      expect(r.stderr).toContain("--allow-no-audit");
+      // applied and verified, but the token lives
+      expect(await c.read("sys/policies/acl/applied")).toBeDefined();
+      const probe = bare.client(token);
+      expect((await probe.request("GET", "auth/token/lookup-self", { accept: [403] })).status).toBe(200);
+      await probe.close();
+      const forced = await runSealkeeper(
+        ["bootstrap", "apply", "-f", spec, "--revoke-root-token", "--allow-no-audit"],
+        {
+          env,
+        },
+      );
+      expect(forced.code, forced.stderr).toBe(0);
+      expect(forced.stdout).toContain("lookup-self now answers 403");
+      await c.close();
+    } finally {
+      await bare.stop();
+    }
+  });
+
   it("bootstrap apply --revoke-root-token applies, verifies, then revokes", async () => {
-    const spec = writeReferenceSpec(dir, responder);
+    const spec = referenceSpec;
     const token = await childToken(["root"]);
     const r = await runSealkeeper(["bootstrap", "apply", "-f", spec, "--revoke-root-token"], {
       env: { VAULT_ADDR: server.address, VAULT_TOKEN: token },

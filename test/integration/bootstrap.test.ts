@@ -3,16 +3,18 @@
  * zero writes (proven by a file audit device), drift restored, least privilege verified, and Kubernetes login end to
  * end through a TokenReview responder that only knows the tokens this test minted.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadSpec } from "../../src/bootstrap/spec.js";
 import { VaultHttpError } from "../../src/errors.js";
 import type { VaultClient } from "../../src/vault/client.js";
-import { type DevServer, startDevServer } from "../harness/cluster.js";
+import type { DevServer } from "../harness/cluster.js";
+import { serverKind } from "../harness/paths.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 import { startTokenReviewResponder, type TokenReviewResponder } from "../harness/tokenreview.js";
-import { auditRequests, countWrites, writeReferenceSpec } from "./bootstrap-helpers.js";
+import { auditRequests, countWrites, startServerForAudit, writeReferenceSpec } from "./bootstrap-helpers.js";
 
 let server: DevServer;
 let root: VaultClient;
@@ -24,15 +26,22 @@ let env: Record<string, string>;
 
 const cli = (args: string[]) => runSealkeeper(args, { env });
 
+const openbao = serverKind() === "openbao";
+
 beforeAll(async () => {
-  [server, responder] = await Promise.all([startDevServer(), startTokenReviewResponder()]);
-  root = server.client();
+  responder = await startTokenReviewResponder();
   dir = mkdtempSync(join(tmpdir(), "sealkeeper-bootstrap-"));
-  specFile = writeReferenceSpec(dir, responder);
   auditLog = join(dir, "audit.log");
-  await root.write("sys/audit/file", { type: "file", options: { file_path: auditLog } });
+  specFile = writeReferenceSpec(dir, responder, auditLog);
+  // the spec's file audit device: Vault gets it from the first apply, OpenBao from its server config
+  server = await startServerForAudit(loadSpec(specFile).audit);
+  root = server.client();
   env = { VAULT_ADDR: server.address, VAULT_TOKEN: server.rootToken };
 });
+
+/** Lint's only complaint about the test's copy of the spec: its audit log is under /tmp. */
+const onlyTmpAuditWarning = (stderr: string) =>
+  expect(stderr.split("\n").filter((l) => l !== "" && !l.includes(": audit-path-tmp: "))).toEqual([]);
 
 afterAll(async () => {
   await root?.close();
@@ -43,8 +52,11 @@ afterAll(async () => {
 describe("bootstrap of the reference architecture", () => {
   it("plans creates on a fresh server (exit 2 with --detailed-exitcode)", async () => {
     const r = await cli(["bootstrap", "plan", "-f", specFile, "--detailed-exitcode"]);
-    expect(r.stderr).toBe("");
+    onlyTmpAuditWarning(r.stderr);
     expect(r.code).toBe(2);
+    // Vault: the audit device comes first; OpenBao: its server config already enabled it
+    if (openbao) expect(r.stdout).not.toContain("audit file/");
+    else expect(r.stdout.split("\n")[0]).toBe("+ create audit file/");
     // dev mode already mounts kv-v2 at secret/: no mount change
     expect(r.stdout).not.toContain("mount secret/");
     for (const id of [
@@ -61,14 +73,16 @@ describe("bootstrap of the reference architecture", () => {
     }
     expect(r.stdout).toContain("token_reviewer_jwt: (sensitive)");
     expect(r.stdout).not.toContain(responder.reviewerToken);
-    expect(r.stdout).toContain("Plan: 8 to create, 0 to update, 0 to delete.");
+    expect(r.stdout).toContain(`Plan: ${openbao ? 8 : 9} to create, 0 to update, 0 to delete.`);
   });
 
   it("applies, then plans no changes", async () => {
     const before = countWrites(auditRequests(auditLog));
     const r = await cli(["bootstrap", "apply", "-f", specFile]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain("Apply complete: 8 step(s), 8 write request(s).");
+    const steps = openbao ? 8 : 9;
+    expect(r.stdout).toContain(`Apply complete: ${steps} step(s), ${steps} write request(s).`);
+    // the audit device was enabled first, so each of the other eight writes is in its log
     expect(countWrites(auditRequests(auditLog)) - before).toBe(8);
     const plan = await cli(["bootstrap", "plan", "-f", specFile, "--detailed-exitcode"]);
     expect(plan.code).toBe(0);
@@ -178,6 +192,45 @@ describe("kubernetes login end to end", () => {
     } finally {
       await app.close();
     }
+  });
+
+  it("a login after apply is in the spec's audit log, its JWT and token HMACed, never in clear", async () => {
+    const jwt = responder.mint({ namespace: "dev", serviceAccount: "my-app" });
+    const res = await root.write<{ auth: { client_token: string; accessor: string } }>("auth/kubernetes/login", {
+      role: "my-app-dev",
+      jwt,
+    });
+    const token = res.auth.client_token;
+    // the response entry is written after the response: wait for it rather than sleep
+    type Entry = {
+      type: string;
+      request?: { path?: string; data?: Record<string, unknown> };
+      response?: { auth?: { client_token?: string; accessor?: string } };
+    };
+    const deadline = Date.now() + 30_000;
+    let login: Entry[] = [];
+    while (Date.now() < deadline) {
+      login = readFileSync(auditLog, "utf8")
+        .split("\n")
+        .filter((l) => l.includes("auth/kubernetes/login"))
+        .map((l) => JSON.parse(l) as Entry)
+        .filter((e) => e.request?.data?.role === "my-app-dev");
+      if (login.some((e) => e.type === "response" && e.response?.auth)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const request = login.find((e) => e.type === "request")!;
+    const response = login.find((e) => e.type === "response" && e.response?.auth)!;
+    expect(request.request?.data?.jwt).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    expect(response.response?.auth?.client_token).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    const text = readFileSync(auditLog, "utf8");
+    expect(text).not.toContain(jwt);
+    expect(text).not.toContain(token);
+    // the HMAC is the server's own: sys/audit-hash with the device's salt gives the same value
+    const hashed = await root.write<{ data?: { hash: string }; hash?: string }>("sys/audit-hash/file", {
+      input: token,
+    });
+    expect(response.response?.auth?.client_token).toBe(hashed.data?.hash ?? hashed.hash);
+    await root.write("auth/token/revoke", { token });
   });
 
   it("ESO's service account reads production through eso-role, and nothing in dev", async () => {

@@ -83,7 +83,7 @@ export function specContext(src: YamlLines, opts: LoadSpecOptions): SpecContext 
 
 // ---- plan types ------------------------------------------------------------------------------------------------
 
-export type ChangeKind = "mount" | "auth" | "auth-config" | "policy" | "role";
+export type ChangeKind = "audit" | "mount" | "auth" | "auth-config" | "policy" | "role";
 export type ChangeAction = "create" | "update" | "delete";
 
 export interface FieldChange {
@@ -103,13 +103,19 @@ export interface PlannedRequest {
   body?: Record<string, unknown>;
 }
 
+export type Phase = 0 | 1 | 2 | 3 | 4;
+export const PHASES: readonly Phase[] = [0, 1, 2, 3, 4];
+
 export interface PlannedChange {
   /** Stable name of the step, used in errors: e.g. `policy my-app-read`, `role kubernetes/eso-role`. */
   id: string;
   kind: ChangeKind;
   action: ChangeAction;
-  /** 1 mounts and auth methods; 2 auth config and policies; 3 roles; 4 deletions of policies and auth methods. */
-  phase: 1 | 2 | 3 | 4;
+  /**
+   * 0 audit devices (first, so that every later write is audited); 1 mounts and auth methods; 2 auth config and
+   * policies; 3 roles; 4 deletions of policies and auth methods.
+   */
+  phase: Phase;
   fields: FieldChange[];
   requests: PlannedRequest[];
 }

@@ -3,6 +3,7 @@
  * (apply order is each change's phase). A new kind is a file in this directory and an entry here.
  */
 import { appKind } from "./app.js";
+import { auditKind } from "./audit.js";
 import { authKind } from "./auth.js";
 import { esoKind } from "./eso.js";
 import type { ResourceKind } from "./kind.js";
@@ -12,6 +13,7 @@ import { mountKind } from "./mount.js";
 import { policyKind } from "./policy.js";
 
 export const KINDS: readonly ResourceKind[] = [
+  auditKind,
   mountKind,
   authKind,
   kubernetesConfigKind,

@@ -11,12 +11,17 @@
  */
 import type { VaultClient } from "../../vault/client.js";
 import type { BootstrapSpec, RawSpec } from "../spec.js";
+import type { ObservedAudit } from "./audit.js";
 import type { PlanOptions, PlanOutput, SpecContext } from "./context.js";
 import type { ObservedK8sConfig } from "./kubernetes-config.js";
 import type { ObservedRole } from "./kubernetes-role.js";
 import type { ObservedMount } from "./mount.js";
 
 export interface ObservedState {
+  /** Audit devices by path without the trailing slash (absent: not read, as in unit tests: none). */
+  audit?: Record<string, ObservedAudit>;
+  /** False on a server that refuses to enable audit devices through its API (OpenBao's default). */
+  auditApiCreation?: boolean;
   /** Secret-engine mounts by path without the trailing slash. */
   mounts: Record<string, ObservedMount>;
   /** Auth methods by path without the trailing slash. */

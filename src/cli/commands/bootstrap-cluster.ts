@@ -22,7 +22,8 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
     .option("-o, --out <dir>", "ceremony output directory (default: the ceremony file's out)")
     .option("--transcript <file>", "ceremony transcript (default: <out>/transcript.jsonl)")
     .option("--concurrency <n>", "bootstrap requests in flight at once (default 8)")
-    .option("--allow-insecure-http", "allow shares over plain HTTP to non-loopback hosts");
+    .option("--allow-insecure-http", "allow shares over plain HTTP to non-loopback hosts")
+    .option("--allow-no-audit", "revoke the root token even when no audit device is enabled");
   addConnectionOptions(cmd, { multi: true });
   addFormatOption(cmd);
   cmd.action(async (opts) => {
@@ -52,6 +53,7 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
         spec,
         store: new ShareStore(out),
         concurrency,
+        allowNoAudit: Boolean(opts.allowNoAudit),
         log: (line) => io.stderr.write(`${line}\n`),
         pendingDir: (await import("../../ceremony/pending.js")).pendingDir(io.env),
         waitingIntervalMs: io.stderrIsTTY ? 5_000 : 30_000,

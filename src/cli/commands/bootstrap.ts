@@ -30,6 +30,7 @@ interface BootstrapOpts extends RawConnectionOpts {
   concurrency?: string;
   revokeRootToken?: boolean;
   tokenRole?: string;
+  allowNoAudit?: boolean;
 }
 
 /** `bootstrap plan|apply|verify|manifests`: declarative mounts, Kubernetes auth, policies and apps. */
@@ -68,6 +69,7 @@ export function registerBootstrap(program: Command, io: CliIO): void {
     .option("--strict", "refuse to apply while lint reports findings")
     .option("--concurrency <n>", "requests in flight at once (default 8)")
     .option("--revoke-root-token", "after apply and a passing verify, revoke the token used (it must be a root token)")
+    .option("--allow-no-audit", "with --revoke-root-token: revoke even when no audit device is enabled")
     .action(async (opts: BootstrapOpts) => {
       const format = resolveFormat(opts.format, io);
       const concurrency = parseConcurrency(opts.concurrency);
@@ -100,7 +102,7 @@ export function registerBootstrap(program: Command, io: CliIO): void {
             });
           }
           const { revokeRootToken } = await import("../../bootstrap/revoke-root.js");
-          const revoked = await revokeRootToken(client);
+          const revoked = await revokeRootToken(client, { requireAudit: !opts.allowNoAudit });
           writeRevokeReport(io, revoked);
         }
       });

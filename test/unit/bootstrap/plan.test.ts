@@ -13,6 +13,7 @@ function empty(): ObservedState {
     authConfigs: {},
     roles: {},
     policyNames: ["default", "root"],
+    audit: {},
     policies: {},
   };
 }
@@ -20,6 +21,8 @@ function empty(): ObservedState {
 /** The state a server would be in after applying the spec. */
 function converged(): ObservedState {
   const o = empty();
+  const a = spec.audit[0]!;
+  o.audit = { file: { type: a.type, description: a.description, local: false, options: { ...a.options } } };
   o.mounts.secret = { type: "kv", description: "", options: { version: "2" } };
   o.auth.kubernetes = { type: "kubernetes", description: "", options: {} };
   const c = spec.auth[0]!.config!;
@@ -47,6 +50,7 @@ describe("planBootstrap", () => {
     const plan = planBootstrap(spec, empty());
     expect(plan.conflicts).toEqual([]);
     expect(plan.changes.map((c) => `${c.phase} ${c.action} ${c.id}`)).toEqual([
+      "0 create audit file/",
       "1 create mount secret/",
       "1 create auth kubernetes/",
       "2 create config auth/kubernetes/config",
@@ -57,7 +61,7 @@ describe("planBootstrap", () => {
       "3 create role kubernetes/my-app-dev",
       "3 create role kubernetes/my-app-production",
     ]);
-    expect(plan.summary).toEqual({ create: 9, update: 0, delete: 0 });
+    expect(plan.summary).toEqual({ create: 10, update: 0, delete: 0 });
   });
 
   it("is empty when the server matches", () => {
@@ -190,5 +194,51 @@ auth:
       const plan = planBootstrap(only, drifted);
       expect(plan.changes.map((c) => c.fields.map((f) => f.field))).toEqual([[field]]);
     }
+  });
+});
+
+describe("audit devices", () => {
+  it("plans a changed device as disable + enable (a device cannot be tuned), first of all", () => {
+    const o = converged();
+    o.audit!.file!.options.mode = "0640";
+    o.policies["my-app-read"] = 'path "secret/data/*" {\n  capabilities = ["read"]\n}\n';
+    const plan = planBootstrap(spec, o);
+    expect(plan.changes.map((c) => `${c.phase} ${c.action} ${c.id}`)).toEqual([
+      "0 update audit file/",
+      "2 update policy my-app-read",
+    ]);
+    expect(plan.changes[0]!.fields).toEqual([
+      {
+        field: "options",
+        before: { file_path: "/vault/audit/audit.log", mode: "0640" },
+        after: spec.audit[0]!.options,
+      },
+    ]);
+    expect(plan.changes[0]!.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      "DELETE sys/audit/file",
+      "POST sys/audit/file",
+    ]);
+  });
+
+  it("on a server that refuses API audit devices (OpenBao's default) plans a conflict that gives the config stanza", () => {
+    const o = empty();
+    o.auditApiCreation = false;
+    const plan = planBootstrap(spec, o);
+    expect(plan.changes.some((c) => c.kind === "audit")).toBe(false);
+    expect(plan.conflicts).toHaveLength(1);
+    expect(plan.conflicts[0]).toContain("refuses to enable audit devices through its API");
+    expect(plan.conflicts[0]).toContain(
+      'audit "file" "file" {\n  description = "audit log on the server\'s audit volume"\n  options {\n    file_path = "/vault/audit/audit.log"\n    mode = "0600"\n  }\n}',
+    );
+    // declared in its config, the device is observed like any other: no change
+    const declared = converged();
+    declared.auditApiCreation = false;
+    expect(planBootstrap(spec, declared).changes).toEqual([]);
+  });
+
+  it("never disables a device the spec does not name, not even with purge", () => {
+    const o = converged();
+    o.audit!.other = { type: "socket", description: "", local: false, options: { address: "127.0.0.1:9090" } };
+    expect(planBootstrap(spec, o, { purge: true }).changes.filter((c) => c.kind === "audit")).toEqual([]);
   });
 });

@@ -26,6 +26,22 @@ function specError(text: string, opts = {}): string {
 }
 
 describe("spec schema", () => {
+  it("names an audit device without its file_path or address, and one declared twice", () => {
+    expect(specError("version: 1\naudit:\n  - path: file\n    type: file\n    options: { mode: '0600' }\n")).toBe(
+      "spec.yaml:5: audit[0].options: a file audit device needs options.file_path",
+    );
+    expect(specError("version: 1\naudit:\n  - { path: s, type: socket }\n")).toBe(
+      "spec.yaml:3: audit[0].options: a socket audit device needs options.address",
+    );
+    expect(
+      specError(
+        "version: 1\naudit:\n  - { path: f, type: file, options: { file_path: /a } }\n  - { path: f, type: file, options: { file_path: /b } }\n",
+      ),
+    ).toBe("spec.yaml:4: audit[1].path: audit device f is declared twice");
+    expect(specError("version: 1\naudit:\n  - { path: f, type: syslog }\n")).toBe(
+      'spec.yaml:3: audit[0].type: must be one of "file", "socket"',
+    );
+  });
   it("names file, line and key for an unknown key", () => {
     expect(specError(`${K8S}    colour: blue\n`)).toBe("spec.yaml:9: auth[0].colour: unknown key");
   });
