@@ -4,7 +4,7 @@
  */
 import { formatSeconds } from "./duration.js";
 import { PolicyParseError, type PolicyRule, parsePolicyHcl, WRITE_CAPABILITIES } from "./policy-hcl.js";
-import type { BootstrapSpec, PolicySpec, RoleSpec } from "./spec.js";
+import type { BootstrapSpec, JwtRoleSpec, PolicySpec, RoleSpec } from "./spec.js";
 
 export type LintRule =
   | "kv2-path-without-data"
@@ -19,7 +19,10 @@ export type LintRule =
   | "policy-parse"
   | "no-audit-device"
   | "audit-executable-mode"
-  | "audit-path-tmp";
+  | "audit-path-tmp"
+  | "jwt-no-bound-claims"
+  | "jwt-wildcard-claim"
+  | "jwt-missing-audience";
 
 /** Every rule with a one-line description (docs and `policy lint --list-rules` read this). */
 export const LINT_RULES: Record<LintRule, string> = {
@@ -37,6 +40,10 @@ export const LINT_RULES: Record<LintRule, string> = {
   "audit-executable-mode":
     "a file audit device whose mode is executable: Vault 1.20.1+ refuses to unseal with it as its only device",
   "audit-path-tmp": "an audit log under /tmp (or /var/tmp, /dev/shm) is world-writable territory and lost on reboot",
+  "jwt-no-bound-claims":
+    "a jwt role without bound_claims lets every token of the issuer log in (any repository, any branch)",
+  "jwt-wildcard-claim": "a glob in a bound claim (e.g. repository: org/*) lets every matching repository log in",
+  "jwt-missing-audience": "a jwt role without bound_audiences accepts a token minted for any other service",
 };
 
 export interface LintFinding {
@@ -63,12 +70,13 @@ const MAX_MAX_TTL = 7 * 24 * 3600;
 export function lintSpec(spec: BootstrapSpec, opts: LintOptions = {}): LintFinding[] {
   const kv2 = spec.mounts.filter((m) => m.type === "kv" && m.options?.version === "2").map((m) => m.path);
   const findings: LintFinding[] = [];
-  const usedByRoles = new Set(spec.roles.flatMap((r) => r.token_policies));
+  const usedByRoles = new Set([...spec.roles, ...spec.jwtRoles, ...spec.appRoles].flatMap((r) => r.token_policies));
   for (const policy of spec.policies) {
     findings.push(...lintPolicy(policy, { kv2Mounts: kv2, workload: usedByRoles.has(policy.name) }));
   }
   const known = new Set([...spec.policies.map((p) => p.name), "default", ...(opts.existingPolicies ?? [])]);
   for (const role of spec.roles) findings.push(...lintRole(role, known));
+  for (const role of spec.jwtRoles) findings.push(...lintJwtRole(role));
   findings.push(...lintAudit(spec));
   return sortFindings(findings);
 }
@@ -199,6 +207,52 @@ export function lintRole(role: RoleSpec, knownPolicies: Set<string>): LintFindin
       "token_max_ttl",
       `role ${role.name}: token_max_ttl ${formatSeconds(role.token_max_ttl)} is over 7d`,
       "use a day or less",
+    );
+  }
+  return out;
+}
+
+/** A jwt role: claims unbound or globbed, audience missing. */
+export function lintJwtRole(role: JwtRoleSpec): LintFinding[] {
+  const out: LintFinding[] = [];
+  const add = (rule: LintRule, field: string, message: string, fix: string) =>
+    out.push({
+      file: role.source.file,
+      line: role.fieldLines[field] ?? role.fieldLines.name ?? role.source.line,
+      rule,
+      severity: "warning",
+      subject: `role ${role.authPath}/${role.name}`,
+      message,
+      fix,
+    });
+  const claims = role.bound_claims ?? {};
+  if (Object.keys(claims).length === 0) {
+    add(
+      "jwt-no-bound-claims",
+      "name",
+      `role ${role.name} binds no claims: any token from the issuer logs in`,
+      "bind the claims that name the pipeline, e.g. bound_claims: { repository: org/repo, ref: refs/heads/main }",
+    );
+  }
+  if (role.bound_claims_type === "glob") {
+    for (const [claim, v] of Object.entries(claims)) {
+      const globs = (Array.isArray(v) ? v : [v]).filter((x) => x.includes("*"));
+      if (globs.length > 0) {
+        add(
+          "jwt-wildcard-claim",
+          "bound_claims",
+          `role ${role.name}: bound claim ${claim} is a glob (${globs.map((g) => JSON.stringify(g)).join(", ")})`,
+          `name the exact ${claim} values`,
+        );
+      }
+    }
+  }
+  if (role.bound_audiences.length === 0) {
+    add(
+      "jwt-missing-audience",
+      "name",
+      `role ${role.name} sets no bound_audiences`,
+      "set bound_audiences to the audience your CI requests (GitHub Actions: https://github.com/<org>)",
     );
   }
   return out;

@@ -6,9 +6,15 @@
  */
 import { SealkeeperError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
+import type { RoleBase } from "./kinds/role-fields.js";
 import { parsePolicyHcl } from "./policy-hcl.js";
 import { runPool } from "./pool.js";
-import type { BootstrapSpec, RoleSpec } from "./spec.js";
+import type { BootstrapSpec } from "./spec.js";
+
+/** Every identity the spec defines that logs in with a role: kubernetes, jwt and approle roles. */
+export function specIdentities(spec: BootstrapSpec): RoleBase[] {
+  return [...spec.roles, ...spec.jwtRoles, ...spec.appRoles];
+}
 
 export interface VerifyRow {
   role: string;
@@ -60,12 +66,13 @@ export async function verifyBootstrap(
       grantsByPolicy.set(p.name, []);
     }
   }
-  const grantsOf = (r: RoleSpec) => r.token_policies.flatMap((p) => grantsByPolicy.get(p) ?? []);
+  const grantsOf = (r: RoleBase) => r.token_policies.flatMap((p) => grantsByPolicy.get(p) ?? []);
   const exactOf = (grants: Grant[]) => grants.filter((g) => !/[*+]/.test(g.pattern)).map((g) => g.pattern);
-  const allExact = new Set(spec.roles.flatMap((r) => exactOf(grantsOf(r))));
+  const identities = specIdentities(spec);
+  const allExact = new Set(identities.flatMap((r) => exactOf(grantsOf(r))));
   for (const a of spec.apps) for (const p of a.aclPaths) allExact.add(p);
 
-  const rowsPerRole = await runPool(spec.roles, opts.concurrency ?? 8, async (role) => {
+  const rowsPerRole = await runPool(identities, opts.concurrency ?? 8, async (role) => {
     const grants = grantsOf(role);
     const own = [...new Set(exactOf(grants))];
     const probes = new Set<string>(allExact);
@@ -144,7 +151,7 @@ function compare(expected: string[], actual: string[]): VerifyRow["status"] {
 /** Creates a token with exactly the role's policies, asks capabilities-self as that token, revokes it. */
 async function probeCapabilities(
   client: VaultClient,
-  role: RoleSpec,
+  role: RoleBase,
   paths: string[],
   ttl: string,
   tokenRole: string | undefined,

@@ -74,6 +74,24 @@ export class YamlLines {
   fail(path: KeyPath, detail: string): never {
     throw new YamlSpecError(this.file, this.keyLine(path), formatKeyPath(path), detail);
   }
+
+  /**
+   * Validates the value found at `at` against `schema` (a part whose schema depends on another key, e.g. an auth
+   * method's config by its type), with the same file:line errors as the whole document.
+   * @throws YamlSpecError
+   */
+  validate<S extends z.ZodType>(schema: S, value: unknown, at: KeyPath = []): z.output<S> {
+    const raw = schema.safeParse(value);
+    if (raw.success) return raw.data as z.output<S>;
+    // a misspelt key also makes the right one "missing": name the misspelling, the more useful of the two
+    const issue = raw.error.issues.find((i) => i.code === "unrecognized_keys") ?? raw.error.issues[0]!;
+    const path = [...at, ...issue.path.map((k) => (typeof k === "symbol" ? String(k) : k))] as KeyPath;
+    if (issue.code === "unrecognized_keys") this.fail([...path, issue.keys[0]!], "unknown key");
+    if (issue.code === "invalid_type" && this.doc.getIn(path) === undefined) {
+      throw new YamlSpecError(this.file, this.line(path), formatKeyPath(path), "required key is missing");
+    }
+    return this.fail(path, describeIssue(issue));
+  }
 }
 
 /** operators[0].name, the way people read a key path. */
@@ -126,20 +144,7 @@ export function parseYamlWithSchema<S extends z.ZodType>(
   const lines = new YamlLines(doc, lc, file);
   const js = documentToJs(doc, lc);
   if ("error" in js) throw new YamlSpecError(file, js.line, "", js.error);
-  const raw = schema.safeParse(js.value);
-  if (!raw.success) {
-    // a misspelt key also makes the right one "missing": name the misspelling, the more useful of the two
-    const issue = raw.error.issues.find((i) => i.code === "unrecognized_keys") ?? raw.error.issues[0]!;
-    const path = issue.path.map((k) => (typeof k === "symbol" ? String(k) : k)) as KeyPath;
-    if (issue.code === "unrecognized_keys") {
-      const key = issue.keys[0]!;
-      lines.fail([...path, key], "unknown key");
-    }
-    const missing = issue.code === "invalid_type" && doc.getIn(path) === undefined;
-    if (missing) throw new YamlSpecError(file, lines.line(path), formatKeyPath(path), "required key is missing");
-    lines.fail(path, describeIssue(issue));
-  }
-  return { value: raw.data as z.output<S>, lines };
+  return { value: lines.validate(schema, js.value), lines };
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

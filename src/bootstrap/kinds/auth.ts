@@ -4,26 +4,36 @@
  * hands them its entries.
  */
 import { z } from "zod";
+import { resolveAppRole } from "./approle.js";
 import { fieldsOf, mountPath, type SourceRef } from "./context.js";
+import { type JwtConfigSpec, resolveJwtConfig, resolveJwtRole } from "./jwt.js";
 import type { ResourceKind } from "./kind.js";
 import { type KubernetesConfigSpec, k8sConfigSchema, resolveK8sConfig } from "./kubernetes-config.js";
 import { resolveRole, roleSchema } from "./kubernetes-role.js";
 
+/** config and roles are validated by the schema of the method's type (kubernetes, jwt, approle) when resolved. */
 export const authSchema = z.strictObject({
   path: mountPath,
   type: z.string().min(1),
   description: z.string().optional(),
-  config: k8sConfigSchema.optional(),
-  roles: z.array(roleSchema).default([]),
+  config: z.looseObject({}).optional(),
+  roles: z.array(z.looseObject({})).default([]),
 });
 
 export interface AuthSpec {
   path: string;
   type: string;
   description?: string;
+  /** A kubernetes method's config. */
   config?: KubernetesConfigSpec;
+  /** A jwt method's config. */
+  jwtConfig?: JwtConfigSpec;
   source: SourceRef;
 }
+
+/** The auth method types whose config and roles the spec manages. */
+const WITH_CONFIG = new Set(["kubernetes", "jwt"]);
+const WITH_ROLES = new Set(["kubernetes", "jwt", "approle"]);
 
 /** Auth methods that are never disabled, purge or not. */
 const PROTECTED_AUTH = new Set(["token"]);
@@ -36,13 +46,25 @@ export const authKind: ResourceKind = {
       if (seen.has(a.path)) ctx.fail(["auth", i, "path"], `auth method ${a.path} is declared twice`);
       seen.add(a.path);
       if (a.path === "token") ctx.fail(["auth", i, "path"], "the token auth method is built in and cannot be managed");
-      if (a.type !== "kubernetes" && (a.config || a.roles.length > 0)) {
-        ctx.fail(["auth", i, "type"], `config and roles are supported for kubernetes auth only, not ${a.type}`);
+      if ((a.config && !WITH_CONFIG.has(a.type)) || (a.roles.length > 0 && !WITH_ROLES.has(a.type))) {
+        ctx.fail(
+          ["auth", i, "type"],
+          `${a.config && !WITH_CONFIG.has(a.type) ? "config is supported for kubernetes and jwt auth" : "roles are supported for kubernetes, jwt and approle auth"} only, not ${a.type}`,
+        );
       }
-      const config = a.config ? resolveK8sConfig(a.config, ["auth", i, "config"], ctx) : undefined;
-      spec.auth.push({ path: a.path, type: a.type, description: a.description, config, source: ctx.at(["auth", i]) });
+      const at = ["auth", i, "config"];
+      const entry: AuthSpec = { path: a.path, type: a.type, description: a.description, source: ctx.at(["auth", i]) };
+      if (a.config && a.type === "kubernetes") {
+        entry.config = resolveK8sConfig(ctx.src.validate(k8sConfigSchema, a.config, at), at, ctx);
+      }
+      if (a.config && a.type === "jwt") entry.jwtConfig = resolveJwtConfig(a.config, at, ctx);
+      spec.auth.push(entry);
       a.roles.forEach((r, j) => {
-        spec.roles.push(resolveRole(a.path, r, ["auth", i, "roles", j], ctx.src));
+        const path = ["auth", i, "roles", j];
+        if (a.type === "kubernetes") {
+          spec.roles.push(resolveRole(a.path, ctx.src.validate(roleSchema, r, path), path, ctx.src));
+        } else if (a.type === "jwt") spec.jwtRoles.push(resolveJwtRole(a.path, r, path, ctx.src));
+        else spec.appRoles.push(resolveAppRole(a.path, r, path, ctx.src));
       });
     });
   },

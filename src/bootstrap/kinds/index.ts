@@ -3,9 +3,11 @@
  * (apply order is each change's phase). A new kind is a file in this directory and an entry here.
  */
 import { appKind } from "./app.js";
+import { appRoleKind } from "./approle.js";
 import { auditKind } from "./audit.js";
 import { authKind } from "./auth.js";
 import { esoKind } from "./eso.js";
+import { jwtConfigKind, jwtRoleKind } from "./jwt.js";
 import type { ResourceKind } from "./kind.js";
 import { kubernetesConfigKind } from "./kubernetes-config.js";
 import { kubernetesRoleKind } from "./kubernetes-role.js";
@@ -19,6 +21,9 @@ export const KINDS: readonly ResourceKind[] = [
   kubernetesConfigKind,
   policyKind,
   kubernetesRoleKind,
+  jwtConfigKind,
+  jwtRoleKind,
+  appRoleKind,
   appKind,
   esoKind,
 ];

@@ -13,6 +13,7 @@ import type { VaultClient } from "../../vault/client.js";
 import type { BootstrapSpec, RawSpec } from "../spec.js";
 import type { ObservedAudit } from "./audit.js";
 import type { PlanOptions, PlanOutput, SpecContext } from "./context.js";
+import type { ObservedJwtConfig } from "./jwt.js";
 import type { ObservedK8sConfig } from "./kubernetes-config.js";
 import type { ObservedRole } from "./kubernetes-role.js";
 import type { ObservedMount } from "./mount.js";
@@ -28,7 +29,9 @@ export interface ObservedState {
   auth: Record<string, ObservedMount>;
   /** Kubernetes auth configs by auth path (absent: not configured, or the auth method does not exist). */
   authConfigs: Record<string, ObservedK8sConfig>;
-  /** Kubernetes roles by auth path, then role name (raw read-back). */
+  /** JWT auth configs by auth path. */
+  jwtConfigs?: Record<string, ObservedJwtConfig>;
+  /** Roles (kubernetes, jwt, approle) by auth path, then role name (raw read-back). */
   roles: Record<string, Record<string, ObservedRole>>;
   /** Names of all ACL policies on the server. */
   policyNames: string[];
