@@ -169,10 +169,10 @@ async function probeCapabilities(
   const probe = client.withAddress(client.address);
   probe.setToken(token);
   try {
-    const res = await probe.write<Record<string, unknown> & { data?: Record<string, unknown> }>(
-      "sys/capabilities-self",
-      { paths },
-    );
+    // capabilities-self is granted by the default policy: a token without it is asked about through sys/capabilities
+    const res = await (role.token_no_default_policy
+      ? client.write<Record<string, unknown> & { data?: Record<string, unknown> }>("sys/capabilities", { token, paths })
+      : probe.write<Record<string, unknown> & { data?: Record<string, unknown> }>("sys/capabilities-self", { paths }));
     const table = (res.data ?? res) as Record<string, unknown>;
     const out: Record<string, string[]> = {};
     for (const p of paths) {
@@ -182,7 +182,10 @@ async function probeCapabilities(
     return out;
   } finally {
     // the probe token expires within minutes anyway: a failed revoke must not hide the result
-    await probe.write("auth/token/revoke-self", {}).catch(() => undefined);
+    await (role.token_no_default_policy
+      ? client.write("auth/token/revoke", { token })
+      : probe.write("auth/token/revoke-self", {})
+    ).catch(() => undefined);
     await probe.close();
   }
 }

@@ -196,40 +196,43 @@ describe("kubernetes login end to end", () => {
 
   it("a login after apply is in the spec's audit log, its JWT and token HMACed, never in clear", async () => {
     const jwt = responder.mint({ namespace: "dev", serviceAccount: "my-app" });
-    const res = await root.write<{ auth: { client_token: string; accessor: string } }>("auth/kubernetes/login", {
+    const res = await root.write<{ auth: { client_token: string } }>("auth/kubernetes/login", {
       role: "my-app-dev",
       jwt,
     });
     const token = res.auth.client_token;
-    // the response entry is written after the response: wait for it rather than sleep
+    // the server's own HMAC of a value, with the device's salt
+    const hmac = async (input: string) => {
+      const h = await root.write<{ data?: { hash: string }; hash?: string }>("sys/audit-hash/file", { input });
+      return h.data?.hash ?? h.hash ?? "";
+    };
+    const [tokenHash, jwtHash] = [await hmac(token), await hmac(jwt)];
+    expect(tokenHash).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
     type Entry = {
       type: string;
-      request?: { path?: string; data?: Record<string, unknown> };
-      response?: { auth?: { client_token?: string; accessor?: string } };
+      request?: { id?: string; path?: string; data?: Record<string, unknown> };
+      response?: { auth?: { client_token?: string } };
     };
-    const deadline = Date.now() + 30_000;
-    let login: Entry[] = [];
-    while (Date.now() < deadline) {
-      login = readFileSync(auditLog, "utf8")
+    const entries = () =>
+      readFileSync(auditLog, "utf8")
         .split("\n")
         .filter((l) => l.includes("auth/kubernetes/login"))
-        .map((l) => JSON.parse(l) as Entry)
-        .filter((e) => e.request?.data?.role === "my-app-dev");
-      if (login.some((e) => e.type === "response" && e.response?.auth)) break;
-      await new Promise((r) => setTimeout(r, 100));
+        .map((l) => JSON.parse(l) as Entry);
+    // the login's entries, found by the server's HMAC of its JWT; the response entry is written after the response
+    // reached us: wait for it rather than sleep
+    const deadline = Date.now() + 30_000;
+    let request: Entry | undefined;
+    let response: Entry | undefined;
+    while (!response && Date.now() < deadline) {
+      request = entries().find((e) => e.type === "request" && e.request?.data?.jwt === jwtHash);
+      response = entries().find((e) => e.type === "response" && request && e.request?.id === request.request?.id);
+      if (!response) await new Promise((r) => setTimeout(r, 100));
     }
-    const request = login.find((e) => e.type === "request")!;
-    const response = login.find((e) => e.type === "response" && e.response?.auth)!;
-    expect(request.request?.data?.jwt).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
-    expect(response.response?.auth?.client_token).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    expect(request, "the login's request entry, its JWT HMACed with the device's salt").toBeDefined();
+    expect(response?.response?.auth?.client_token).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
     const text = readFileSync(auditLog, "utf8");
     expect(text).not.toContain(jwt);
     expect(text).not.toContain(token);
-    // the HMAC is the server's own: sys/audit-hash with the device's salt gives the same value
-    const hashed = await root.write<{ data?: { hash: string }; hash?: string }>("sys/audit-hash/file", {
-      input: token,
-    });
-    expect(response.response?.auth?.client_token).toBe(hashed.data?.hash ?? hashed.hash);
     await root.write("auth/token/revoke", { token });
   });
 

@@ -18,7 +18,7 @@ import {
 /** Every approle role field sealkeeper manages, in the order of the write body. */
 export const APPROLE_FIELDS = {
   bind_secret_id: field({ schema: z.boolean().optional(), default: true }),
-  secret_id_bound_cidrs: field({ schema: z.array(z.string().min(1)).optional(), default: [], set: true }),
+  secret_id_bound_cidrs: field({ schema: z.array(z.string().min(1)).optional(), default: [], set: true, cidrs: true }),
   secret_id_num_uses: field({ schema: z.number().int().nonnegative().optional(), default: 0 }),
   secret_id_ttl: field({ schema: ttl.optional(), default: 0, duration: true }),
   ...TOKEN_FIELDS,

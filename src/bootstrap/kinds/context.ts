@@ -139,8 +139,21 @@ export function sameSet(a: unknown, b: unknown): boolean {
   return sa.length === sb.length && sa.every((x, i) => x === sb[i]);
 }
 
+/** Equal as JSON, object keys in any order (the server may return a map's keys in another order). */
 export function sameValue(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  return JSON.stringify(canonical(a ?? null)) === JSON.stringify(canonical(b ?? null));
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v !== null && typeof v === "object") {
+    return Object.fromEntries(
+      Object.entries(v as Record<string, unknown>)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, x]) => [k, canonical(x)]),
+    );
+  }
+  return v;
 }
 
 export function fieldsOf(body: Record<string, unknown>): FieldChange[] {

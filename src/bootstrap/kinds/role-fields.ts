@@ -33,7 +33,14 @@ export interface RoleField {
   required?: true;
   /** Written, but never returned by the server: not compared. */
   writeOnly?: true;
+  /** CIDR blocks: a single address's /32 (/128) compares equal to the bare address, as the server returns it. */
+  cidrs?: true;
 }
+
+const bareHost = (c: unknown) =>
+  String(c)
+    .replace(/\/32$/, "")
+    .replace(/(:[0-9a-fA-F]*)\/128$/, "$1");
 
 export const field = <const F extends RoleField>(f: F): F => f;
 
@@ -50,7 +57,7 @@ export const TOKEN_FIELDS = {
   }),
   token_no_default_policy: field({ schema: z.boolean().optional(), default: false }),
   token_num_uses: field({ schema: z.number().int().nonnegative().optional(), default: 0 }),
-  token_bound_cidrs: field({ schema: z.array(z.string()).optional(), default: [], set: true }),
+  token_bound_cidrs: field({ schema: z.array(z.string()).optional(), default: [], set: true, cidrs: true }),
 };
 
 type Resolved<F> = F extends { duration: true }
@@ -140,7 +147,8 @@ function planRoleFields(
     const v = have[f];
     let before = v === undefined || v === null ? def.default : v;
     if (def.set && typeof before === "string") before = before === "" ? [] : before.split(",");
-    const same = def.set ? sameSet(before, after) : sameValue(before, after);
+    const norm = (x: unknown) => (def.cidrs && Array.isArray(x) ? x.map(bareHost) : x);
+    const same = def.set ? sameSet(norm(before), norm(after)) : sameValue(before, after);
     if (!same) fields.push({ field: f, before, after, ...durationFlag(f) });
   }
   if (fields.length === 0) return undefined;

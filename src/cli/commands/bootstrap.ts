@@ -31,6 +31,8 @@ interface BootstrapOpts extends RawConnectionOpts {
   revokeRootToken?: boolean;
   tokenRole?: string;
   allowNoAudit?: boolean;
+  secretId?: string[];
+  secretIdOut?: string;
 }
 
 /** `bootstrap plan|apply|verify|manifests`: declarative mounts, Kubernetes auth, policies and apps. */
@@ -70,10 +72,18 @@ export function registerBootstrap(program: Command, io: CliIO): void {
     .option("--concurrency <n>", "requests in flight at once (default 8)")
     .option("--revoke-root-token", "after apply and a passing verify, revoke the token used (it must be a root token)")
     .option("--allow-no-audit", "with --revoke-root-token: revoke even when no audit device is enabled")
+    .option(
+      "--secret-id <auth/role=TYPE:VALUE>",
+      "after apply, create a secret_id of this approle role sealed to the recipient (repeatable; never printed)",
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option("--secret-id-out <dir>", "directory for the sealed secret_id files (default: the current directory)")
     .action(async (opts: BootstrapOpts) => {
       const format = resolveFormat(opts.format, io);
       const concurrency = parseConcurrency(opts.concurrency);
       const spec = await loadSpecFromOptions(opts, io);
+      const { parseSecretIdFlag } = await import("../../bootstrap/secret-id.js");
+      const secretIds = (opts.secretId ?? []).map(parseSecretIdFlag);
       await withClient(opts, io, async (client) => {
         const { applyPlan } = await import("../../bootstrap/apply.js");
         const result = await computePlan(client, spec, opts, concurrency);
@@ -86,11 +96,26 @@ export function registerBootstrap(program: Command, io: CliIO): void {
             if (format === "table") io.stderr.write(`applied ${c.id}\n`);
           },
         });
+        let delivered: import("../../bootstrap/secret-id.js").DeliveredSecretId[] = [];
+        if (secretIds.length > 0) {
+          const { deliverSecretIds } = await import("../../bootstrap/secret-id.js");
+          delivered = await deliverSecretIds(client, spec, secretIds, opts.secretIdOut ?? ".", io.cwd);
+        }
         if (format === "json") {
           const { planToJson } = await import("../../bootstrap/plan.js");
-          writeJson(io, { plan: planToJson(result), applied: applied.applied, requests: applied.requests });
+          writeJson(io, {
+            plan: planToJson(result),
+            applied: applied.applied,
+            requests: applied.requests,
+            ...(delivered.length > 0 ? { secretIds: delivered } : {}),
+          });
         } else if (result.changes.length > 0) {
           io.stdout.write(`Apply complete: ${applied.applied.length} step(s), ${applied.requests} write request(s).\n`);
+        }
+        if (format === "table") {
+          for (const d of delivered) {
+            io.stdout.write(`secret_id for ${d.role} sealed to ${d.recipient}: ${d.file} (accessor ${d.accessor})\n`);
+          }
         }
         if (opts.revokeRootToken) {
           const { verifyBootstrap } = await import("../../bootstrap/verify.js");

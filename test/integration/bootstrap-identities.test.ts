@@ -1,0 +1,242 @@
+/**
+ * CI and machine identities against a real server (dev mode): a jwt auth method for CI, configured from a JWKS this
+ * test serves on loopback with a key it made, and an approle method; planned, applied, re-planned to no changes,
+ * drift restored, verified. End to end: a JWT with the right repository, ref, audience and issuer logs in with
+ * exactly the role's policies; each wrong claim is refused. AppRole logs in with a secret_id that apply delivered
+ * sealed to an age recipient and that appears nowhere in clear.
+ */
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { VaultHttpError } from "../../src/errors.js";
+import type { VaultClient } from "../../src/vault/client.js";
+import { type DevServer, startDevServer } from "../harness/cluster.js";
+import { type JwtIssuer, startJwtIssuer } from "../harness/jwt-issuer.js";
+import { ageDecrypt, makeAgeOperator } from "../harness/operators.js";
+import { runSealkeeper } from "../harness/run-cli.js";
+
+let server: DevServer;
+let root: VaultClient;
+let issuer: JwtIssuer;
+let dir: string;
+let specFile: string;
+let env: Record<string, string>;
+
+const AUDIENCE = "https://github.com/acme";
+const cli = (args: string[]) => runSealkeeper(args, { env });
+
+function spec(): string {
+  return `version: 1
+mounts:
+  - path: secret
+    type: kv
+    options: { version: 2 }
+auth:
+  - path: jwt-ci
+    type: jwt
+    description: GitHub Actions OIDC tokens
+    config:
+      jwks_url: ${issuer.jwksUrl}
+      bound_issuer: ${issuer.issuer}
+      jwt_supported_algs: [RS256]
+    roles:
+      - name: deploy
+        bound_audiences: [${AUDIENCE}]
+        bound_claims: { repository: acme/api, ref: refs/heads/main }
+        user_claim: repository
+        token_policies: [ci-deploy]
+        token_no_default_policy: true
+        token_ttl: 10m
+        token_max_ttl: 30m
+  - path: approle
+    type: approle
+    roles:
+      - name: backup
+        token_policies: [backup-read]
+        secret_id_ttl: 24h
+        secret_id_num_uses: 5
+        secret_id_bound_cidrs: [127.0.0.1/32]
+        token_bound_cidrs: [127.0.0.1/32]
+        token_ttl: 1h
+        token_max_ttl: 4h
+policies:
+  - name: ci-deploy
+    rules: [{ path: secret/data/ci/api, capabilities: [read] }]
+  - name: backup-read
+    rules: [{ path: secret/data/backup/db, capabilities: [read] }]
+`;
+}
+
+beforeAll(async () => {
+  [server, issuer] = await Promise.all([startDevServer(), startJwtIssuer()]);
+  root = server.client();
+  dir = mkdtempSync(join(tmpdir(), "sealkeeper-identities-"));
+  specFile = join(dir, "bootstrap.yaml");
+  writeFileSync(specFile, spec());
+  env = { VAULT_ADDR: server.address, VAULT_TOKEN: server.rootToken };
+  await root.write("secret/data/ci/api", { data: { deploy_key: "ci-secret" } });
+  await root.write("secret/data/backup/db", { data: { password: "backup-secret" } });
+});
+
+afterAll(async () => {
+  await root?.close();
+  await issuer?.close();
+  await server?.stop();
+});
+
+describe("jwt and approle: plan, apply, drift, verify", () => {
+  it("plans the methods, their config and roles, applies them, then plans no changes", async () => {
+    const plan = await cli(["bootstrap", "plan", "-f", specFile, "--format", "json", "--detailed-exitcode"]);
+    expect(plan.code, plan.stderr).toBe(2);
+    const ids = (JSON.parse(plan.stdout) as { changes: { id: string; action: string }[] }).changes.map(
+      (c) => `${c.action} ${c.id}`,
+    );
+    expect(ids).toEqual([
+      "create auth jwt-ci/",
+      "create auth approle/",
+      "create policy ci-deploy",
+      "create policy backup-read",
+      "create config auth/jwt-ci/config",
+      "create role jwt-ci/deploy",
+      "create role approle/backup",
+    ]);
+    const r = await cli(["bootstrap", "apply", "-f", specFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Apply complete: 7 step(s), 7 write request(s).");
+    const again = await cli(["bootstrap", "plan", "-f", specFile, "--detailed-exitcode"]);
+    expect(again.stdout).toBe("No changes: the server matches the spec.\n");
+    expect(again.code).toBe(0);
+  });
+
+  it("reads back in the server's terms", async () => {
+    const role = await root.read<{ data: Record<string, unknown> }>("auth/jwt-ci/role/deploy");
+    expect(role?.data).toMatchObject({
+      role_type: "jwt",
+      bound_audiences: [AUDIENCE],
+      bound_claims: { repository: "acme/api", ref: "refs/heads/main" },
+      user_claim: "repository",
+      token_policies: ["ci-deploy"],
+      token_ttl: 600,
+    });
+    const app = await root.read<{ data: Record<string, unknown> }>("auth/approle/role/backup");
+    expect(app?.data).toMatchObject({ secret_id_ttl: 86400, secret_id_num_uses: 5, token_policies: ["backup-read"] });
+  });
+
+  it("shows drift field by field and apply restores it", async () => {
+    await root.write("auth/jwt-ci/role/deploy", {
+      role_type: "jwt",
+      user_claim: "repository",
+      bound_audiences: [AUDIENCE],
+      bound_claims: { repository: "acme/*" },
+      bound_claims_type: "glob",
+    });
+    await root.write("auth/approle/role/backup", { secret_id_num_uses: 0 });
+    const r = await cli(["bootstrap", "plan", "-f", specFile, "--format", "json", "--detailed-exitcode"]);
+    expect(r.code).toBe(2);
+    const plan = JSON.parse(r.stdout) as { changes: { id: string; fields: { field: string }[] }[] };
+    expect(plan.changes.map((c) => [c.id, c.fields.map((f) => f.field)])).toEqual([
+      ["role jwt-ci/deploy", ["bound_claims", "bound_claims_type"]],
+      ["role approle/backup", ["secret_id_num_uses"]],
+    ]);
+    expect((await cli(["bootstrap", "apply", "-f", specFile])).code).toBe(0);
+    expect((await cli(["bootstrap", "plan", "-f", specFile, "--detailed-exitcode"])).code).toBe(0);
+  });
+
+  it("verify proves each new identity holds exactly its policies", async () => {
+    const r = await cli(["bootstrap", "verify", "-f", specFile]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/jwt-ci\/deploy\s+secret\/data\/ci\/api\s+own\s+read\s+read\s+ok/);
+    expect(r.stdout).toMatch(/jwt-ci\/deploy\s+secret\/data\/backup\/db\s+neighbour\s+deny\s+deny\s+ok/);
+    expect(r.stdout).toMatch(/approle\/backup\s+secret\/data\/backup\/db\s+own\s+read\s+read\s+ok/);
+    expect(r.stdout).toMatch(/approle\/backup\s+secret\/data\/ci\/api\s+neighbour\s+deny\s+deny\s+ok/);
+  });
+});
+
+describe("jwt login end to end (GitHub Actions-style claims, a JWKS on loopback)", () => {
+  const good = () => ({
+    aud: AUDIENCE,
+    sub: "repo:acme/api:ref:refs/heads/main",
+    repository: "acme/api",
+    ref: "refs/heads/main",
+  });
+  const login = (jwt: string) =>
+    root.write<{ auth: { client_token: string; token_policies: string[]; policies: string[] } }>("auth/jwt-ci/login", {
+      role: "deploy",
+      jwt,
+    });
+  const refused = async (jwt: string): Promise<string> => {
+    const err = await login(jwt).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(VaultHttpError);
+    // both servers answer a token that fails validation with 400 (bad request), as their jwt plugin does
+    expect((err as VaultHttpError).status).toBe(400);
+    return (err as VaultHttpError).errors.join("; ");
+  };
+
+  it("the right claims log in with exactly the role's policies, and read only the role's secret", async () => {
+    const res = await login(issuer.sign(good()));
+    expect(res.auth.token_policies).toEqual(["ci-deploy"]);
+    expect(res.auth.policies).toEqual(["ci-deploy"]);
+    const ci = server.client(res.auth.client_token);
+    try {
+      const own = await ci.read<{ data: { data: Record<string, string> } }>("secret/data/ci/api");
+      expect(own?.data.data.deploy_key).toBe("ci-secret");
+      const other = await ci.read("secret/data/backup/db").catch((e: unknown) => e);
+      expect((other as VaultHttpError).status).toBe(403);
+    } finally {
+      await ci.close();
+    }
+    expect(issuer.jwksFetches()).toBeGreaterThan(0);
+  });
+
+  it("refuses a wrong repository, a wrong ref, a wrong audience, a wrong issuer and a forged signature", async () => {
+    expect(await refused(issuer.sign({ ...good(), repository: "acme/other" }))).toMatch(/claim "repository"/);
+    expect(await refused(issuer.sign({ ...good(), ref: "refs/heads/feature" }))).toMatch(/claim "ref"/);
+    expect(await refused(issuer.sign({ ...good(), aud: "https://github.com/evil" }))).toMatch(/aud/);
+    expect(await refused(issuer.sign({ ...good(), iss: "https://evil.example" }))).toMatch(/iss/);
+    expect(await refused(issuer.sign(good(), { forged: true }))).toMatch(/signature|verify|key/i);
+  });
+});
+
+describe("approle: secret_id delivered sealed, never in clear", () => {
+  it("apply --secret-id seals a new secret_id to an age recipient; it logs in with the role's policies", async () => {
+    const op = makeAgeOperator(join(dir), "backup-host");
+    const out = join(dir, "secret-ids");
+    const r = await cli([
+      "bootstrap",
+      "apply",
+      "-f",
+      specFile,
+      "--secret-id",
+      `approle/backup=age:${op.recipient}`,
+      "--secret-id-out",
+      out,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readdirSync(out)).toEqual(["approle-backup.secret-id.age"]);
+    expect(r.stdout).toMatch(
+      /secret_id for approle\/backup sealed to .*approle-backup\.secret-id\.age \(accessor \S+\)/,
+    );
+    const secretId = ageDecrypt(op, join(out, "approle-backup.secret-id.age")).trim();
+    expect(secretId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(r.stdout + r.stderr).not.toContain(secretId);
+    expect(readFileSync(join(out, "approle-backup.secret-id.age"), "utf8")).not.toContain(secretId);
+    const roleId = (await root.read<{ data: { role_id: string } }>("auth/approle/role/backup/role-id"))!.data.role_id;
+    const res = await root.write<{ auth: { policies: string[]; client_token: string } }>("auth/approle/login", {
+      role_id: roleId,
+      secret_id: secretId,
+    });
+    expect(res.auth.policies.sort()).toEqual(["backup-read", "default"]);
+    await root.write("auth/token/revoke", { token: res.auth.client_token });
+  });
+
+  it("refuses an unknown role or a bad recipient before creating any secret_id", async () => {
+    const before = await root.list("auth/approle/role/backup/secret-id");
+    const unknown = await cli(["bootstrap", "apply", "-f", specFile, "--secret-id", "approle/nope=age:age1x"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("the spec declares no approle role approle/nope");
+    const bad = await cli(["bootstrap", "apply", "-f", specFile, "--secret-id", "approle/backup=age:not-a-key"]);
+    expect(bad.code).toBe(1);
+    expect(await root.list("auth/approle/role/backup/secret-id")).toEqual(before);
+  });
+});
