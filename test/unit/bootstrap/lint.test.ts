@@ -31,6 +31,15 @@ describe("policy lint", () => {
     });
   }
 
+  it("passes the CI identities example with no findings, and reads its jwt and approle roles", () => {
+    const ci = loadSpec("examples/reference/ci-identities.yaml");
+    expect(lintSpec(ci)).toEqual([]);
+    expect(ci.jwtRoles.map((r) => [r.name, r.bound_claims])).toEqual([
+      ["deploy-api", { repository: "acme/api", ref: "refs/heads/main" }],
+    ]);
+    expect(ci.appRoles.map((r) => [r.name, r.secret_id_ttl])).toEqual([["backup", 86400]]);
+  });
+
   it("passes the reference spec with no findings", () => {
     expect(lintSpec(loadSpec("examples/reference/bootstrap.yaml"))).toEqual([]);
   });
