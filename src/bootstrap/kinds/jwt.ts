@@ -107,7 +107,8 @@ export const jwtConfigKind: ResourceKind = {
         const d = res.data;
         const str = (k: string) => (typeof d[k] === "string" ? (d[k] as string) : "");
         const list = (k: string) => (Array.isArray(d[k]) ? (d[k] as unknown[]).map(String) : []);
-        (observed.jwtConfigs ??= {})[a.path] = {
+        observed.jwtConfigs ??= {};
+        observed.jwtConfigs[a.path] = {
           oidc_discovery_url: str("oidc_discovery_url"),
           jwks_url: str("jwks_url"),
           jwks_ca_pem: str("jwks_ca_pem"),
