@@ -176,6 +176,7 @@ describe("interactive unseal in a real pseudo-terminal (tmux)", () => {
     const tmux = (...args: string[]) => execFileSync("tmux", args, { encoding: "utf8" });
     tmux("new-session", "-d", "-s", session, "-x", "200", "-y", "50", script);
     const screen = () => tmux("capture-pane", "-p", "-t", session, "-S", "-300");
+    // prompts are counted by their marks (? asking, ✔ answered): the refusal message quotes the prompts' words too
     const count = (re: RegExp) => (screen().match(re) ?? []).length;
     const waitCount = async (re: RegExp, n: number) => {
       for (let i = 0; i < 400; i++) {
@@ -187,22 +188,22 @@ describe("interactive unseal in a real pseudo-terminal (tmux)", () => {
     try {
       await waitCount(/how will you give your share\?/g, 1);
       tmux("send-keys", "-t", session, "Enter");
-      await waitCount(/Share:/g, 1);
+      await waitCount(/[✔?] Share:/g, 1);
       tmux("send-keys", "-t", session, "-l", keys[0]!);
       tmux("send-keys", "-t", session, "Enter");
-      await waitCount(/Your name/g, 1);
+      await waitCount(/[✔?] Your name/g, 1);
       // the mistake: the next share pasted at the name prompt
       tmux("send-keys", "-t", session, "-l", keys[1]!);
       tmux("send-keys", "-t", session, "Enter");
       await waitCount(/that looked like a share, a token or a key/g, 1);
-      await waitCount(/Your name/g, 2);
+      await waitCount(/[✔?] Your name/g, 2);
       tmux("send-keys", "-t", session, "alice", "Enter");
       await waitCount(/how will you give your share\?/g, 2);
       tmux("send-keys", "-t", session, "Enter");
-      await waitCount(/Share:/g, 2);
+      await waitCount(/[✔?] Share:/g, 2);
       tmux("send-keys", "-t", session, "-l", keys[1]!);
       tmux("send-keys", "-t", session, "Enter");
-      await waitCount(/Your name/g, 3);
+      await waitCount(/[✔?] Your name/g, 3);
       tmux("send-keys", "-t", session, "bob", "Enter");
       await waitCount(/EXIT=\d/g, 1);
       const final = screen();
