@@ -18,6 +18,7 @@ import { tmpdir } from "node:os";
 import { delimiter, dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageCli } from "../../scripts/package.js";
+import { loadSpec } from "../../src/bootstrap/spec.js";
 import { startCluster, type TestCluster, waitForHa } from "../harness/cluster.js";
 import {
   type AgeOperator,
@@ -30,10 +31,11 @@ import {
 } from "../harness/operators.js";
 import { spawnSealkeeper } from "../harness/spawn-cli.js";
 import { startTokenReviewResponder, type TokenReviewResponder } from "../harness/tokenreview.js";
-import { writeReferenceSpec } from "./bootstrap-helpers.js";
+import { auditServerConfig, writeReferenceSpec } from "./bootstrap-helpers.js";
 
 let cluster: TestCluster;
 let responder: TokenReviewResponder;
+let spec: string;
 let work: string;
 let build: string;
 let exe: string;
@@ -55,7 +57,11 @@ beforeAll(async () => {
   const keys = join(work, "keys");
   mkdirSync(keys);
   const home = makeGnupgHome(work);
-  const ready = Promise.all([startCluster(3), startTokenReviewResponder(), packageCli(build)]);
+  // the spec first: on OpenBao its audit device must be in every node's configuration before the nodes start
+  responder = await startTokenReviewResponder();
+  spec = writeReferenceSpec(work, responder);
+  const extraConfig = auditServerConfig(loadSpec(spec).audit);
+  const ready = Promise.all([startCluster(3, { extraConfig }), packageCli(build)]);
   alice = makePgpOperator(home, keys, "alice");
   bob = makePgpOperator(home, keys, "bob", { algo: "rsa2048", passphrase: "bob's long passphrase" });
   rootHolder = makePgpOperator(home, keys, "root-holder");
@@ -63,7 +69,7 @@ beforeAll(async () => {
   dave = makeAgeOperator(keys, "dave");
   writeFileSync(join(work, "bob.pass"), "bob's long passphrase\n", { mode: 0o600 });
   let built: Awaited<ReturnType<typeof packageCli>>;
-  [cluster, responder, built] = await ready;
+  [cluster, built] = await ready;
   // the ceremony machine: one file in a directory of its own, nothing of the build tree beside or above it
   const bin = join(work, "bin");
   mkdirSync(bin);
@@ -159,7 +165,6 @@ describe("the executable, alone on a ceremony machine", () => {
   });
 
   it("bootstrap apply, then root revoke from the sealed root-token file: lookup-self answers 403", async () => {
-    const spec = writeReferenceSpec(work, responder);
     const token = gpgDecrypt(rootHolder, join(ceremony(), "root-token.asc"));
     const env = { VAULT_ADDR: cluster.nodes[0]!.address };
     const apply = await run(["bootstrap", "apply", "-f", spec], { ...env, VAULT_TOKEN: token });
