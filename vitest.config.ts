@@ -1,7 +1,20 @@
 import { defineConfig } from "vitest/config";
 
-// Two projects: fast unit tests, and integration tests that drive real servers (Vault/OpenBao, the KMS emulator,
-// GnuPG, age). Each integration file starts its own servers once (beforeAll) and tears them down (afterAll).
+// Projects: fast unit tests, then the integration tests that drive real servers (the KMS emulator, GnuPG, age and
+// Vault or OpenBao), once per server: `integration-vault` and `integration-openbao` run the same files, each with
+// SEALKEEPER_SERVER set, so every test and every failure is named with its server. SEALKEEPER_SERVERS=vault (or
+// =openbao) narrows the matrix for a quick local run; CI runs both. Each integration file starts its own servers
+// once (beforeAll) and tears them down (afterAll).
+const SERVERS = ["vault", "openbao"] as const;
+const wanted = (process.env.SEALKEEPER_SERVERS ?? SERVERS.join(","))
+  .split(",")
+  .map((s) => s.trim())
+  .filter((s) => s !== "");
+for (const s of wanted) {
+  if (!(SERVERS as readonly string[]).includes(s))
+    throw new Error(`SEALKEEPER_SERVERS: unknown server "${s}" (expected a comma-separated list of vault, openbao)`);
+}
+
 export default defineConfig({
   test: {
     projects: [
@@ -14,18 +27,19 @@ export default defineConfig({
           testTimeout: 30_000,
         },
       },
-      {
+      ...SERVERS.filter((s) => wanted.includes(s)).map((server) => ({
         test: {
-          name: "integration",
+          name: `integration-${server}`,
           include: ["test/integration/**/*.test.ts"],
+          env: { SEALKEEPER_SERVER: server },
+          // both servers in one group: two files at a time in all (two cores), each with its own servers
           sequence: { groupOrder: 1 },
           globalSetup: ["test/harness/global-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 180_000,
-          // two cores here: two files at a time, each with its own servers
           maxWorkers: 2,
         },
-      },
+      })),
     ],
   },
 });

@@ -1,5 +1,6 @@
 /**
- * `npm run demo`: the whole story on a real local 3-node cluster, non-interactively.
+ * `npm run demo [-- --server openbao]`: the whole story on a real local 3-node cluster (Vault 1.21 by default, or
+ * OpenBao 2.6), non-interactively.
  * Builds or reuses the server, starts three raft nodes on loopback, makes demo operators (PGP by gpg, age by
  * age-keygen), initialises with per-operator sealed shares, has each operator check their file offline, unseals all
  * three nodes from the sealed files, and prints the final status. Leaves the ceremony directory behind and names it.
@@ -21,6 +22,14 @@ import {
 } from "../test/harness/operators.js";
 
 const interactive = process.argv.includes("--interactive");
+// --server vault (default) or openbao: which real server the three nodes run (the harness reads SEALKEEPER_SERVER)
+const serverArg = process.argv.indexOf("--server");
+const server = serverArg >= 0 ? process.argv[serverArg + 1] : (process.env.SEALKEEPER_SERVER ?? "vault");
+if (server !== "vault" && server !== "openbao") {
+  process.stderr.write(`demo: --server must be vault or openbao, got ${server ?? "nothing"}\n`);
+  process.exit(1);
+}
+process.env.SEALKEEPER_SERVER = server;
 const io = processIO();
 let cluster: TestCluster | undefined;
 
@@ -37,8 +46,10 @@ async function step(title: string, argv: string[], okCodes = [0], env: Record<st
 
 async function main(): Promise<void> {
   const started = Date.now();
-  process.stderr.write("building or reusing the local server...\n");
-  execFileSync("bash", ["scripts/build-server.sh"], { stdio: ["ignore", "ignore", "inherit"] });
+  process.stderr.write(`building or reusing the local ${server === "vault" ? "Vault" : "OpenBao"} server...\n`);
+  execFileSync("bash", [server === "vault" ? "scripts/build-vault.sh" : "scripts/build-openbao.sh"], {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   const work = mkdtempSync(join(tmpdir(), "sealkeeper-demo-"));
   const keys = join(work, "keys");
   mkdirSync(keys);
@@ -124,7 +135,8 @@ async function main(): Promise<void> {
     spec,
     readFileSync(spec, "utf8").replace("file_path: /vault/audit/audit.log", `file_path: ${join(work, "audit.log")}`),
   );
-  const asRoot = { VAULT_TOKEN: rootToken };
+  // OpenBao's own variable on OpenBao (sealkeeper reads BAO_* before VAULT_*, as the bao CLI does)
+  const asRoot: Record<string, string> = { [server === "openbao" ? "BAO_TOKEN" : "VAULT_TOKEN"]: rootToken };
   await step(
     "bootstrap plan: the reference architecture (file audit device first, kv-v2, Kubernetes auth, least-privilege policies)",
     ["bootstrap", "plan", "-f", spec, "-a", active],
@@ -144,6 +156,7 @@ async function main(): Promise<void> {
   ]);
   process.stderr.write(`audit log of everything above (secrets HMACed): ${join(work, "audit.log")}\n`);
   await step("status: one active, two standbys", ["status", ...addrs]);
+  process.stderr.write(`\nserver: ${server === "vault" ? "HashiCorp Vault 1.21.0" : "OpenBao 2.6.2"}\n`);
   process.stderr.write(
     `\ndone in ${((Date.now() - started) / 1000).toFixed(1)}s; ceremony files and transcript: ${out}\n`,
   );
