@@ -15,6 +15,33 @@ for (const s of wanted) {
     throw new Error(`SEALKEEPER_SERVERS: unknown server "${s}" (expected a comma-separated list of vault, openbao)`);
 }
 
+/**
+ * Files that do not pass against OpenBao 2.6.2 yet, each for a measured reason (docs/servers.md, "Not yet on
+ * OpenBao"): they still run against Vault. Remove a file from here when it passes on OpenBao; the list only shrinks.
+ */
+const OPENBAO_PENDING = [
+  // break-glass after the root token is revoked: OpenBao's unauthenticated generate-root is off, the tests give no token
+  "test/integration/generate-root.test.ts",
+  "test/integration/recovery-quorum.test.ts",
+  "test/integration/autounseal-e2e.test.ts",
+  "test/integration/secret-scan.test.ts",
+  // rekey through /sys/rotate/root passes the old-share phase; OpenBao accepts a duplicate NEW share in verification
+  // (Vault refuses it) and restarts verification with a new nonce, which the rest of the file does not expect yet
+  "test/integration/rekey.test.ts",
+  "test/integration/fault-campaign.test.ts",
+  // OpenBao refuses audit devices through the API ("use declarative, config-based audit device management")
+  "test/integration/bootstrap.test.ts",
+  // apply's step order after a kill/seal differs on OpenBao; Shamir -> awskms migration does not settle on OpenBao yet
+  "test/integration/bootstrap-faults.test.ts",
+  "test/integration/autounseal-migrate.test.ts",
+];
+
+/**
+ * New files proven on OpenBao 2.6.2 whose Vault branches were written while Vault 1.21.0 was still building on this
+ * machine: they join the Vault project once they have passed there (docs/servers.md).
+ */
+const VAULT_PENDING = ["test/integration/servers.test.ts", "test/integration/self-init.test.ts"];
+
 export default defineConfig({
   test: {
     projects: [
@@ -31,6 +58,7 @@ export default defineConfig({
         test: {
           name: `integration-${server}`,
           include: ["test/integration/**/*.test.ts"],
+          exclude: server === "openbao" ? OPENBAO_PENDING : VAULT_PENDING,
           env: { SEALKEEPER_SERVER: server },
           // both servers in one group: two files at a time in all (two cores), each with its own servers
           sequence: { groupOrder: 1 },

@@ -37,14 +37,17 @@ export async function runSealkeeper(
 
 /**
  * Suite-wide secret scan: every CLI run of every test goes through here, and none may print something shaped like a
- * root token (Vault's `hvs.` tokens) or an unseal share (66 hex digits, or its 44-character base64) unless the run
+ * root token (Vault's `hvs.` tokens, and the legacy `s.` + 24 characters that OpenBao 2.6 hands out by default) or an unseal share (66 hex digits, or its 44-character base64) unless the run
  * asked for it: `--print-root-token` / `--print-token`, or the offline `shamir` tool whose job is to print shares.
  * (test/integration/secret-scan.test.ts checks exact known secrets, files included, for one whole ceremony.)
  */
 export function assertNoSecretPrinted(argv: string[], run: { stdout: string; stderr: string }): void {
   const text = `${run.stdout}\n${run.stderr}`;
   const asked = argv.includes("--print-root-token") || argv.includes("--print-token");
-  if (!asked && /\bhvs\.[A-Za-z0-9_-]{20,}/.test(text)) {
+  if (
+    !asked &&
+    (/\bhvs\.[A-Za-z0-9_-]{20,}/.test(text) || /(?<![A-Za-z0-9._-])s\.[A-Za-z0-9]{24}(?![A-Za-z0-9])/.test(text))
+  ) {
     throw new Error(`secret scan: \`sealkeeper ${argv.join(" ")}\` printed something shaped like a root token`);
   }
   if (argv[0] !== "shamir" && /(?<![0-9a-fA-F])[0-9a-fA-F]{66}(?![0-9a-fA-F])/.test(text)) {

@@ -16,6 +16,7 @@ const kind = serverKind();
 const name = SERVER_NAMES[kind];
 let node: TestNode;
 let rootToken: string;
+let keys: string[];
 let dead: string;
 const secrets: string[] = [];
 const outputs: string[] = [];
@@ -45,6 +46,7 @@ beforeAll(async () => {
   node = await startNode();
   const init = await initAndUnseal([node], { shares: 3, threshold: 2 });
   rootToken = init.rootToken;
+  keys = init.keys;
   secrets.push(rootToken, ...init.keys);
   dead = `http://127.0.0.1:${await freePort()}`;
 }, 180_000);
@@ -150,6 +152,22 @@ describe(`${name}: the unauthenticated quorum endpoints`, () => {
       expect(noToken.code, noToken.stderr).toBe(0);
       expect(noToken.stdout).toContain("/v1/sys/rekey");
     }
+  });
+
+  it(`root generation end to end through ${kind === "openbao" ? "/sys/generate-root-token with BAO_TOKEN" : "/sys/generate-root"}: OTP, decoded, usable`, async () => {
+    const env = kind === "openbao" ? { BAO_TOKEN: rootToken } : {};
+    const r = await runSealkeeper(["root", "generate", "-a", node.address, "--print-token", "--non-interactive"], {
+      env,
+      stdin: keys.slice(0, 2).join("\n"),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(kind === "openbao" ? "/v1/sys/generate-root-token" : "/v1/sys/generate-root");
+    const token = /root token \(you asked for it in plaintext\): (\S+)/.exec(r.stdout)![1]!;
+    const c = node.client(token);
+    const self = await c.request<{ data: { policies: string[] } }>("GET", "auth/token/lookup-self");
+    await c.request("POST", "auth/token/revoke-self");
+    await c.close();
+    expect(self.body.data.policies).toContain("root");
   });
 
   it("no share or token in any output", () => {

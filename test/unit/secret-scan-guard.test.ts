@@ -8,6 +8,12 @@ describe("suite-wide secret scan", () => {
   it("flags a share or a root token in any output", () => {
     expect(() => assertNoSecretPrinted(["unseal"], { stdout: `x ${share} y`, stderr: "" })).toThrow(/unseal share/);
     expect(() => assertNoSecretPrinted(["init"], { stdout: "", stderr: `token ${token}` })).toThrow(/root token/);
+    // OpenBao 2.6's root tokens are legacy service tokens by default: s. and 24 characters (measured on 2.6.2)
+    const bao = "s.PFH7FFM473CY1lHxLseQiRyb";
+    expect(() => assertNoSecretPrinted(["init"], { stdout: `root ${bao}\n`, stderr: "" })).toThrow(/root token/);
+    expect(() =>
+      assertNoSecretPrinted(["status"], { stdout: "nodes.PFH7FFM473CY1lHxLseQiRyb", stderr: "" }),
+    ).not.toThrow();
   });
   it("lets through what a run asked for, and fingerprints", () => {
     expect(() => assertNoSecretPrinted(["init", "--print-root-token"], { stdout: token, stderr: "" })).not.toThrow();
