@@ -125,6 +125,16 @@ export function selfInitRequests(spec: BootstrapSpec, opts: SelfInitOptions): St
   for (const phase of [1, 2, 3, 4] as const) {
     for (const change of plan.changes.filter((c) => c.phase === phase)) {
       for (const req of change.requests) {
+        if (req.path.startsWith("sys/audit/")) {
+          // OpenBao 2.6 refuses audit devices through the API, self-init included (measured: 400 "cannot enable
+          // audit device via API; use declarative, config-based audit device management instead")
+          throw new UsageError(
+            `the spec enables an audit device (${req.path}), which OpenBao accepts only from its config, not from self-initialization`,
+            {
+              hint: "declare the audit device in the server config's `audit` stanza and remove it from this spec's copy",
+            },
+          );
+        }
         const data = { ...(req.body ?? {}) } as Record<string, HclValue>;
         if ("token_reviewer_jwt" in data) {
           const authPath = /^auth\/(.+)\/config$/.exec(req.path)?.[1] ?? "";

@@ -13,9 +13,17 @@ import { loadSpec } from "../../../src/bootstrap/spec.js";
 import { runSealkeeper } from "../../harness/run-cli.js";
 
 /** The reference spec in a temp dir, its reviewer JWT written without a trailing newline (as the server needs it). */
-function referenceCopy(jwtNewline = false): { dir: string; spec: string; jwt: string } {
+function referenceCopy(jwtNewline = false, keepAudit = false): { dir: string; spec: string; jwt: string } {
   const dir = mkdtempSync(join(tmpdir(), "sk-selfinit-"));
-  for (const f of ["bootstrap.yaml", "kubernetes-ca.pem"]) copyFileSync(`examples/reference/${f}`, join(dir, f));
+  copyFileSync("examples/reference/kubernetes-ca.pem", join(dir, "kubernetes-ca.pem"));
+  // without its audit device: OpenBao takes those only from its config (self-init refuses them, tested below)
+  writeFileSync(
+    join(dir, "bootstrap.yaml"),
+    readFileSync("examples/reference/bootstrap.yaml", "utf8").replace(
+      keepAudit ? /^$^/ : /^audit:\n(?:(?: {2}.*|\s*)\n)*/m,
+      "",
+    ),
+  );
   const jwt = readFileSync("examples/reference/token-reviewer.jwt", "utf8").trim();
   writeFileSync(join(dir, "token-reviewer.jwt"), jwtNewline ? `${jwt}\n` : jwt);
   return { dir, spec: join(dir, "bootstrap.yaml"), jwt };
