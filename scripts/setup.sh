@@ -60,9 +60,22 @@ for server in ${servers//,/ }; do
   pids+=("$!")
   names+=("$server")
 done
+# 6. The Kubernetes test bed (scripts/build-kube.sh: kube-apiserver + kubectl, etcd, the ESO controller and its CRDs,
+# helm; each from Go modules, cached by version), built beside the servers. The demo's default story does not use
+# it: `setup.sh --demo` (the README's demo line) skips it; `npm run demo -- --kubernetes` builds what it needs.
+if [ "${1:-}" != "--demo" ]; then
+  ( set -o pipefail; bash scripts/build-kube.sh all 2>&1 >"$cache/setup-kube.path" | sed -u "s/^/setup: [kube] /" >&2 ) &
+  pids+=("$!")
+  names+=("kube")
+fi
 failed=0
 for i in "${!pids[@]}"; do
   server="${names[$i]}"
+  if [ "$server" = kube ]; then
+    if wait "${pids[$i]}"; then say "kube test bed: $(tr '\n' ' ' <"$cache/setup-kube.path")"; else
+      say "kube test bed: build failed (its output is above, prefixed [kube])"; failed=1; fi
+    continue
+  fi
   if wait "${pids[$i]}"; then
     bin=$(tail -1 "$cache/setup-$server.path")
     say "$server: $bin ($("$bin" version 2>/dev/null | head -1))"

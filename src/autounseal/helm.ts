@@ -24,6 +24,12 @@ const CHART_PATHS = {
 
 const K8S_NAME = /^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$/;
 
+/** What vault-helm and openbao-helm call the release's objects (their "fullname" helper, without overrides). */
+export function chartFullname(release: string, chart: "vault" | "openbao"): string {
+  const name = release.includes(chart) ? release : `${release}-${chart}`;
+  return name.slice(0, 63).replace(/-+$/, "");
+}
+
 /** The values object (for tests and for merging) and its YAML text. Throws UsageError on a bad option. */
 export function buildHelmValues(seal: AwsKmsSealOptions, opts: HelmOptions = {}): Record<string, unknown> {
   const replicas = opts.replicas ?? 3;
@@ -40,8 +46,11 @@ export function buildHelmValues(seal: AwsKmsSealOptions, opts: HelmOptions = {})
   const scheme = tls ? "https" : "http";
   const certDir = tls ? `${paths.userconfig}/${opts.tlsSecret}` : "";
 
+  // The charts name their StatefulSet and headless service after the "fullname" (both charts' _helpers.tpl):
+  // the release name when it contains the chart name, else "<release>-<chart>", cut to 63 characters.
+  const fullname = chartFullname(release, seal.target);
   const retryJoins = Array.from({ length: replicas }, (_, i) => {
-    const lines = [`  retry_join {`, `    leader_api_addr = "${scheme}://${release}-${i}.${release}-internal:8200"`];
+    const lines = [`  retry_join {`, `    leader_api_addr = "${scheme}://${fullname}-${i}.${fullname}-internal:8200"`];
     if (tls) lines.push(`    leader_ca_cert_file = "${certDir}/ca.crt"`);
     lines.push(`  }`);
     return lines.join("\n");
@@ -111,55 +120,4 @@ export function renderHelmValues(seal: AwsKmsSealOptions, opts: HelmOptions = {}
     `# helm install ${opts.release ?? seal.target} ${chart} -f values-awskms.yaml`,
   ];
   return `${header.join("\n")}\n${stringify(values, { lineWidth: 0 })}`;
-}
-
-/**
- * The chart keys sealkeeper writes, with their types, as recorded from vault-helm's values.schema.json (the chart
- * itself cannot be fetched here, so `helm template` cannot run: tests check generated values against this list).
- * openbao-helm keeps the same keys. "object" leaves are free-form maps in the chart.
- */
-export const CHART_VALUE_TYPES: Readonly<Record<string, readonly string[]>> = {
-  global: ["object"],
-  "global.tlsDisable": ["boolean"],
-  server: ["object"],
-  "server.ha": ["object"],
-  "server.ha.enabled": ["boolean"],
-  "server.ha.replicas": ["integer"],
-  "server.ha.raft": ["object"],
-  "server.ha.raft.enabled": ["boolean"],
-  "server.ha.raft.setNodeId": ["boolean"],
-  "server.ha.raft.config": ["string", "object"],
-  "server.serviceAccount": ["object"],
-  "server.serviceAccount.create": ["boolean"],
-  "server.serviceAccount.annotations": ["object", "string"],
-  "server.volumes": ["null", "array"],
-  "server.volumeMounts": ["null", "array"],
-  "server.extraEnvironmentVars": ["object"],
-};
-
-const FREE_FORM = new Set(["server.serviceAccount.annotations", "server.extraEnvironmentVars"]);
-
-/** Every key path of `values` that the recorded chart schema does not know or types differently (empty = fine). */
-export function findUnknownChartKeys(values: unknown, prefix = ""): string[] {
-  const problems: string[] = [];
-  if (values === null || typeof values !== "object" || Array.isArray(values)) return ["values must be a map"];
-  for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
-    const path = prefix ? `${prefix}.${key}` : key;
-    const types = CHART_VALUE_TYPES[path];
-    if (!types) {
-      problems.push(`${path}: not a key of the chart`);
-      continue;
-    }
-    const actual =
-      value === null
-        ? "null"
-        : Array.isArray(value)
-          ? "array"
-          : Number.isInteger(value)
-            ? "integer"
-            : (typeof value as string);
-    if (!types.includes(actual)) problems.push(`${path}: chart expects ${types.join("|")}, got ${actual}`);
-    if (actual === "object" && !FREE_FORM.has(path)) problems.push(...findUnknownChartKeys(value, path));
-  }
-  return problems;
 }

@@ -16,6 +16,7 @@ export type LintRule =
   | "unknown-policy"
   | "missing-ttl"
   | "long-ttl"
+  | "missing-audience"
   | "policy-parse"
   | "no-audit-device"
   | "audit-executable-mode"
@@ -35,6 +36,8 @@ export const LINT_RULES: Record<LintRule, string> = {
   "unknown-policy": "a role names a policy that does not exist (Vault accepts it silently)",
   "missing-ttl": "a role without token_ttl and token_max_ttl gets the system defaults (32 days)",
   "long-ttl": "a token_ttl over 24h or token_max_ttl over 7d keeps a stolen token useful for long",
+  "missing-audience":
+    "a kubernetes role without audience accepts a token minted for any audience (e.g. one meant for another service)",
   "policy-parse": "the policy text could not be parsed",
   "no-audit-device": "a spec that enables logins but no audit device: nobody can tell later who read what",
   "audit-executable-mode":
@@ -184,6 +187,14 @@ export function lintRole(role: RoleSpec, knownPolicies: Set<string>): LintFindin
         `define policy ${p} under policies, or remove it`,
       );
     }
+  }
+  if (!role.audience) {
+    add(
+      "missing-audience",
+      "name",
+      `role ${role.name} sets no audience: a token of the bound service account minted for any audience logs in`,
+      "set audience: vault (and mint the token with that audience: serviceAccountToken.audience / kubectl create token --audience)",
+    );
   }
   const hasTtl = role.token_ttl !== undefined && role.token_ttl > 0;
   const hasMax =

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stopGpgAgent } from "./operators.js";
-import { type ServerKind, serverBinaryPath, serverBuildScript, serverKind } from "./paths.js";
+import { kubeBinaryPath, type ServerKind, serverBinaryPath, serverBuildScript, serverKind } from "./paths.js";
 
 interface ProjectLike {
   config: { env?: Record<string, string | undefined> };
@@ -36,6 +36,15 @@ export default function setup(project?: ProjectLike): () => void {
     );
     execFileSync("bash", [serverBuildScript(kind)], { stdio: ["ignore", "ignore", "inherit"] });
     if (!existsSync(serverBinaryPath(kind))) throw new Error(`server build did not produce ${serverBinaryPath(kind)}`);
+  }
+  // the Kubernetes test bed (kube-apiserver, kubectl, etcd, ESO, helm): scripts/setup.sh builds it; a run without
+  // setup builds it here once (build-kube.sh takes a lock per component, so two projects wait for one build)
+  const kube = (["kube-apiserver", "kubectl", "etcd", "external-secrets", "helm"] as const).map((c) =>
+    kubeBinaryPath(c),
+  );
+  if (kube.some((b) => !existsSync(b))) {
+    process.stderr.write("integration: building the Kubernetes test bed (first run only; cold 20-40 min)\n");
+    execFileSync("bash", ["scripts/build-kube.sh", "all"], { stdio: ["ignore", "ignore", "inherit"] });
   }
   const g = globalThis as { sealkeeperDistBuilt?: boolean };
   if (g.sealkeeperDistBuilt) return teardown;

@@ -33,3 +33,24 @@ export function serverBinaryPath(kind: ServerKind = serverKind(), env: NodeJS.Pr
 export function serverBuildScript(kind: ServerKind): string {
   return kind === "vault" ? "scripts/build-vault.sh" : "scripts/build-openbao.sh";
 }
+
+/** The Kubernetes test-bed components scripts/build-kube.sh builds (same versions and cache layout as the script). */
+export const KUBE_VERSIONS = { kube: "1.37.2", etcd: "3.7.3", eso: "0.16.2", helm: "3.22.0" } as const;
+
+export type KubeComponent = "kube-apiserver" | "kubectl" | "etcd" | "external-secrets" | "helm";
+
+export function kubeBinaryPath(name: KubeComponent, env: NodeJS.ProcessEnv = process.env): string {
+  const dir = {
+    "kube-apiserver": `kube-${KUBE_VERSIONS.kube}`,
+    kubectl: `kube-${KUBE_VERSIONS.kube}`,
+    etcd: `etcd-${KUBE_VERSIONS.etcd}`,
+    "external-secrets": `eso-${KUBE_VERSIONS.eso}`,
+    helm: `helm-${KUBE_VERSIONS.helm}`,
+  }[name];
+  return join(cacheRoot(env), dir, name);
+}
+
+/** ESO's CRDs, copied out of its module by scripts/build-kube.sh. */
+export function esoCrdDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(cacheRoot(env), `eso-${KUBE_VERSIONS.eso}`, "crds");
+}

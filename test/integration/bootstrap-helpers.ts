@@ -94,6 +94,7 @@ export function generateAppsSpec(n: number, opts: { ttl?: string } = {}): string
     const name = `app${String(i).padStart(3, "0")}`;
     lines.push(
       `  - name: ${name}`,
+      "    audience: vault",
       `    token_ttl: ${opts.ttl ?? "1h"}`,
       "    token_max_ttl: 4h",
       "    environments:",

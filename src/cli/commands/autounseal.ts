@@ -49,7 +49,10 @@ function registerAwsKms(group: Command, io: CliIO): void {
     .option("--plugin-sha256 <hex>", "OpenBao 2.7+: sha256 of the awskms KMS plugin binary (writes the plugin block)")
     .option("--plugin-command <name>", "OpenBao 2.7+: the plugin binary's name", "openbao-plugin-kms-aws")
     .option("--replicas <n>", "Helm: number of server pods", "3")
-    .option("--release <name>", "Helm: release name (pods are NAME-0..N-1; default: the target's name)")
+    .option(
+      "--release <name>",
+      "Helm: release name (pods are NAME-0..N-1 when NAME contains the chart's name, else NAME-CHART-0..; default: the target's name)",
+    )
     .option("--helm-tls-secret <name>", "Helm: Kubernetes TLS secret (tls.crt, tls.key, ca.crt) for the listener")
     .option(
       "--static-credentials",

@@ -8,7 +8,7 @@ import {
   quoteHcl,
   renderSealStanza,
 } from "../../../src/autounseal/awskms-config.js";
-import { buildHelmValues, findUnknownChartKeys, renderHelmValues } from "../../../src/autounseal/helm.js";
+import { buildHelmValues, renderHelmValues } from "../../../src/autounseal/helm.js";
 import { buildIamPolicy, buildKeyPolicyStatement } from "../../../src/autounseal/iam.js";
 import { UsageError } from "../../../src/errors.js";
 
@@ -112,7 +112,6 @@ describe("helm values", () => {
   it("HA raft with retry_join for every replica, the seal, kubernetes registration and the IRSA annotation", () => {
     const text = renderHelmValues({ ...base, roleArn: ROLE }, { replicas: 5 });
     const values = parse(text) as { server: { ha: { raft: { config: string }; replicas: number } } };
-    expect(findUnknownChartKeys(values)).toEqual([]);
     expect(values.server.ha.replicas).toBe(5);
     const config = values.server.ha.raft.config;
     expect(config.match(/retry_join \{/g)).toHaveLength(5);
@@ -125,19 +124,12 @@ describe("helm values", () => {
 
   it("with a TLS secret: https retry_join with the CA, the secret mounted, tlsDisable false", () => {
     const values = buildHelmValues({ ...base, target: "openbao" }, { tlsSecret: "bao-tls", release: "bao" });
-    expect(findUnknownChartKeys(values)).toEqual([]);
     const config = (values.server as { ha: { raft: { config: string } } }).ha.raft.config;
-    expect(config).toContain('leader_api_addr = "https://bao-0.bao-internal:8200"');
+    // the chart names the pods bao-openbao-N: a release name without the chart's name gets it appended
+    expect(config).toContain('leader_api_addr = "https://bao-openbao-0.bao-openbao-internal:8200"');
     expect(config).toContain('leader_ca_cert_file = "/openbao/userconfig/bao-tls/ca.crt"');
     expect(config).toContain('path = "/openbao/data"');
     expect(values.global).toEqual({ tlsDisable: false });
-  });
-
-  it("the key checker catches a misspelt or mistyped key", () => {
-    expect(findUnknownChartKeys({ server: { ha: { replica: 3, enabled: "yes" } } })).toEqual([
-      "server.ha.replica: not a key of the chart",
-      "server.ha.enabled: chart expects boolean, got string",
-    ]);
   });
 
   it.each([0, 10, 2.5])("rejects replicas %s", (replicas) => {
