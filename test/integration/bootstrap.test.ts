@@ -82,8 +82,10 @@ describe("bootstrap of the reference architecture", () => {
     expect(r.code, r.stderr).toBe(0);
     const steps = openbao ? 8 : 9;
     expect(r.stdout).toContain(`Apply complete: ${steps} step(s), ${steps} write request(s).`);
-    // the audit device was enabled first, so each of the other eight writes is in its log
-    expect(countWrites(auditRequests(auditLog)) - before).toBe(8);
+    // the audit device is applied first, so every later write is in its log; on Vault the enabling request itself is
+    // logged too (its response goes to the device it created: seen on Vault 1.21.0, 9 of 9), while OpenBao's device
+    // comes from its server configuration and is not a step (8 of 8)
+    expect(countWrites(auditRequests(auditLog)) - before).toBe(steps);
     const plan = await cli(["bootstrap", "plan", "-f", specFile, "--detailed-exitcode"]);
     expect(plan.code).toBe(0);
     expect(plan.stdout).toBe("No changes: the server matches the spec.\n");

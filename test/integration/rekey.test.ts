@@ -444,10 +444,11 @@ describe("interactive: one run takes the OLD shares, writes the new ones, then t
     const give = async (at: number, who: string, share: string) => {
       at = await kb.waitFor("how will you give your share?", at);
       kb.type("\r");
-      at = await kb.waitFor("Your name", at);
-      kb.type(`${who}\r`);
+      // the hidden share prompt comes right after the choice; the name after the share
       at = await kb.waitFor("Share:", at);
       kb.type(`${share}\r`);
+      at = await kb.waitFor("Your name", at);
+      kb.type(`${who}\r`);
       return at;
     };
     let at = await kb.waitFor("OLD shares 0/2");
