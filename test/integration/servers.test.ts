@@ -4,7 +4,7 @@
  * docs/servers.md is the table of these differences, each row naming its test here (or elsewhere).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -65,7 +65,15 @@ describe(`${name}: environment variables`, () => {
   });
 
   it("sealkeeper takes BAO_TOKEN over VAULT_TOKEN against the real server (a bogus VAULT_TOKEN is not used)", async () => {
-    const spec = "examples/reference/bootstrap.yaml";
+    // the reference spec without its audit device: OpenBao refuses API-enabled audit devices, which plan reports as a
+    // conflict (exit 1); this test is about which token is sent
+    const specDir = mkdtempSync(join(tmpdir(), "sk-spec-"));
+    for (const f of ["token-reviewer.jwt", "kubernetes-ca.pem"]) copyFileSync(`examples/reference/${f}`, join(specDir, f));
+    const spec = join(specDir, "bootstrap.yaml");
+    writeFileSync(
+      spec,
+      readFileSync("examples/reference/bootstrap.yaml", "utf8").replace(/^audit:\n(?:(?: {2}.*|\s*)\n)*/m, ""),
+    );
     const good = await sk(["bootstrap", "plan", "-f", spec, "-a", node.address], {
       BAO_TOKEN: rootToken,
       VAULT_TOKEN: "hvs.bogus-token-that-the-server-refuses",
