@@ -68,7 +68,8 @@ describe(`${name}: environment variables`, () => {
     // the reference spec without its audit device: OpenBao refuses API-enabled audit devices, which plan reports as a
     // conflict (exit 1); this test is about which token is sent
     const specDir = mkdtempSync(join(tmpdir(), "sk-spec-"));
-    for (const f of ["token-reviewer.jwt", "kubernetes-ca.pem"]) copyFileSync(`examples/reference/${f}`, join(specDir, f));
+    for (const f of ["token-reviewer.jwt", "kubernetes-ca.pem"])
+      copyFileSync(`examples/reference/${f}`, join(specDir, f));
     const spec = join(specDir, "bootstrap.yaml");
     writeFileSync(
       spec,
