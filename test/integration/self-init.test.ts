@@ -14,6 +14,7 @@ import { sleep, startNode, type TestNode } from "../harness/cluster.js";
 import { KMS_TEST_CREDENTIALS, KMS_TEST_REGION, type KmsEmulator, startKmsEmulator } from "../harness/kms.js";
 import { SERVER_NAMES, serverKind } from "../harness/paths.js";
 import { runSealkeeper } from "../harness/run-cli.js";
+import { withoutAudit } from "./bootstrap-helpers.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
@@ -59,10 +60,7 @@ beforeAll(async () => {
   // the reference spec, its reviewer JWT without a trailing newline (the server sends the file as it is)
   copyFileSync("examples/reference/kubernetes-ca.pem", join(work, "kubernetes-ca.pem"));
   // without its audit device: OpenBao takes those only from its config, so self-init refuses them
-  writeFileSync(
-    join(work, "bootstrap.yaml"),
-    readFileSync("examples/reference/bootstrap.yaml", "utf8").replace(/^audit:\n(?:(?: {2}.*|\s*)\n)*/m, ""),
-  );
+  writeFileSync(join(work, "bootstrap.yaml"), withoutAudit(readFileSync("examples/reference/bootstrap.yaml", "utf8")));
   writeFileSync(join(work, "token-reviewer.jwt"), readFileSync("examples/reference/token-reviewer.jwt", "utf8").trim());
   spec = join(work, "bootstrap.yaml");
   tokenFile = join(work, "verifier.token");

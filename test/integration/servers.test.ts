@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, initAndUnseal, startNode, type TestNode } from "../harness/cluster.js";
 import { SERVER_NAMES, serverBinaryPath, serverKind } from "../harness/paths.js";
 import { runSealkeeper } from "../harness/run-cli.js";
+import { withoutAudit } from "./bootstrap-helpers.js";
 
 const kind = serverKind();
 const name = SERVER_NAMES[kind];
@@ -71,10 +72,7 @@ describe(`${name}: environment variables`, () => {
     for (const f of ["token-reviewer.jwt", "kubernetes-ca.pem"])
       copyFileSync(`examples/reference/${f}`, join(specDir, f));
     const spec = join(specDir, "bootstrap.yaml");
-    writeFileSync(
-      spec,
-      readFileSync("examples/reference/bootstrap.yaml", "utf8").replace(/^audit:\n(?:(?: {2}.*|\s*)\n)*/m, ""),
-    );
+    writeFileSync(spec, withoutAudit(readFileSync("examples/reference/bootstrap.yaml", "utf8")));
     const good = await sk(["bootstrap", "plan", "-f", spec, "-a", node.address], {
       BAO_TOKEN: rootToken,
       VAULT_TOKEN: "hvs.bogus-token-that-the-server-refuses",
