@@ -3,6 +3,8 @@
  * Messages are short, lowercase, name the bad value, and never contain a secret.
  */
 
+import { escapeControl } from "./util/redact.js";
+
 /** Exit codes follow Vault's CLI: 0 ok, 1 local or usage error, 2 remote error or sealed. */
 export const ExitCode = { ok: 0, error: 1, remote: 2 } as const;
 
@@ -11,10 +13,11 @@ export class SealkeeperError extends Error {
   readonly exitCode: number;
   readonly hint: string | undefined;
   constructor(message: string, opts: { cause?: unknown; exitCode?: number; hint?: string } = {}) {
-    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    // a value quoted in a message (from a file, a prompt, the environment, a server) may carry control characters
+    super(escapeControl(message), opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
     this.exitCode = opts.exitCode ?? ExitCode.error;
-    this.hint = opts.hint;
+    this.hint = opts.hint === undefined ? undefined : escapeControl(opts.hint);
   }
 }
 

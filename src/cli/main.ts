@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ExitCode, SealkeeperError } from "../errors.js";
 import { deferredExitCode, deferredSignal } from "../util/critical-section.js";
+import { redactSecrets } from "../util/redact.js";
 import { VERSION } from "../version.js";
 import { registerCommands } from "./commands/index.js";
 import { ExitWith } from "./exit.js";
@@ -67,7 +68,8 @@ function reportError(err: unknown, io: CliIO): number {
     return err.exitCode;
   }
   // An unexpected failure: one line, no stack (which might hold values), unless debugging was asked for.
-  const message = err instanceof Error ? err.message : String(err);
+  // not ours, so neither cut nor escaped yet: a library's message may quote a value
+  const message = redactSecrets(err instanceof Error ? err.message : String(err));
   io.stderr.write(`${p.red("error:")} unexpected failure: ${message}\n`);
   if (io.env.SEALKEEPER_DEBUG === "1" && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
   return ExitCode.error;

@@ -22,7 +22,18 @@ const SHAPES: { re: RegExp; keep: (m: string) => string }[] = [
   { re: /[A-Za-z0-9+/_-]{40,}={0,2}/g, keep: (m) => (/[a-z]/.test(m) && /[A-Z]/.test(m) ? m.slice(0, 4) : m) },
 ];
 
-/** `text` with every secret-looking run cut to its first characters and "...". Other text is unchanged. */
+/**
+ * Control characters a value read from a file, a prompt or the environment may carry: C0 (but newline and tab), DEL,
+ * C1, and the bidirectional overrides. Echoed raw into an error they would drive the operator's terminal (ESC starts
+ * a sequence that can recolour, move or retitle; a backspace hides what precedes it; an override reorders a line).
+ */
+const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * `text` with every secret-looking run cut to its first characters and "...", and every control character shown
+ * escaped (`\x1b`, `\u202e`), so that an error names a bad value without leaking it or acting on the terminal that
+ * shows it. Other text is unchanged.
+ */
 export function redactSecrets(text: string): string {
   let out = text;
   for (const { re, keep } of SHAPES) {
@@ -31,7 +42,19 @@ export function redactSecrets(text: string): string {
       return kept === m ? m : `${kept}...`;
     });
   }
-  return out;
+  return escapeControl(out);
+}
+
+/**
+ * `text` with every control character shown escaped (`\x1b`, `\u202e`); newline and tab stay. Every SealkeeperError
+ * message and hint passes through it, so that a value from a file, a prompt, the environment or a server's answer
+ * never acts on the terminal that shows the error.
+ */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
 }
 
 /**

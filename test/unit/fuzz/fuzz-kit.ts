@@ -144,7 +144,13 @@ export function expectWellBehaved<T>(
   if (!allowed.some((cls) => err instanceof cls)) {
     throw new Error(`untyped error escaped: ${(err as Error)?.name}: ${(err as Error)?.message}`, { cause: err });
   }
-  expectNoSecret(`${(err as SealkeeperError).message}\n${(err as SealkeeperError).hint ?? ""}`, opts);
+  const text = `${(err as SealkeeperError).message}\n${(err as SealkeeperError).hint ?? ""}`;
+  expectNoSecret(text, opts);
+  // a control character from the input, echoed raw, would act on the terminal that shows the error
+  expect(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(text),
+    `raw control character: ${JSON.stringify(text)}`,
+  ).toBe(false);
 }
 
 /** `text` (an error message, a returned error string) repeats none of `secrets` nor a secret-shaped part of `input`. */
@@ -207,7 +213,9 @@ export function secretsIn(input: string | Uint8Array): string[] {
 const mixedCase = (s: string) => /[a-z]/.test(s) && /[A-Z]/.test(s);
 const randomLooking = (w: string) => mixedCase(w) && !/[a-z]{5}/.test(w);
 const B64_SHAPE = /[A-Za-z0-9+/_-]{40,}={0,2}/g;
-const TOKEN_SHAPE = /(?:hv[sbr]|\b[sbr])\.[A-Za-z0-9_-]{16,}/g;
+// a legacy s./b./r. token starts a word; after a backslash the letter is an escape in the raw text (YAML's "\\b.A"
+// is a backspace and ".A", not a batch token), so it is not one there
+const TOKEN_SHAPE = /(?:hv[sbr]|(?<!\\)\b[sbr])\.[A-Za-z0-9_-]{16,}/g;
 const SECRET_SHAPES = [
   // the bech32 alphabet only (case-insensitive): a key run into a word ("...QQQrecipientFingerprint") stops there
   /AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{16,}/gi,

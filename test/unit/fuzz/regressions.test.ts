@@ -13,6 +13,7 @@ import { parseKeyShare } from "../../../src/ceremony/unseal-key.js";
 import { RecipientError } from "../../../src/ciphers/errors.js";
 import { parseOperatorSpec, parseRecipientSpec } from "../../../src/ciphers/recipient-spec.js";
 import { loadRecipient } from "../../../src/ciphers/registry.js";
+import { UsageError, VaultHttpError } from "../../../src/errors.js";
 import { redactSecrets } from "../../../src/util/redact.js";
 import { YamlSpecError } from "../../../src/util/yaml-schema.js";
 import type { VaultClient } from "../../../src/vault/client.js";
@@ -64,6 +65,35 @@ describe("redactSecrets", () => {
     expect(redactSecrets(s.ageSecret)).toBe("AGE-SECRET-KEY-1...");
     expect(redactSecrets(s.shareHex)).toBe(`${s.shareHex.slice(0, 4)}...`);
     expect(redactSecrets(`x${s.shareB64}`)).not.toContain(s.shareB64.slice(4));
+  });
+});
+
+describe("a control character in a value is shown escaped, never sent to the terminal (fuzz:deep seed 1878533556)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "sk-regress-ctl-"));
+  const ceremony = (recipient: string) => {
+    const file = join(dir, "ceremony.yaml");
+    writeFileSync(file, `shares: 1\nthreshold: 1\noperators: [{name: a, recipient: ${recipient}}]\n`);
+    return () => readCeremonyFile(file);
+  };
+  it("the shrunk counterexample: a YAML backspace escape before a token-like run", () => {
+    expect(ceremony('"\\b.AAAAAAAAAAAAAAAAAAAAMZaA"')).toThrow(
+      /operators\[0\]: bad recipient "\\x08\.AAAAAAAAAAAAAAAAAAAAMZaA": expected TYPE:VALUE/,
+    );
+  });
+  it("an ANSI escape sequence and a bidirectional override", () => {
+    expect(ceremony('"\\e[2J\\e]0;owned\\a"')).toThrow(/bad recipient "\\x1b\[2J\\x1b\]0;owned\\x07"/);
+    expect(ceremony('"\\u202Eabc"')).toThrow(/\\u202e/);
+  });
+  it("every SealkeeperError escapes its message and hint, whoever built them (a server's answer too)", () => {
+    const err = new UsageError("bad \x1b[31mvalue\u202e", { hint: "try \x07again" });
+    expect(err.message).toBe("bad \\x1b[31mvalue\\u202e");
+    expect(err.hint).toBe("try \\x07again");
+    const http = new VaultHttpError("http://127.0.0.1:8200", "PUT", "/v1/sys/unseal", 400, ["\x1b]0;owned\x07"]);
+    expect(http.message).toBe("PUT /v1/sys/unseal on http://127.0.0.1:8200: 400 \\x1b]0;owned\\x07");
+  });
+  it("newline and tab stay as they are; secrets are still cut", () => {
+    const s = freshSecrets();
+    expect(redactSecrets(`a\tb\nc \x1b${s.token}`)).toBe("a\tb\nc \\x1bhvs....");
   });
 });
 
