@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { OpenShareError } from "../ciphers/errors.js";
 import { fileExtensionFor, recipientTypes } from "../ciphers/registry.js";
 import { UsageError } from "../errors.js";
 import type { Prompter } from "../prompt/prompter.js";
@@ -79,9 +80,10 @@ export async function openShareFile(
     try {
       plain = await openSealedShare(new Uint8Array(content), identity.content, passphrase);
     } catch (err) {
-      throw new UsageError(`cannot open share file ${path} with ${identity.path}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      const message = `cannot open share file ${path} with ${identity.path}: ${(err as Error).message}`;
+      // the cipher's typed reason travels on (a passphrase to ask for, a wrong one, a corrupt file)
+      if (err instanceof OpenShareError) throw new OpenShareError(err.reason, message, { cause: err, hint: err.hint });
+      throw new UsageError(message, { cause: err });
     }
     if (plain !== null) return parseKeyShare(Buffer.from(plain).toString("utf8"), origin, operator);
   }
@@ -163,7 +165,7 @@ export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }
           try {
             share = await openShareFile(file, identities, undefined);
           } catch (err) {
-            if (!/passphrase/i.test((err as Error).message)) throw err;
+            if (!(err instanceof OpenShareError && err.reason === "passphrase-required")) throw err;
             const passphrase = await prompter.secret("Passphrase for your key:");
             share = await openShareFile(file, identities, passphrase);
           }
