@@ -7,7 +7,7 @@
  * Vault: /sys/generate-root/{attempt,update}, unauthenticated. OpenBao >= 2.6: /sys/generate-root-token/*, with a
  * token; OpenBao >= 2.5.3 turns the unauthenticated pair off unless the listener says otherwise (quorum-endpoint.ts).
  */
-import { describeError, SealkeeperError, UsageError } from "../errors.js";
+import { describeError, SealkeeperError, UsageError, VaultConnectionError } from "../errors.js";
 import { enterCriticalSection } from "../util/critical-section.js";
 import type { VaultClient } from "../vault/client.js";
 import { GENERATE_ROOT_ENDPOINTS, GenerateRootApi, type GenerateRootStatus } from "../vault/sys-generate-root.js";
@@ -254,6 +254,8 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
   let encoded: string | undefined;
   const node = newNode(client.address, report.progress, report.required, report.nonce);
   let leaveCritical: (() => void) | undefined;
+  /** Set when the connection was lost after the completing share was sent and the server did mint the token. */
+  let lost: string | undefined;
   const leave = () => {
     leaveCritical?.();
     leaveCritical = undefined;
@@ -273,12 +275,14 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
                 say: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
               });
             }
+            const completing = leaveCritical !== undefined;
             try {
-              const res = await submitGenerateRootShare(api, share, submitNonce, leaveCritical !== undefined);
+              const res = await submitGenerateRootShare(api, share, submitNonce, completing);
               if (res.complete) encoded = res.encoded_token || res.encoded_root_token;
               else leave();
               return { progress: res.progress, required: res.required, complete: res.complete };
             } catch (err) {
+              if (completing && err instanceof VaultConnectionError) lost = await explainLostToken(api, client, err);
               leave();
               throw err;
             }
@@ -286,7 +290,8 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
         },
       ],
       source: opts.source,
-      describe: describeFor(client.address, submitNonce),
+      describe: (outcome, ctx) =>
+        outcome === "node-down" && lost ? lost : describeFor(client.address, submitNonce)(outcome, ctx),
       prompt: ([n]) => ({
         progressLine: `${client.address} root generation ${n!.progress}/${n!.required} (nonce ${n!.nonce})`,
         remaining: n!.required - n!.progress,
@@ -332,7 +337,10 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
       report.message = "the server said complete but returned no encoded token";
     }
 
-    if (report.state !== "complete" && otp !== undefined && report.state !== "cancelled") {
+    if (lost) {
+      // the attempt is over on the server (it minted the token): there is nothing left to cancel
+      opts.transcript?.append({ action: "generate-root-answer-lost", node: client.address, nonce: report.nonce });
+    } else if (report.state !== "complete" && otp !== undefined && report.state !== "cancelled") {
       // Nobody else holds this OTP: leaving the attempt open would only block the next one.
       try {
         await api.cancel();
@@ -358,6 +366,34 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
   } finally {
     leave();
   }
+}
+
+/**
+ * The connection died after the completing share was sent. When the attempt is gone from the server, the server
+ * minted the token and its answer (the encoded token) never arrived: say so; otherwise undefined (the share did not
+ * count, and the usual node-down words and the OTP cancel apply).
+ */
+async function explainLostToken(
+  api: GenerateRootApi,
+  client: VaultClient,
+  err: VaultConnectionError,
+): Promise<string | undefined> {
+  let now: GenerateRootStatus | undefined;
+  for (let i = 0; i < 20 && now === undefined; i++) {
+    now = await api.status().catch(() => undefined);
+    if (now === undefined) await new Promise((r) => setTimeout(r, 500));
+  }
+  const lostAt = `the connection to ${client.address} was lost after the completing share was sent (${err.reason})`;
+  if (now === undefined) {
+    return `${lostAt}, and the node cannot be asked now whether it generated the token: check with --status; a new attempt needs the quorum again`;
+  }
+  if (now.started) return undefined;
+  return (
+    `${lostAt}; the server generated a new root token, but its answer never arrived: nobody holds that token (it ` +
+    "cannot be rebuilt from anything this run has), so nothing usable was lost, and no attempt is left open. " +
+    "Run sealkeeper root generate again with the quorum; the orphaned token can be revoked by its accessor " +
+    "(LIST auth/token/accessors lists them) once you hold a root token again"
+  );
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The pending-ceremony journal: before an init request goes out, sealkeeper writes (and fsyncs) one small record
+ * The pending-ceremony journal: before an init request (or a rekey's completing share) goes out, sealkeeper writes (and fsyncs) one small record
  * naming the node, the output directory and the transcript, in a per-user state directory; it removes the record once
  * the manifest is written (or notes the rescue bundle). A record still there while its node is initialised and no
  * manifest or rescue bundle exists means the answer was lost after the server produced it (SIGKILL, power loss, a
@@ -27,7 +27,8 @@ import { join } from "node:path";
 
 export interface PendingRecord {
   format: "sealkeeper-pending";
-  ceremony: "init";
+  /** init: the answer holds the shares and the root token; rekey: the completing OLD share's answer, the new shares. */
+  ceremony: "init" | "rekey";
   node: string;
   startedAt: string;
   pid: number;
@@ -37,6 +38,9 @@ export interface PendingRecord {
   transcript?: string;
   /** Set when the answer went to a rescue bundle instead. */
   rescue?: string;
+  /** rekey: the attempt's nonce, and whether the new shares wait for verification (else they are in force at once). */
+  nonce?: string;
+  verification?: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -125,8 +129,12 @@ export function notePendingRescue(path: string | undefined, rescue: string): voi
   }
 }
 
-/** Every record for this node (oldest first); unreadable files are skipped. */
-export function pendingFor(dir: string | undefined, node: string): { path: string; record: PendingRecord }[] {
+/** Every record for this node (oldest first), of one ceremony when given; unreadable files are skipped. */
+export function pendingFor(
+  dir: string | undefined,
+  node: string,
+  ceremony?: PendingRecord["ceremony"],
+): { path: string; record: PendingRecord }[] {
   if (!dir) return [];
   let names: string[];
   try {
@@ -140,7 +148,12 @@ export function pendingFor(dir: string | undefined, node: string): { path: strin
   for (const name of names) {
     try {
       const record = JSON.parse(readFileSync(join(dir, name), "utf8")) as PendingRecord;
-      if (record.format === "sealkeeper-pending" && record.node === node) out.push({ path: join(dir, name), record });
+      if (
+        record.format === "sealkeeper-pending" &&
+        record.node === node &&
+        (ceremony === undefined || (record.ceremony ?? "init") === ceremony)
+      )
+        out.push({ path: join(dir, name), record });
     } catch {
       // not ours, or half-written by a dead process (written via rename, so this is not expected)
     }
@@ -197,7 +210,7 @@ export function defaultRescueDirs(env: Env): string[] {
 export function diagnoseLostInit(dir: string | undefined, node: string, rescueDirs: string[]): string | undefined {
   const lost: PendingRecord[] = [];
   const rescued: { rec: PendingRecord; bundle: string }[] = [];
-  for (const { path, record } of pendingFor(dir, node)) {
+  for (const { path, record } of pendingFor(dir, node, "init")) {
     if (existsSync(join(record.out, "manifest.json"))) {
       settlePending(path);
       continue;
@@ -237,4 +250,57 @@ export function diagnoseLostInit(dir: string | undefined, node: string, rescueDi
     );
   }
   return lines.join("\n");
+}
+
+/** What the server says about the rekey now: its attempt (if any) and whether it waits for verification. */
+export interface RekeyNow {
+  started: boolean;
+  nonce: string;
+  verificationNonce?: string;
+}
+
+/**
+ * For a node whose sealkeeper rekey sent the completing OLD share and never wrote the new shares (the connection was
+ * lost after it was sent, SIGKILL, power loss): what happened and what to do, from the server's rekey state now;
+ * undefined when there is nothing to report. Records that no longer matter (their shares were written, or the
+ * attempt they belong to is gone and had not switched the keys) are removed.
+ */
+export function diagnoseLostRekey(dir: string | undefined, node: string, now: RekeyNow): string | undefined {
+  const lines: string[] = [];
+  for (const { path, record } of pendingFor(dir, node, "rekey")) {
+    if (existsSync(join(record.out, "manifest.json")) || (record.rescue && existsSync(record.rescue))) {
+      settlePending(path);
+      continue;
+    }
+    const who = `the sealkeeper rekey of ${record.startedAt} (pid ${record.pid} on ${record.host})`;
+    const same = now.started && (!record.nonce || record.nonce === now.nonce);
+    if (same && now.verificationNonce) {
+      lines.push(
+        `${node}: ${who} sent the completing share but never wrote the new shares to ${record.out} (its answer, ` +
+          "their only copy, was lost: the connection dropped after the share was sent, or the process was killed). " +
+          "The server now waits for them to be verified, which nobody can do: they are void and the OLD shares " +
+          "stay valid. Cancel this rekey with sealkeeper rekey --cancel and start again.",
+      );
+    } else if (same) {
+      // the completing share never counted: the attempt still collects old shares, nothing was handed out
+      settlePending(path);
+    } else if (!same && record.verification === false) {
+      lines.push(
+        `${node}: ${who} ran without verification, sent the completing share and never wrote the new shares to ` +
+          `${record.out}; that rekey is no longer in progress, so it most likely completed: the new shares are in force, ` +
+          "their only copy was lost and the OLD shares no longer work. Nobody can unseal this cluster after its " +
+          "next seal or restart: keep every node running and unsealed, and move its data to a new cluster. " +
+          "(If someone cancelled that rekey instead, the old shares still work; this record goes with --cancel.)",
+      );
+    } else {
+      // that attempt is gone (cancelled, sealed) before any switch: the old shares are in force
+      settlePending(path);
+    }
+  }
+  return lines.length > 0 ? lines.join("\n") : undefined;
+}
+
+/** A rekey was cancelled on the node: no earlier rekey's lost answer can matter any more. */
+export function clearPendingRekeys(dir: string | undefined, node: string): void {
+  for (const { path } of pendingFor(dir, node, "rekey")) settlePending(path);
 }

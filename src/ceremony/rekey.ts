@@ -12,7 +12,7 @@
  * /sys/rotate/recovery/*, with a token (the unauthenticated ones are off unless the listener says otherwise).
  */
 import type { OperatorSpec } from "../ciphers/types.js";
-import { SealkeeperError, UsageError } from "../errors.js";
+import { SealkeeperError, UsageError, VaultConnectionError } from "../errors.js";
 import type { ShareStore, WrittenFile } from "../store/share-store.js";
 import { enterCriticalSection } from "../util/critical-section.js";
 import type { VaultClient } from "../vault/client.js";
@@ -32,8 +32,10 @@ import {
   probeRecipients,
   type SealMode,
   type ShareKind,
+  SharesRescuedError,
 } from "./deliver-shares.js";
 import { checkSharesAndThreshold } from "./init.js";
+import { notePendingRescue, recordPending, settlePending } from "./pending.js";
 import { classifyFailure, type Describe, newNode, type QuorumOutcome, runQuorum } from "./quorum.js";
 import {
   AttemptInProgressError,
@@ -82,6 +84,9 @@ export interface RekeyOptions {
   onEvent?: (e: RekeyEvent) => void;
   log?: (line: string) => void;
   rescueDirs?: string[];
+  /** The pending-ceremony journal (src/ceremony/pending.ts): a record is fsynced there before the completing share
+   *  goes out and removed once the new shares are written, so that the next run can say what a lost answer means. */
+  pendingDir?: string;
   /** Test seam: runs after the server returned the new shares, before they are written. */
   afterServerAnswered?: () => Promise<void> | void;
 }
@@ -356,7 +361,13 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
     try {
       const done = doneAtStart ?? (await collectShares(api, report, opts, opts.nonce ?? report.nonce, name, critical));
       if (done) {
-        await deliverRekeyShares(done, report, prepared!, opts);
+        try {
+          await deliverRekeyShares(done, report, prepared!, opts);
+        } catch (err) {
+          if (err instanceof SharesRescuedError && err.bundlePath) notePendingRescue(critical.record, err.bundlePath);
+          throw err;
+        }
+        settlePending(critical.record);
         verifyNow = report.state === "in-progress" && Boolean(opts.continueToVerify);
       }
     } finally {
@@ -406,6 +417,10 @@ export function submitOldShare(api: RekeyApi, share: KeyShare, nonce: string, co
 /** The critical section of the update phase: entered with the share that may complete it, left once delivered. */
 interface Critical {
   leave?: () => void;
+  /** The pending record written before the completing share (settled once the new shares are written). */
+  record?: string;
+  /** Set when the connection was lost after the completing share was sent: what the server says happened. */
+  lost?: string;
 }
 
 /** The irreversible step of the verify phase: the share that completes verification switches the keys. */
@@ -445,13 +460,25 @@ async function collectShares(
                 wouldLose: "the only copy of the new shares",
                 say: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
               });
+              // durable before the share goes out: if its answer is lost, the next run on this machine can tell
+              critical.record = recordPending(opts.pendingDir, {
+                ceremony: "rekey",
+                node: report.address,
+                out: opts.store!.dir,
+                transcript: opts.transcript?.path,
+                nonce: report.nonce,
+                verification: report.verificationRequired,
+              }).path;
             }
+            const completing = critical.leave !== undefined;
             const leave = () => {
               critical.leave?.();
               critical.leave = undefined;
+              settlePending(critical.record);
+              critical.record = undefined;
             };
             try {
-              const body = await submitOldShare(api, share, nonceFor(), critical.leave !== undefined);
+              const body = await submitOldShare(api, share, nonceFor(), completing);
               if (isRekeyDone(body)) {
                 done = body;
                 return { progress: node.required, complete: true };
@@ -459,7 +486,18 @@ async function collectShares(
               leave();
               return { progress: body.progress, complete: false };
             } catch (err) {
-              leave();
+              if (completing && err instanceof VaultConnectionError) {
+                // the server may have handed out the new shares: ask it, and keep the record for the next run
+                critical.lost = await explainLostRekeyAnswer(api, report, err);
+                opts.transcript?.append({
+                  action: "rekey-answer-lost",
+                  node: report.address,
+                  nonce: report.nonce,
+                  detail: err.reason,
+                });
+                critical.leave?.();
+                critical.leave = undefined;
+              } else leave();
               throw err;
             }
           }
@@ -480,7 +518,7 @@ async function collectShares(
       },
     ],
     source: opts.source,
-    describe: describeFor(report),
+    describe: describeFor(report, critical),
     prompt: ([n]) => ({
       progressLine: `${report.address} ${name}: ${phase === "update" ? "OLD" : "NEW"} shares ${n!.progress}/${n!.required} (nonce ${n!.nonce ?? report.nonce})`,
       remaining: n!.required - n!.progress,
@@ -561,9 +599,40 @@ async function deliverRekeyShares(
   opts.onEvent?.({ kind: "delivered", report: { ...report } });
 }
 
+/**
+ * The connection died after the completing OLD share was sent: what the server did with it, from its rekey state
+ * (asked for a few seconds: it may still be working), in words for the operator.
+ */
+async function explainLostRekeyAnswer(api: RekeyApi, report: RekeyReport, err: VaultConnectionError): Promise<string> {
+  const lostAt = `the connection to ${report.address} was lost after the completing share was sent (${err.reason})`;
+  let now: RekeyStatus | undefined;
+  for (let i = 0; i < 20; i++) {
+    now = await api.status().catch(() => undefined);
+    if (now && !(now.started && !now.verification_nonce && now.progress > 0 && now.progress < now.required)) break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  if (!now) {
+    return `${lostAt}, and the node cannot be asked now what it did: run sealkeeper rekey --status against it (it says what to do)`;
+  }
+  if (now.started && now.verification_nonce) {
+    return (
+      `${lostAt}; the server handed out the new shares, but its answer never arrived: they exist nowhere. They are ` +
+      "void until verified, so nothing is lost: the OLD shares stay valid. Cancel this rekey with sealkeeper " +
+      "rekey --cancel and start again"
+    );
+  }
+  if (now.started) {
+    return `${lostAt}; the node still collects OLD shares (${now.progress}/${now.required}): nothing was handed out; continue with --resume or cancel with --cancel`;
+  }
+  return report.verificationRequired
+    ? `${lostAt}; no rekey is in progress on the node any more (cancelled, or the node sealed): nothing took effect, the OLD shares stay valid`
+    : `${lostAt}; the rekey ran without verification and is no longer in progress: it most likely completed, so the new shares are in force and their only copy never arrived, and the OLD shares no longer work. Nobody can unseal this cluster after its next seal or restart: keep every node running and unsealed, and move its data to a new cluster`;
+}
+
 /** This ceremony's words for the engine's outcomes. */
-function describeFor(report: RekeyReport): Describe {
+function describeFor(report: RekeyReport, critical: Critical = {}): Describe {
   return (outcome, { node, who, failure }) => {
+    if (outcome === "node-down" && critical.lost) return critical.lost;
     const address = report.address;
     const voidNote =
       report.phase === "verify" || report.delivered

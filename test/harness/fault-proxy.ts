@@ -19,8 +19,12 @@ export type Fault = "pass" | "hold" | "cut" | "half" | "reset" | "gate";
 export interface FaultProxy {
   readonly address: string;
   readonly port: number;
-  /** What to do to the next matching request's answer (applies once, then the proxy passes everything). */
-  arm(fault: Fault, trigger?: string): void;
+  /**
+   * What to do to the next matching request's answer (applies once, then the proxy passes everything). `nth` (default
+   * 1): the fault applies to the nth matching request; the ones before it pass (e.g. the completing share of a
+   * quorum of 2 is the 2nd `update`).
+   */
+  arm(fault: Fault, trigger?: string, nth?: number): void;
   /** Resolves when the armed request has been forwarded to the server. */
   triggered(): Promise<void>;
   /** Resolves when the server's (whole) answer to it arrived at the proxy; its size in bytes. */
@@ -51,6 +55,8 @@ export async function startFaultProxy(targetPort: number, targetHost = "127.0.0.
   let fault: Fault = "pass";
   let trigger = "PUT /v1/sys/init ";
   let armed = false;
+  /** Matching requests still to let pass before the armed one. */
+  let skip = 0;
   let triggeredAt = 0;
   let onTriggered = deferred<void>();
   let onAnswered = deferred<number>();
@@ -111,6 +117,12 @@ export async function startFaultProxy(targetPort: number, targetHost = "127.0.0.
       if (headEnd < 0) return;
       const len = Number(/\r\ncontent-length: *(\d+)/i.exec(head.slice(0, headEnd))?.[1] ?? 0);
       if (head.length - headEnd - 4 < len) return;
+      if (skip > 0) {
+        // an earlier matching request: it passes, and the search goes on after it
+        skip--;
+        seen = head.slice(headEnd + 4 + len);
+        return;
+      }
       armed = false;
       mine = true;
       triggeredAt = Date.now();
@@ -173,10 +185,11 @@ export async function startFaultProxy(targetPort: number, targetHost = "127.0.0.
   return {
     address: `http://127.0.0.1:${port}`,
     port,
-    arm(f, t) {
+    arm(f, t, nth = 1) {
       fault = f;
       if (t) trigger = t;
       armed = true;
+      skip = nth - 1;
       triggeredAt = 0;
       onTriggered = deferred();
       onAnswered = deferred();

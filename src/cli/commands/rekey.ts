@@ -66,6 +66,9 @@ export function registerRekey(program: Command, io: CliIO): void {
         if (opts.cancel) {
           const { cancelRekey } = await import("../../ceremony/rekey.js");
           const r = await cancelRekey(client, { endpoint, transcript: explicitTranscript });
+          // whatever an earlier run of this machine lost with that attempt is void now
+          const { clearPendingRekeys, pendingDir } = await import("../../ceremony/pending.js");
+          clearPendingRekeys(pendingDir(io.env), client.address);
           if (format === "json") return writeJson(io, { address: client.address, cancelled: r.wasRunning, ...r });
           io.stdout.write(
             r.wasRunning
@@ -89,6 +92,7 @@ async function showStatus(
 ) {
   const { readRekeyStatus } = await import("../../ceremony/rekey.js");
   const { kind, endpoint: api, status, verify } = await readRekeyStatus(client, endpoint);
+  await warnLostRekey(client.address, status, io);
   const phase = !status.started ? null : status.verification_nonce ? "verify" : "update";
   const view = {
     address: client.address,
@@ -155,6 +159,10 @@ async function rekey(
   const interactive = io.stdinIsTTY && !opts.nonInteractive && (opts.shareFile ?? []).length === 0;
   const source = await shareSourceFromOptions(opts, io, () => readAllStdin(io));
   const p = paint(useColor(io, "stderr"));
+  const { readRekeyStatus } = await import("../../ceremony/rekey.js");
+  const before = await readRekeyStatus(client, endpoint).catch(() => undefined);
+  if (before) await warnLostRekey(client.address, before.status, io);
+  const { pendingDir } = await import("../../ceremony/pending.js");
   let transcript = explicitTranscript;
   const report = await runRekey({
     client,
@@ -166,6 +174,7 @@ async function rekey(
     nonce: opts.nonce,
     endpoint,
     continueToVerify: interactive,
+    pendingDir: pendingDir(io.env),
     log: (line) => io.stderr.write(`${line}\n`),
     get transcript() {
       // opened on first use: the default output directory exists only after the store's pre-flight
@@ -194,6 +203,24 @@ async function rekey(
   }
   if (transcript) io.stderr.write(`transcript: ${transcript.path} (last hash ${transcript.lastHash})\n`);
   throw new ExitWith(report.state === "complete" ? ExitCode.ok : ExitCode.remote);
+}
+
+/**
+ * A rekey of this machine sent its completing share and never wrote the new shares (src/ceremony/pending.ts): say what
+ * that means now, on stderr, before anything else.
+ */
+async function warnLostRekey(
+  address: string,
+  status: import("../../ceremony/rekey.js").RekeyStatus,
+  io: CliIO,
+): Promise<void> {
+  const { diagnoseLostRekey, pendingDir } = await import("../../ceremony/pending.js");
+  const story = diagnoseLostRekey(pendingDir(io.env), address, {
+    started: status.started,
+    nonce: status.nonce,
+    verificationNonce: status.verification_nonce || undefined,
+  });
+  if (story) io.stderr.write(`warning: ${story}\n`);
 }
 
 function reportEvent(io: CliIO, e: RekeyEvent, p: Paint): void {
