@@ -10,6 +10,7 @@ import { basename, dirname } from "node:path";
 import type { LoadedRecipient, OperatorSpec } from "../ciphers/types.js";
 import { describeError, SealkeeperError, UsageError } from "../errors.js";
 import type { Manifest } from "../store/manifest.js";
+import type { RescueResult } from "../store/rescue-bundle.js";
 import type { ShareStore, WrittenFile } from "../store/share-store.js";
 import type { VaultClient } from "../vault/client.js";
 import type { Transcript } from "./transcript.js";
@@ -69,165 +70,182 @@ export class SharesRescuedError extends UsageError {
 }
 
 /**
- * Seals and writes the new shares (and the root token when given) and the manifest.
+ * One item the server handed out that must reach a file: a share or a root token. `seal` makes the file's content
+ * (the server's own PGP message armored, or the plaintext sealed here); `label` and `plaintext` are for the EMERGENCY
+ * line, the last resort when an item cannot be sealed at all after the server answered.
+ */
+export interface SealedItem {
+  name: string;
+  seal: () => Promise<string>;
+  label: string;
+  plaintext: string;
+}
+
+/** What the rescue saved after a failed delivery, for the caller's message. */
+export interface RescueOutcome {
+  /** The failure that started the rescue, described. */
+  reason: string;
+  result: RescueResult;
+  /** `label: plaintext` of every item that could not be sealed (printed once, in the caller's message). */
+  unsealable: string[];
+}
+
+/**
+ * The one delivery path of every ceremony that receives secrets from the server (init's shares and root token,
+ * rekey's new shares, root generate's token): every item sealed in memory first, then each written by the store
+ * (atomic, 0600, never overwriting), then `finish` (the manifest) inside the same guard. If anything fails after the
+ * server answered, every item is sealed again where needed and saved in a rescue bundle (or its text handed on), and
+ * `onRescue` turns what was saved into the error to throw.
+ */
+export async function deliverSealedItems<T>(
+  items: SealedItem[],
+  deps: {
+    store: ShareStore;
+    node: string;
+    rescueDirs?: string[];
+    /** Test seam: runs first, inside the rescue guard (fault injection after the server answered). */
+    beforeWrite?: () => Promise<void> | void;
+    finish: (written: { file: WrittenFile; content: string }[]) => Promise<T>;
+    onRescue: (outcome: RescueOutcome, cause: unknown) => Error;
+  },
+): Promise<T> {
+  const sealed = new Map<string, string>();
+  try {
+    await deps.beforeWrite?.();
+    // 1. Seal everything in memory first (fast, and no file is half-written if sealing fails).
+    for (const item of items) sealed.set(item.name, await item.seal());
+    // 2. Write each file (never overwriting), then what records them.
+    const written: { file: WrittenFile; content: string }[] = [];
+    for (const item of items) {
+      const content = sealed.get(item.name)!;
+      written.push({ file: await deps.store.writeSecretFile(item.name, content), content });
+    }
+    return await deps.finish(written);
+  } catch (cause) {
+    // Rebuild the full set of sealed files (the failure may have come before all were sealed).
+    const files: { name: string; content: string }[] = [];
+    const unsealable: string[] = [];
+    for (const item of items) {
+      const done = sealed.get(item.name);
+      try {
+        files.push({ name: item.name, content: done ?? (await item.seal()) });
+      } catch {
+        unsealable.push(`${item.label}: ${item.plaintext}`);
+      }
+    }
+    const { writeRescueBundle } = await import("../store/rescue-bundle.js");
+    const reason = describeError(cause);
+    const result = await writeRescueBundle(
+      { node: deps.node, intendedDir: deps.store.dir, reason, files, manifest: null },
+      deps.rescueDirs ? { dirs: deps.rescueDirs } : {},
+    );
+    throw deps.onRescue({ reason, result, unsealable }, cause);
+  }
+}
+
+/**
+ * Seals and writes the new shares (and the root token when given) and the manifest, through deliverSealedItems.
  * @throws SharesRescuedError when writing failed: its message says where the rescue bundle is (or carries the sealed
  *   text when no bundle could be written).
  */
 export async function deliverShares(input: DeliverSharesInput, deps: DeliverSharesDeps): Promise<DeliveredShares> {
-  const sealed: { name: string; content: string }[] = [];
-  try {
-    await deps.beforeWrite?.();
-    return await sealAndWrite(input, deps, sealed);
-  } catch (err) {
-    throw await rescue(input, deps, sealed, err);
-  }
-}
-
-async function sealAndWrite(
-  input: DeliverSharesInput,
-  deps: DeliverSharesDeps,
-  sealed: { name: string; content: string }[],
-): Promise<DeliveredShares> {
   const { fileExtensionFor } = await import("../ciphers/registry.js");
   const { buildManifest } = await import("../store/manifest.js");
   const { sha256Hex } = await import("../store/share-text.js");
-  if (input.keys.length !== input.operators.length) {
-    throw new Error(`the server returned ${input.keys.length} shares for ${input.operators.length} operators`);
-  }
-
-  // 1. Seal everything in memory first (fast, and no file is half-written if sealing fails).
-  const plaintext: KeyShare[] = [];
-  for (const [i, op] of input.operators.entries()) {
-    const name = `${op.name}${fileExtensionFor(op.recipient.type)}`;
-    if (input.sealMode === "client")
-      plaintext.push(parseKeyShare(input.keys[i]!, `the server's share ${i + 1}`, op.name));
-    sealed.push({
-      name,
-      content: await sealItem(
-        op.recipient,
-        input.sealMode,
-        input.sealMode === "server" ? input.keysB64[i]! : input.keys[i]!,
-      ),
+  const items: SealedItem[] = input.operators.map((op, i) => ({
+    name: `${op.name}${fileExtensionFor(op.recipient.type)}`,
+    seal: () =>
+      sealItem(op.recipient, input.sealMode, input.sealMode === "server" ? input.keysB64[i]! : input.keys[i]!),
+    label: op.name,
+    plaintext: input.keys[i]!,
+  }));
+  const root = input.rootToken;
+  const rootFile = root ? `root-token${fileExtensionFor(root.recipient.type)}` : undefined;
+  if (root && rootFile) {
+    items.push({
+      name: rootFile,
+      seal: () => sealItem(root.recipient, root.sealMode, root.value),
+      label: "root token",
+      plaintext: root.value,
     });
   }
-  let rootFile: string | undefined;
-  if (input.rootToken) {
-    const { recipient, sealMode, value } = input.rootToken;
-    rootFile = `root-token${fileExtensionFor(recipient.type)}`;
-    sealed.push({ name: rootFile, content: await sealItem(recipient, sealMode, value) });
-  }
-
-  // 2. Write each file (never overwriting), then the manifest that records their hashes.
-  const files: WrittenFile[] = [];
-  for (const f of sealed) files.push(await deps.store.writeSecretFile(f.name, f.content));
-  const manifest = buildManifest({
+  return deliverSealedItems(items, {
+    store: deps.store,
     node: input.node,
-    kind: input.kind,
-    threshold: input.threshold,
-    shares: input.shares,
-    operators: input.operators.map((op, i) => ({
-      name: op.name,
-      recipient: op.recipient,
-      file: files[i]!.name,
-      fileSha256: sha256Hex(sealed[i]!.content),
-      sealedBy: input.sealMode,
-      share: input.sealMode === "client" ? plaintext[i]!.bytes : undefined,
-    })),
-    rootToken:
-      input.rootToken && rootFile
-        ? {
-            file: rootFile,
-            fileSha256: sha256Hex(sealed.at(-1)!.content),
-            recipient: input.rootToken.recipient,
-            sealedBy: input.rootToken.sealMode,
-          }
-        : null,
+    rescueDirs: deps.rescueDirs,
+    beforeWrite: async () => {
+      // inside the rescue guard, like everything after the server answered: what it did return is saved
+      if (input.keys.length !== input.operators.length) {
+        throw new Error(`the server returned ${input.keys.length} shares for ${input.operators.length} operators`);
+      }
+      await deps.beforeWrite?.();
+    },
+    finish: async (written) => {
+      const plaintext: KeyShare[] =
+        input.sealMode === "client"
+          ? input.operators.map((op, i) => parseKeyShare(input.keys[i]!, `the server's share ${i + 1}`, op.name))
+          : [];
+      const manifest = buildManifest({
+        node: input.node,
+        kind: input.kind,
+        threshold: input.threshold,
+        shares: input.shares,
+        operators: input.operators.map((op, i) => ({
+          name: op.name,
+          recipient: op.recipient,
+          file: written[i]!.file.name,
+          fileSha256: sha256Hex(written[i]!.content),
+          sealedBy: input.sealMode,
+          share: input.sealMode === "client" ? plaintext[i]!.bytes : undefined,
+        })),
+        rootToken:
+          root && rootFile
+            ? {
+                file: rootFile,
+                fileSha256: sha256Hex(written.at(-1)!.content),
+                recipient: root.recipient,
+                sealedBy: root.sealMode,
+              }
+            : null,
+      });
+      const files = [...written.map((w) => w.file), await deps.store.writeManifest(manifest)];
+      for (const [i, op] of input.operators.entries()) {
+        deps.transcript?.append({
+          action: `${input.ceremony}-share-written`,
+          node: input.node,
+          operator: op.name,
+          shareFingerprint: plaintext[i]?.fingerprint,
+          detail: `${files[i]!.name} sealed to ${op.recipient.type} ${op.recipient.fingerprint} by the ${input.sealMode}`,
+        });
+      }
+      deps.transcript?.append({
+        action: `${input.ceremony}-done`,
+        node: input.node,
+        detail: `manifest ${files.at(-1)!.sha256}`,
+      });
+      return { manifest, files, plaintext };
+    },
+    onRescue: ({ reason, result, unsealable }, cause) => {
+      deps.transcript?.append({
+        action: `${input.ceremony}-rescue`,
+        node: input.node,
+        detail: result.written ? result.path : "printed",
+      });
+      const what =
+        input.serverDid ?? (input.ceremony === "init" ? "the cluster WAS initialised" : "the rekey WAS done");
+      let message = `${what} but writing the shares to ${deps.store.dir} failed (${reason}); `;
+      if (result.written) {
+        message += `all the sealed shares${root ? " and the sealed root token" : ""} are saved in the rescue bundle ${result.path} (0600): move it somewhere safe and give each operator their file`;
+      } else {
+        message += `no rescue file could be written either (${result.errors.join("; ")}); the sealed shares follow, copy them now:\n${result.text}`;
+      }
+      if (unsealable.length > 0) {
+        // Losing these would lose the cluster: this is the one place plaintext is ever printed, and only to stderr.
+        message += `\nEMERGENCY: these could not be sealed; they are printed once, here, in plaintext:\n${unsealable.join("\n")}`;
+      }
+      return new SharesRescuedError(message, { cause, bundlePath: result.written ? result.path : undefined });
+    },
   });
-  files.push(await deps.store.writeManifest(manifest));
-  for (const [i, op] of input.operators.entries()) {
-    deps.transcript?.append({
-      action: `${input.ceremony}-share-written`,
-      node: input.node,
-      operator: op.name,
-      shareFingerprint: plaintext[i]?.fingerprint,
-      detail: `${files[i]!.name} sealed to ${op.recipient.type} ${op.recipient.fingerprint} by the ${input.sealMode}`,
-    });
-  }
-  deps.transcript?.append({
-    action: `${input.ceremony}-done`,
-    node: input.node,
-    detail: `manifest ${files.at(-1)!.sha256}`,
-  });
-  return { manifest, files, plaintext };
-}
-
-/** After the server answered, something failed: save what can be saved and say exactly where it is. */
-async function rescue(
-  input: DeliverSharesInput,
-  deps: DeliverSharesDeps,
-  sealedSoFar: { name: string; content: string }[],
-  cause: unknown,
-): Promise<Error> {
-  const { fileExtensionFor } = await import("../ciphers/registry.js");
-  const { writeRescueBundle } = await import("../store/rescue-bundle.js");
-  // Rebuild the full set of sealed files (the failure may have come before all were sealed).
-  const files: { name: string; content: string }[] = [];
-  const unsealable: string[] = [];
-  for (const [i, op] of input.operators.entries()) {
-    const name = `${op.name}${fileExtensionFor(op.recipient.type)}`;
-    const done = sealedSoFar.find((s) => s.name === name);
-    try {
-      files.push(
-        done ?? {
-          name,
-          content: await sealItem(
-            op.recipient,
-            input.sealMode,
-            input.sealMode === "server" ? input.keysB64[i]! : input.keys[i]!,
-          ),
-        },
-      );
-    } catch {
-      unsealable.push(`${op.name}: ${input.keys[i]}`);
-    }
-  }
-  if (input.rootToken) {
-    const { recipient, sealMode, value } = input.rootToken;
-    const name = `root-token${fileExtensionFor(recipient.type)}`;
-    const done = sealedSoFar.find((s) => s.name === name);
-    try {
-      files.push(
-        done ?? {
-          name,
-          content: await sealItem(recipient, sealMode, value),
-        },
-      );
-    } catch {
-      unsealable.push(`root token: ${value}`);
-    }
-  }
-  const reason = describeError(cause);
-  const result = await writeRescueBundle(
-    { node: input.node, intendedDir: deps.store.dir, reason, files, manifest: null },
-    deps.rescueDirs ? { dirs: deps.rescueDirs } : {},
-  );
-  deps.transcript?.append({
-    action: `${input.ceremony}-rescue`,
-    node: input.node,
-    detail: result.written ? result.path : "printed",
-  });
-  const what = input.serverDid ?? (input.ceremony === "init" ? "the cluster WAS initialised" : "the rekey WAS done");
-  let message = `${what} but writing the shares to ${deps.store.dir} failed (${reason}); `;
-  if (result.written) {
-    message += `all the sealed shares${input.rootToken ? " and the sealed root token" : ""} are saved in the rescue bundle ${result.path} (0600): move it somewhere safe and give each operator their file`;
-  } else {
-    message += `no rescue file could be written either (${result.errors.join("; ")}); the sealed shares follow, copy them now:\n${result.text}`;
-  }
-  if (unsealable.length > 0) {
-    // Losing these would lose the cluster: this is the one place plaintext is ever printed, and only to stderr.
-    message += `\nEMERGENCY: these could not be sealed; they are printed once, here, in plaintext:\n${unsealable.join("\n")}`;
-  }
-  return new SharesRescuedError(message, { cause, bundlePath: result.written ? result.path : undefined });
 }
 
 /**
@@ -324,36 +342,32 @@ export async function deliverRootToken(
   }
   if (sealed === undefined || !dest.outPath) return undefined;
   const { ShareStore } = await import("../store/share-store.js");
-  const name = basename(dest.outPath);
-  const store = new ShareStore(dirname(dest.outPath));
-  try {
-    const written = await store.writeSecretFile(name, sealed);
-    deps.transcript?.append({
-      action: "generate-root-token-written",
-      node: client.address,
-      nonce: generated.nonce,
-      detail: `${basename(written.path)} sha256 ${written.sha256}`,
-    });
-    return written.path;
-  } catch (err) {
-    const { writeRescueBundle } = await import("../store/rescue-bundle.js");
-    const rescued = await writeRescueBundle(
-      {
+  const content = sealed;
+  const outPath = dest.outPath;
+  const name = basename(outPath);
+  const item: SealedItem = { name, seal: async () => content, label: "root token", plaintext: "" };
+  return deliverSealedItems([item], {
+    store: new ShareStore(dirname(outPath)),
+    node: client.address,
+    rescueDirs: deps.rescueDirs,
+    finish: async ([written]) => {
+      deps.transcript?.append({
+        action: "generate-root-token-written",
         node: client.address,
-        intendedDir: dirname(dest.outPath),
-        reason: describeError(err),
-        files: [{ name, content: sealed }],
-        manifest: null,
-      },
-      deps.rescueDirs ? { dirs: deps.rescueDirs } : {},
-    );
-    if (!rescued.written) deps.onRescueText?.(rescued.text);
-    throw new SealkeeperError(
-      `the new root token was generated but ${dest.outPath} could not be written (${describeError(err)}); ` +
-        (rescued.written
-          ? `the sealed token is in the rescue bundle ${rescued.path}`
-          : "the sealed token was printed above on stderr: copy it now"),
-      { exitCode: 2 },
-    );
-  }
+        nonce: generated.nonce,
+        detail: `${basename(written!.file.path)} sha256 ${written!.file.sha256}`,
+      });
+      return written!.file.path;
+    },
+    onRescue: ({ reason, result }) => {
+      if (!result.written) deps.onRescueText?.(result.text);
+      return new SealkeeperError(
+        `the new root token was generated but ${outPath} could not be written (${reason}); ` +
+          (result.written
+            ? `the sealed token is in the rescue bundle ${result.path}`
+            : "the sealed token was printed above on stderr: copy it now"),
+        { exitCode: 2 },
+      );
+    },
+  });
 }
