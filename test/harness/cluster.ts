@@ -149,6 +149,14 @@ export class TestNode {
     await this.start();
   }
 
+  /**
+   * Rewrites this node's config file; it takes effect at the next start (an operator editing the config and
+   * restarting the server, e.g. to turn on a listener option).
+   */
+  editConfig(edit: (hcl: string) => string): void {
+    writeFileSync(this.configPath, edit(readFileSync(this.configPath, "utf8")));
+  }
+
   /** A client for this node (with the test CA when TLS is on). */
   client(token?: string): VaultClient {
     return new VaultClient({

@@ -4,6 +4,12 @@
  * the server, opened by the real gpg); each new token is used, then revoked. Faults: an attempt already running, a
  * wrong nonce, a duplicate share (the server refuses it here, unlike unseal), a cancel in the middle, a node sealed
  * mid-ceremony, and the refusal when no usable API is there.
+ *
+ * Which API: Vault 1.21 serves /sys/generate-root/* without a token. OpenBao 2.6.2 turns that pair off by default
+ * (listener option disable_unauthed_generate_root_endpoints, default true) and serves /sys/generate-root-token/* to a
+ * token allowed on it: so on OpenBao the operators provision a break-glass token before they revoke the root token (a
+ * policy on sys/generate-root-token/* and nothing else) and every run here gives it in BAO_TOKEN, as they would; the
+ * operator who has no such token turns the listener option off and restarts the node, which is tested too.
  */
 import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,11 +28,25 @@ import {
   makePgpOperator,
   type PgpOperator,
 } from "../harness/operators.js";
-import { serverKind } from "../harness/paths.js";
+import { SERVER_NAMES, serverKind } from "../harness/paths.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 
+const kind = serverKind();
+const name = SERVER_NAMES[kind];
 let node: TestNode;
 let work: string;
+/**
+ * OpenBao only: a token whose policy allows sys/generate-root-token/* and nothing else (no default policy), made
+ * before the root token was revoked; given in BAO_TOKEN to every run. undefined on Vault, which needs no token.
+ */
+let breakGlass: string | undefined;
+/** OpenBao only: a token of the default policy, which may not use sys/generate-root-token. */
+let defaultOnly: string | undefined;
+/** What an OpenBao operator's break-glass policy grants: the authenticated root generation endpoints, no more. */
+const BREAK_GLASS_POLICY = `path "sys/generate-root-token/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+`;
 let keys: string[];
 let alice: PgpOperator;
 let holder: AgeOperator;
@@ -34,8 +54,11 @@ let holder: AgeOperator;
 const secrets: string[] = [];
 const outputs: string[] = [];
 
-async function sk(argv: string[], opts: Parameters<typeof runSealkeeper>[1] = {}) {
-  const r = await runSealkeeper(["root", "generate", "-a", node.address, ...argv], { cwd: work, ...opts });
+/** `root generate` against the node; on OpenBao with the break-glass token in BAO_TOKEN unless noToken. */
+async function sk(argv: string[], opts: Parameters<typeof runSealkeeper>[1] & { noToken?: boolean } = {}) {
+  const { noToken, ...rest } = opts;
+  const env = { ...(breakGlass && !noToken ? { BAO_TOKEN: breakGlass } : {}), ...rest.env };
+  const r = await runSealkeeper(["root", "generate", "-a", node.address, ...argv], { cwd: work, ...rest, env });
   outputs.push(r.stdout, r.stderr);
   return r;
 }
@@ -53,7 +76,7 @@ async function lookupSelf(token: string): Promise<{ status: number; policies: st
 }
 
 async function status() {
-  const c = node.client();
+  const c = node.client(breakGlass);
   try {
     return (await readGenerateRootStatus(c)).status;
   } finally {
@@ -75,8 +98,22 @@ beforeAll(async () => {
   keys.forEach((k, i) => {
     writeFileSync(join(work, `share${i + 1}.txt`), `${k}\n`, { mode: 0o600 });
   });
-  // the starting point of break-glass: the root token from init is gone
   const c = node.client(init.rootToken);
+  if (kind === "openbao") {
+    // OpenBao: root generation needs a token allowed on sys/generate-root-token/*; made while the root token lives
+    await c.write("sys/policies/acl/break-glass", { policy: BREAK_GLASS_POLICY });
+    const mint = async (policies: string[]) =>
+      (
+        await c.request<{ auth: { client_token: string } }>("POST", "auth/token/create", {
+          // an orphan: revoking the root token revokes its children
+          body: { policies, no_default_policy: !policies.includes("default"), no_parent: true, ttl: "2h" },
+        })
+      ).body.auth.client_token;
+    breakGlass = await mint(["break-glass"]);
+    defaultOnly = await mint(["default"]);
+    secrets.push(breakGlass, defaultOnly);
+  }
+  // the starting point of break-glass: the root token from init is gone
   await c.request("POST", "auth/token/revoke-self");
   await c.close();
   expect((await lookupSelf(init.rootToken)).status).toBe(403);
@@ -103,6 +140,8 @@ describe("root generate, OTP path", () => {
     ]);
     expect(r.stderr).toContain("one-time password held in memory");
     expect(r.code, r.stderr).toBe(0);
+    // OpenBao: through the token path with the break-glass token (the unauthenticated one is off)
+    expect(r.stderr).toContain(kind === "openbao" ? "via /v1/sys/generate-root-token," : "via /v1/sys/generate-root,");
     const file = join(work, "otp-token.age");
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const token = ageDecrypt(holder, file).trim();
@@ -226,7 +265,7 @@ describe("faults leave a state to resume or cancel from", () => {
     expect(wrong.stdout).toContain("wrong nonce");
     expect(await status()).toMatchObject({ started: true, nonce: st.nonce, progress: 1 });
 
-    // Vault refuses a share already given in this attempt (400), unlike unseal, which ignores it silently
+    // both servers refuse a share already given in this attempt (400), unlike unseal, which ignores it silently
     const dup = await sk(["--resume", "-o", "resumed.asc", "--non-interactive", ...shareArgs(1, 2)]);
     expect(dup.code).toBe(2);
     expect(dup.stderr).toMatch(/share from share1 \[[0-9a-f]{16}\]: duplicate 1\/3/);
@@ -278,11 +317,11 @@ describe("faults leave a state to resume or cancel from", () => {
         return parseKeyShare(keys[n - 1]!, `share ${n}`);
       },
     };
-    const c = node.client();
+    const c = node.client(breakGlass);
     const report = await runGenerateRoot({ client: c, source });
     await c.close();
     expect(report.state).not.toBe("complete");
-    // Vault 1.21 answers 503 "Vault is sealed" to the update and to the DELETE that would cancel the attempt
+    // Vault 1.21 and OpenBao 2.6.2 answer 503 "Vault is sealed" to the update and to the DELETE that would cancel it
     expect(report.message).toContain("was sealed during the ceremony");
     // the OTP attempt could not be cancelled on a sealed node: the message says to cancel it later
     expect(report.message).toContain("could not cancel the unfinished OTP attempt");
@@ -291,19 +330,19 @@ describe("faults leave a state to resume or cancel from", () => {
     expect(sealed.code).toBe(2);
     expect(sealed.stderr).toContain("is sealed: root generation needs an unsealed node");
     await unsealNodes([node], keys.slice(0, 3));
-    // Vault 1.21 keeps the attempt in memory only: a restart loses it
+    // both servers keep the attempt in memory only: a restart loses it
     expect((await status()).started).toBe(false);
   });
 });
 
 describe("which API the server offers", () => {
-  it(`${serverKind()}: the authenticated path and the refusal when nothing is usable`, async () => {
-    const noToken = await sk(["--status", "--endpoint", "authenticated"]);
+  it(`${name}: the authenticated path and the refusal when nothing is usable`, async () => {
+    const noToken = await sk(["--status", "--endpoint", "authenticated"], { noToken: true });
     expect(noToken.code).toBe(2);
     expect(noToken.stderr).toContain("offers no usable root generation API");
     expect(noToken.stderr).toContain("not tried: no token (set BAO_TOKEN or VAULT_TOKEN)");
     expect(noToken.stderr).toContain("disable_unauthed_generate_root_endpoints = false");
-    if (serverKind() === "vault") {
+    if (kind === "vault") {
       // HashiCorp Vault 1.21 has no /sys/generate-root-token: an invalid token gets 403 (Vault checks the token
       // first), and even a valid root token finds no such path
       const bogus = await sk(["--status", "--endpoint", "authenticated"], { env: { VAULT_TOKEN: "hvs.bogus" } });
@@ -322,6 +361,64 @@ describe("which API the server offers", () => {
       const unauth = await sk(["--status", "--endpoint", "unauthenticated"]);
       expect(unauth.code).toBe(0);
       expect(unauth.stdout).toContain("/v1/sys/generate-root is usable (3 shares required)");
+    } else {
+      // OpenBao 2.6.2 after the root token is revoked: the unauthenticated pair is off (405), so without a token
+      // nothing is usable; a token of the default policy is refused on the token path (403); the break-glass one works
+      const auto = await sk(["--status"], { noToken: true });
+      expect(auto.code).toBe(2);
+      expect(auto.stderr).toMatch(/\/v1\/sys\/generate-root\/attempt: 405 /);
+      expect(auto.stderr).toContain("not tried: no token (set BAO_TOKEN or VAULT_TOKEN)");
+      expect(auto.stderr).not.toMatch(/^error: 40[0-9]/m);
+      const denied = await sk(["--status"], { env: { BAO_TOKEN: defaultOnly! } });
+      expect(denied.code).toBe(2);
+      expect(denied.stderr).toContain("generate-root-token/attempt (needs a token): 403: the token may not use it");
+      const allowed = await sk(["--status"]);
+      expect(allowed.code, allowed.stderr).toBe(0);
+      expect(allowed.stdout).toContain("/v1/sys/generate-root-token is usable (3 shares required)");
+      const forced = await sk(["--status", "--endpoint", "unauthenticated"]);
+      expect(forced.code).toBe(2);
+      expect(forced.stderr).toMatch(/\/v1\/sys\/generate-root\/attempt: 405 /);
+    }
+  });
+
+  it(`${name}: ${kind === "openbao" ? "with no token allowed on the token path, the listener option re-opens /sys/generate-root (restart, quorum unseal, no token)" : "the listener option is unknown (a warning in the log); /sys/generate-root is open without it"}`, async () => {
+    // what an operator does who revoked the root token and holds no token for sys/generate-root-token: turn the
+    // listener option off, restart the node, unseal it, generate a root token with no token at all, then undo it
+    const option = "disable_unauthed_generate_root_endpoints = false";
+    const withOption = (hcl: string) => hcl.replace(/listener "tcp" \{\n/, (m) => `${m}  ${option}\n`);
+    node.editConfig(withOption);
+    await node.restart();
+    await unsealNodes([node], keys.slice(0, 3));
+    if (kind === "vault") {
+      // measured on Vault 1.21.0: the server starts and warns; its unauthenticated pair was never off
+      expect(node.readLog()).toContain(
+        "unknown or unsupported field disable_unauthed_generate_root_endpoints found in configuration",
+      );
+    }
+    try {
+      const shown = await sk(["--status"], { noToken: true });
+      expect(shown.code, shown.stderr).toBe(0);
+      expect(shown.stdout).toContain("/v1/sys/generate-root is usable (3 shares required)");
+      const made = await sk(["--print-token", "--non-interactive", ...shareArgs(2, 3, 4)], { noToken: true });
+      expect(made.code, made.stderr).toBe(0);
+      expect(made.stderr).toContain("via /v1/sys/generate-root,");
+      const token = /root token \(you asked for it in plaintext\): (\S+)/.exec(made.stdout)![1]!;
+      expect((await lookupSelf(token)).policies).toContain("root");
+      const c = node.client(token);
+      await c.request("POST", "auth/token/revoke-self");
+      await c.close();
+    } finally {
+      node.editConfig((hcl) => hcl.replace(`  ${option}\n`, ""));
+      await node.restart();
+      await unsealNodes([node], keys.slice(0, 3));
+    }
+    // the option undone: on OpenBao the unauthenticated pair is off again, on Vault it never was
+    const after = await sk(["--status"], { noToken: true });
+    if (kind === "openbao") {
+      expect(after.code).toBe(2);
+      expect(after.stderr).toMatch(/\/v1\/sys\/generate-root\/attempt: 405 /);
+    } else {
+      expect(after.code, after.stderr).toBe(0);
     }
   });
 });
