@@ -2,6 +2,11 @@
  * The recovery-share variants under auto-unseal (awskms at the KMS emulator, one real node): root generation
  * authorised by recovery shares, and a rekey of the recovery shares (Vault: /sys/rekey-recovery-key/*), after which
  * only the new recovery shares authorise anything.
+ *
+ * OpenBao 2.6.2 serves neither without a token (its unauthenticated sys/generate-root and sys/rekey-recovery-key are
+ * off by default): root generation goes through /sys/generate-root-token/* and the recovery rekey through
+ * /sys/rotate/recovery/*, so the operators make a token allowed on exactly those paths before they revoke the root
+ * token, and every run gives it in BAO_TOKEN. Vault 1.21 needs no token for either.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,10 +15,28 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNode, type TestNode } from "../harness/cluster.js";
 import { KMS_TEST_CREDENTIALS, KMS_TEST_REGION, type KmsEmulator, startKmsEmulator } from "../harness/kms.js";
 import { type AgeOperator, ageDecrypt, makeAgeOperator } from "../harness/operators.js";
+import { SERVER_NAMES, serverKind } from "../harness/paths.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 
+const kind = serverKind();
+const name = SERVER_NAMES[kind];
+/** The API of each quorum operation on this server (Vault's unauthenticated, OpenBao's token-protected one). */
+const api =
+  kind === "openbao"
+    ? { generateRoot: "/v1/sys/generate-root-token", rekey: "/v1/sys/rotate/recovery" }
+    : { generateRoot: "/v1/sys/generate-root", rekey: "/v1/sys/rekey-recovery-key" };
+/** OpenBao: the quorum operators' policy, the token paths of root generation and recovery rekey and nothing else. */
+const QUORUM_POLICY = `path "sys/generate-root-token/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+path "sys/rotate/recovery/*" {
+  capabilities = ["create", "read", "update", "delete"]
+}
+`;
+/** OpenBao only: a token of QUORUM_POLICY, made before the root token was revoked; undefined on Vault. */
+let quorumToken: string | undefined;
 let emu: KmsEmulator;
 let node: TestNode;
 let work: string;
@@ -26,7 +49,11 @@ const awsEnv = {
 };
 
 const sk = (argv: string[], opts: Parameters<typeof runSealkeeper>[1] = {}) =>
-  runSealkeeper([...argv, "-a", node.address], { cwd: work, ...opts });
+  runSealkeeper([...argv, "-a", node.address], {
+    cwd: work,
+    ...opts,
+    env: { ...(quorumToken ? { BAO_TOKEN: quorumToken } : {}), ...opts.env },
+  });
 
 async function waitUnsealed(): Promise<void> {
   for (let i = 0; i < 300; i++) {
@@ -66,6 +93,14 @@ beforeAll(async () => {
   });
   await waitUnsealed();
   const r = node.client(init.root_token);
+  if (kind === "openbao") {
+    await r.write("sys/policies/acl/quorum", { policy: QUORUM_POLICY });
+    const made = await r.request<{ auth: { client_token: string } }>("POST", "auth/token/create", {
+      // an orphan: revoking the root token revokes its children
+      body: { policies: ["quorum"], no_default_policy: true, no_parent: true, ttl: "2h" },
+    });
+    quorumToken = made.body.auth.client_token;
+  }
   await r.request("POST", "auth/token/revoke-self");
   await r.close();
 }, 240_000);
@@ -98,10 +133,35 @@ async function works(token: string): Promise<boolean> {
   }
 }
 
-describe("under auto-unseal, the quorum is of recovery shares", () => {
-  it("root generate takes 2 of 3 recovery shares", async () => {
+describe(`${name}: under auto-unseal, the quorum is of recovery shares`, () => {
+  it(`${kind === "openbao" ? "without a token both are refused, with the listener option or the token path to use" : "neither root generation nor the recovery rekey needs a token"}`, async () => {
+    // the root token is revoked: nothing here has a token unless the operators give one
+    const gen = await runSealkeeper(["root", "generate", "--status", "-a", node.address], { cwd: work });
+    const rekey = await runSealkeeper(["rekey", "--status", "-a", node.address], { cwd: work });
+    if (kind === "openbao") {
+      expect(gen.code).toBe(2);
+      expect(gen.stderr).toContain("offers no usable root generation API");
+      expect(gen.stderr).toContain("disable_unauthed_generate_root_endpoints = false");
+      expect(gen.stderr).toContain("/v1/sys/generate-root-token/*");
+      expect(rekey.code).toBe(2);
+      expect(rekey.stderr).toContain("offers no usable recovery-key rekey API");
+      // measured on OpenBao 2.6.2: 404 "unsupported path" here (the generate-root pair answers 405)
+      expect(rekey.stderr).toContain("/v1/sys/rekey-recovery-key/init: 404 (unsupported path)");
+      expect(rekey.stderr).toContain("disable_unauthed_rekey_endpoints = false");
+      expect(rekey.stderr).toContain("/v1/sys/rotate/recovery/*");
+      for (const r of [gen, rekey]) expect(r.stderr).not.toMatch(/^error: 40[0-9]/m);
+    } else {
+      expect(gen.code, gen.stderr).toBe(0);
+      expect(gen.stdout).toContain("/v1/sys/generate-root is usable (2 shares required)");
+      expect(rekey.code, rekey.stderr).toBe(0);
+      expect(rekey.stdout).toContain("/v1/sys/rekey-recovery-key is usable (recovery shares, 2 old shares required)");
+    }
+  });
+
+  it(`root generate takes 2 of 3 recovery shares (via ${api.generateRoot})`, async () => {
     const r = await generateWith(["rec1.txt", "rec3.txt"], "rec-token.age");
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`root generation via ${api.generateRoot},`);
     const token = ageDecrypt(ops[0]!, join(work, "rec-token.age")).trim();
     expect(await works(token)).toBe(true);
     const c = node.client(token);
@@ -109,9 +169,10 @@ describe("under auto-unseal, the quorum is of recovery shares", () => {
     await c.close();
   });
 
-  it("rekey re-issues the recovery shares (2 of 3 -> 2 of 2), verified with the new ones", async () => {
+  it(`rekey re-issues the recovery shares (2 of 3 -> 2 of 2) via ${api.rekey}, verified with the new ones`, async () => {
     const status = await sk(["rekey", "--status", "--format", "json"]);
-    expect(JSON.parse(status.stdout)).toMatchObject({ kind: "recovery", api: "/v1/sys/rekey-recovery-key" });
+    expect(status.code, status.stderr).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ kind: "recovery", api: api.rekey });
     const out = join(work, "new-recovery");
     const r = await sk([
       "rekey",
@@ -132,7 +193,7 @@ describe("under auto-unseal, the quorum is of recovery shares", () => {
       "rec3.txt",
     ]);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr).toContain("started recovery rekey via /v1/sys/rekey-recovery-key");
+    expect(r.stderr).toContain(`started recovery rekey via ${api.rekey}`);
     newKeys = [ageDecrypt(ops[1]!, join(out, "sam.age")).trim(), ageDecrypt(ops[2]!, join(out, "tess.age")).trim()];
     // before verification the old recovery shares still authorise root generation
     const before = await generateWith(["rec1.txt", "rec2.txt"], "before.age");
