@@ -8,7 +8,7 @@
  * Never holds a secret. Best effort: when no state directory can be used, the transcript line (fsynced before the
  * request, in the output directory) is the only record, and the caller is told so once.
  */
-import { randomBytes } from "node:crypto";
+import type * as Crypto from "node:crypto";
 import {
   closeSync,
   existsSync,
@@ -24,6 +24,10 @@ import {
 } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import { lazyBuiltin } from "../util/lazy-builtin.js";
+
+// only writing a record needs randomness: `status` reads records, and should not load node:crypto for it
+const crypto = lazyBuiltin<typeof Crypto>("node:crypto");
 
 export interface PendingRecord {
   format: "sealkeeper-pending";
@@ -69,7 +73,7 @@ function fsyncDir(dir: string): void {
 }
 
 function writeDurably(path: string, text: string): void {
-  const tmp = `${path}.tmp-${randomBytes(3).toString("hex")}`;
+  const tmp = `${path}.tmp-${crypto().randomBytes(3).toString("hex")}`;
   const fd = openSync(tmp, "wx", 0o600);
   try {
     writeSync(fd, text);
@@ -99,7 +103,7 @@ export function recordPending(
   };
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const path = join(dir, `${full.startedAt.replace(/[:.]/g, "-")}-${randomBytes(4).toString("hex")}.json`);
+    const path = join(dir, `${full.startedAt.replace(/[:.]/g, "-")}-${crypto().randomBytes(4).toString("hex")}.json`);
     writeDurably(path, `${JSON.stringify(full, null, 2)}\n`);
     return { path };
   } catch (err) {

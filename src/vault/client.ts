@@ -1,8 +1,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import * as http from "node:http";
-import * as https from "node:https";
+import type * as Https from "node:https";
 import { join } from "node:path";
 import { UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { lazyBuiltin } from "../util/lazy-builtin.js";
 import { type ConnectionSettings, isLoopbackAddress } from "./env.js";
 import type { HealthStatus, InitRequest, InitResponse, RaftServer, SealStatus, UnsealRequest } from "./types.js";
 
@@ -239,6 +240,12 @@ export class VaultClient {
 }
 
 /**
+ * node:https (and with it node:tls, about 7 ms of start-up here) is loaded on the first https:// address only: a
+ * `status` of a loopback http:// node does not pay for it (docs/benchmarks.md, start-up).
+ */
+const https = lazyBuiltin<typeof Https>("node:https");
+
+/**
  * The HTTP layer is Node's own http/https (no dependency): it loads in a few milliseconds, where undici took
  * 120-200 ms here, which alone broke the start-up goal of `status` (docs/benchmarks.md). One keep-alive agent per node.
  */
@@ -251,7 +258,7 @@ function createAgent(s: ConnectionSettings): http.Agent {
     throw new UsageError("a client certificate needs its key, and a key its certificate (set both)");
   }
   if (!s.address.startsWith("https:")) return new http.Agent({ keepAlive: true, keepAliveMsecs: 4_000 });
-  return new https.Agent({
+  return new (https().Agent)({
     keepAlive: true,
     keepAliveMsecs: 4_000,
     ca,
@@ -278,7 +285,7 @@ function send(
   irreversible?: RequestOptions["irreversible"],
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const transport = url.protocol === "https:" ? https : http;
+    const transport = url.protocol === "https:" ? https() : http;
     const abort = new AbortController();
     const deadline = setTimeout(
       () => abort.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -38,5 +38,46 @@ describe("start-up imports", () => {
     const urls = importsOf(["status", "-a", "http://127.0.0.1:1", "--timeout", "1s"]);
     expect(urls.some((u) => u.includes("/src/vault/client.ts"))).toBe(true);
     for (const heavy of HEAVY) expect(urls.filter((u) => u.includes(heavy))).toEqual([]);
+  });
+});
+
+/**
+ * The Node built-ins the BUILT CLI (bin/sealkeeper, the bundle `npm ci` builds) loads: node:https/node:tls only for
+ * an https:// address, node:crypto not for `status` or `--help` (lazyBuiltin, src/util/lazy-builtin.ts). Each costs
+ * 5-7 ms of start-up here (docs/benchmarks.md).
+ */
+function builtinsOf(args: string[]): string[] {
+  const dir = mkdtempSync(join(tmpdir(), "sk-builtins-"));
+  const out = join(dir, "modules.txt");
+  const preload = join(dir, "preload.cjs");
+  writeFileSync(
+    preload,
+    `process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(out)}, process.moduleLoadList.join("\\n")));`,
+  );
+  const r = spawnSync(process.execPath, ["-r", preload, "bin/sealkeeper", ...args], {
+    env: { ...process.env, NO_COLOR: "1", VAULT_ADDR: "", BAO_ADDR: "" },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
+  expect(r.error).toBeUndefined();
+  expect(r.stderr).not.toMatch(/dist\/ is missing/);
+  return readFileSync(out, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("NativeModule "))
+    .map((l) => l.slice("NativeModule ".length));
+}
+
+describe("start-up built-ins of the built CLI", () => {
+  it("status of an http:// node loads neither TLS nor crypto", () => {
+    const mods = builtinsOf(["status", "-a", "http://127.0.0.1:1", "--timeout", "1s"]);
+    expect(mods).toContain("http");
+    expect(mods.filter((m) => m === "tls" || m === "https" || m === "crypto")).toEqual([]);
+  });
+  it("status of an https:// node loads TLS (the lazy load works)", () => {
+    expect(builtinsOf(["status", "-a", "https://127.0.0.1:1", "--timeout", "1s"])).toContain("tls");
+  });
+  it("--help loads no HTTP, TLS or crypto", () => {
+    const mods = builtinsOf(["--help"]);
+    expect(mods.filter((m) => ["http", "https", "tls", "crypto"].includes(m))).toEqual([]);
   });
 });

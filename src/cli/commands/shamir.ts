@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { ExitCode, UsageError } from "../../errors.js";
@@ -227,7 +227,7 @@ async function readShareInputs(
   for (const file of opts.shareFile ?? []) {
     let data: Buffer;
     try {
-      data = await readFile(resolve(io.cwd, file));
+      data = readFileSync(resolve(io.cwd, file));
     } catch (err) {
       throw new UsageError(`cannot read share file ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, {
         cause: err,
@@ -253,7 +253,7 @@ async function readSecret(io: CliIO, file: string | undefined, encoding: SecretE
   let data: Buffer;
   if (file !== undefined) {
     try {
-      data = await readFile(resolve(io.cwd, file));
+      data = readFileSync(resolve(io.cwd, file));
     } catch (err) {
       throw new UsageError(`cannot read secret file ${file}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, {
         cause: err,

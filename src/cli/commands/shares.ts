@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
@@ -47,7 +47,7 @@ export function registerShares(program: Command, io: CliIO): void {
 
 async function readInput(path: string, what: string): Promise<Buffer> {
   try {
-    return await readFile(path);
+    return readFileSync(path);
   } catch (err) {
     throw new UsageError(`cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
   }
@@ -60,10 +60,7 @@ async function readPassphrase(path: string): Promise<string> {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    () => false,
-  );
+  return existsSync(path);
 }
 
 /**
