@@ -20,10 +20,6 @@ for (const s of wanted) {
  * OpenBao"): they still run against Vault. Remove a file from here when it passes on OpenBao; the list only shrinks.
  */
 const OPENBAO_PENDING = [
-  // rekey through /sys/rotate/root passes the old-share phase; OpenBao accepts a duplicate NEW share in verification
-  // (Vault refuses it) and restarts verification with a new nonce, which the rest of the file does not expect yet
-  "test/integration/rekey.test.ts",
-  "test/integration/fault-campaign.test.ts",
   // OpenBao refuses audit devices through the API ("use declarative, config-based audit device management")
   "test/integration/bootstrap.test.ts",
   // apply's step order after a kill/seal differs on OpenBao; Shamir -> awskms migration does not settle on OpenBao yet

@@ -15,7 +15,7 @@ import type { CliIO } from "../src/cli/io.js";
 import { runCli } from "../src/cli/main.js";
 import { startDevServer } from "../test/harness/cluster.js";
 import { serverBinaryPath } from "../test/harness/paths.js";
-import { generateAppsSpec } from "../test/integration/bootstrap-helpers.js";
+import { writeAppsSpec } from "../test/integration/bootstrap-helpers.js";
 import type { BenchResult } from "./types.js";
 
 const APPS = 100;
@@ -80,7 +80,7 @@ export async function runBootstrapBench(): Promise<BenchResult[]> {
   const root = server.client();
   try {
     const spec = join(dir, "apps.yaml");
-    writeFileSync(spec, generateAppsSpec(APPS));
+    writeAppsSpec(spec, APPS);
     const env = { VAULT_ADDR: server.address, VAULT_TOKEN: server.rootToken };
     const results: BenchResult[] = [];
 
@@ -111,7 +111,7 @@ export async function runBootstrapBench(): Promise<BenchResult[]> {
     // the same, as one fresh process (what a user or CI job pays, including Node and tsx start-up)
     const entry = fileURLToPath(new URL("../src/cli/entry.ts", import.meta.url));
     const spec2 = join(dir, "apps-2h.yaml");
-    writeFileSync(spec2, generateAppsSpec(APPS, { ttl: "2h" }));
+    writeAppsSpec(spec2, APPS, { ttl: "2h" });
     const tp = performance.now();
     const procStatus = await run(process.execPath, ["--import", "tsx", entry, "bootstrap", "apply", "-f", spec2], {
       ...process.env,

@@ -23,6 +23,9 @@ export type QuorumOutcome =
   | "restarted"
   /** the threshold was reached but the shares did not combine to the key: progress back to 0 */
   | "rejected-set"
+  /** the server had counted a share twice (OpenBao's rekey verification does not refuse a repeat), so the set did
+   *  not combine and the attempt restarted under a new nonce; the adapter gave the run's own shares again */
+  | "repeat-reset"
   /** the attempt on the node is not the one the operators confirmed */
   | "wrong-nonce"
   /** no attempt any more (cancelled, or the node sealed or restarted) */
@@ -84,8 +87,12 @@ export interface QuorumAnswer {
   /** "" clears it (an unsealed node has no attempt); undefined keeps the one known. */
   nonce?: string;
   complete: boolean;
-  /** The adapter's own verdict when the answer alone does not tell (unseal: a follower that did not unseal). */
-  outcome?: "no-unseal";
+  /**
+   * The adapter's own verdict when the answer alone does not tell: no-unseal (a follower that reached the threshold
+   * but did not unseal), repeat-reset (the attempt restarted and the adapter re-gave shares: it set the node's
+   * contributors itself).
+   */
+  outcome?: "no-unseal" | "repeat-reset";
 }
 
 /** One node as a ceremony drives it. */
@@ -260,6 +267,7 @@ function settleAnswer(
     node.contributors = [];
     return "no-unseal";
   }
+  if (a.outcome === "repeat-reset") return "repeat-reset";
   if (before > 0 && nonceBefore !== undefined && a.nonce && a.nonce !== nonceBefore) {
     node.contributors = [who];
     return "restarted";

@@ -36,7 +36,7 @@ import {
 } from "./deliver-shares.js";
 import { checkSharesAndThreshold } from "./init.js";
 import { notePendingRescue, recordPending, settlePending } from "./pending.js";
-import { classifyFailure, type Describe, newNode, type QuorumOutcome, runQuorum } from "./quorum.js";
+import { classifyFailure, type Describe, newNode, type QuorumAnswer, type QuorumOutcome, runQuorum } from "./quorum.js";
 import {
   AttemptInProgressError,
   detectQuorumEndpoint,
@@ -442,10 +442,58 @@ async function collectShares(
 ): Promise<RekeyUpdateDone | undefined> {
   const phase = report.phase;
   const node = newNode(report.address, report.progress, report.required, report.nonce);
+  const notes: DescribeNotes = {};
   // the operators' --nonce is checked on the phase they confirmed; a verification this run entered uses the server's
   const nonceFor = () =>
     (phase === "update" || opts.mode === "verify" ? opts.nonce : undefined) ?? node.nonce ?? firstNonce;
   let done: RekeyUpdateDone | undefined;
+  /**
+   * Verify phase: the NEW shares this run had counted in the current verification. A repeat is never sent: OpenBao
+   * 2.6.2's /sys/rotate/{root,recovery}/verify does not refuse a share it already has (vault/rotate.go VerifyRotation looks for it
+   * among the OLD shares, which are gone by then), it counts it, and at the threshold the set does not combine
+   * ("duplicate part detected"): the server restarts verification under a new nonce. Vault refuses a repeat (400).
+   */
+  const counted = new Map<string, KeyShare>();
+  const verifyOne = async (share: KeyShare): Promise<QuorumAnswer> => {
+    if (counted.has(share.fingerprint)) {
+      notes.notSent = true;
+      return { progress: node.progress, complete: false };
+    }
+    notes.notSent = false;
+    const before = node.progress;
+    try {
+      const body = await submitNewShare(api, share, nonceFor());
+      counted.set(share.fingerprint, share);
+      return body.complete
+        ? { progress: node.required, complete: true }
+        : { progress: body.progress ?? node.progress + 1, complete: false };
+    } catch (err) {
+      const failure = classifyFailure(err);
+      if (failure.outcome !== "rejected-set") throw err;
+      // A failed verification rotates the nonce (both servers): read the new one to carry on.
+      const v = await api.verifyStatus();
+      node.nonce = v.nonce;
+      const ours = [...counted.values(), share];
+      counted.clear();
+      // A share repeated from an earlier run (the server had more shares than this run gave): nothing about the new
+      // shares is wrong, only the count was. Give this run's shares again under the new nonce, so only the earlier
+      // runs' holders need to come back; never when the operators pinned the old nonce (--nonce), and never what could
+      // reach the threshold again (ours.length < required: the repeat came from before this run).
+      const pinned = opts.mode === "verify" && opts.nonce !== undefined;
+      if (!/duplicate part/i.test(failure.text) || pinned || before < ours.length || ours.length >= node.required) {
+        throw err;
+      }
+      let progress = 0;
+      for (const s of ours) {
+        const body = await submitNewShare(api, s, v.nonce);
+        counted.set(s.fingerprint, s);
+        progress = body.progress ?? progress + 1;
+      }
+      node.contributors = ours.map((s) => s.operator ?? s.origin);
+      notes.repeat = failure.text;
+      return { progress, nonce: v.nonce, complete: false, outcome: "repeat-reset" };
+    }
+  };
   await runQuorum({
     targets: [
       {
@@ -501,24 +549,12 @@ async function collectShares(
               throw err;
             }
           }
-          try {
-            const body = await submitNewShare(api, share, nonceFor());
-            return body.complete
-              ? { progress: node.required, complete: true }
-              : { progress: body.progress ?? node.progress + 1, complete: false };
-          } catch (err) {
-            if (classifyFailure(err).outcome === "rejected-set") {
-              // Vault rotates the verification nonce after a failed verification: read the new one to carry on.
-              const v = await api.verifyStatus();
-              node.nonce = v.nonce;
-            }
-            throw err;
-          }
+          return verifyOne(share);
         },
       },
     ],
     source: opts.source,
-    describe: describeFor(report, critical),
+    describe: describeFor(report, critical, notes),
     prompt: ([n]) => ({
       progressLine: `${report.address} ${name}: ${phase === "update" ? "OLD" : "NEW"} shares ${n!.progress}/${n!.required} (nonce ${n!.nonce ?? report.nonce})`,
       remaining: n!.required - n!.progress,
@@ -629,8 +665,16 @@ async function explainLostRekeyAnswer(api: RekeyApi, report: RekeyReport, err: V
     : `${lostAt}; the rekey ran without verification and is no longer in progress: it most likely completed, so the new shares are in force and their only copy never arrived, and the OLD shares no longer work. Nobody can unseal this cluster after its next seal or restart: keep every node running and unsealed, and move its data to a new cluster`;
 }
 
+/** What the verify adapter knows about the last share beyond its outcome. */
+interface DescribeNotes {
+  /** The share was a repeat within this run: not sent to the server. */
+  notSent?: boolean;
+  /** repeat-reset: the server's text for the failed combination. */
+  repeat?: string;
+}
+
 /** This ceremony's words for the engine's outcomes. */
-function describeFor(report: RekeyReport, critical: Critical = {}): Describe {
+function describeFor(report: RekeyReport, critical: Critical = {}, notes: DescribeNotes = {}): Describe {
   return (outcome, { node, who, failure }) => {
     if (outcome === "node-down" && critical.lost) return critical.lost;
     const address = report.address;
@@ -650,14 +694,20 @@ function describeFor(report: RekeyReport, critical: Critical = {}): Describe {
       case "sealed":
         return `${address} was sealed during the ceremony, which abandons the rekey: unseal it with the shares in use before this rekey, and start again.${voidNote}`;
       case "duplicate":
-        return `duplicate share from ${who}: the server already has it in this phase (progress stays ${node.progress}/${node.required}); the next operator may continue`;
+        return notes.notSent
+          ? `duplicate share from ${who}: this run already gave it, so it was not sent again (progress stays ${node.progress}/${node.required}); the next operator may continue`
+          : `duplicate share from ${who}: the server already has it in this phase (progress stays ${node.progress}/${node.required}); the next operator may continue`;
+      case "repeat-reset":
+        return `the share from ${who} repeats one the server had already counted in this verification (given in an earlier run): the server did not refuse it (OpenBao counts a repeated NEW share), so the shares did not combine (${notes.repeat}) and it restarted verification with a new nonce ${node.nonce}. Nothing changed: the old shares stay in effect and the new share files stay valid. sealkeeper gave this run's ${node.contributors.length} share(s) again (${node.contributors.join(", ")}): ${node.progress}/${node.required}; each holder who gave a share before this run gives it again, once`;
       case "wrong-nonce":
         return `wrong nonce: the ${report.phase === "verify" ? "verification" : "rekey"} on ${address} is not the one given; nothing was counted (leave out --nonce to continue the current one, or --cancel)`;
       case "gone":
         return `the rekey is gone from ${address} (cancelled, or the node sealed or restarted).${voidNote}`;
       case "rejected-set":
         return report.phase === "verify"
-          ? `the NEW shares given do not combine to the new key (a wrong share, or an old one); the server restarted verification with a new nonce (${failure?.text})`
+          ? /duplicate part/i.test(failure?.text ?? "")
+            ? `the NEW shares counted include the same share twice (or two shares with the same index): the server did not refuse the repeat when it was given (OpenBao counts a repeated NEW share), so they did not combine (${failure?.text}); it restarted verification with a new nonce ${node.nonce ?? ""}: progress 0/${node.required}. Nothing changed: the old shares stay in effect and the new share files stay valid; ${node.required} holders give their NEW shares again, each once`
+            : `the NEW shares given do not combine to the new key (a wrong share, or an old one); the server restarted verification with a new nonce (${failure?.text})`
           : `the OLD shares given do not combine to the current key (a wrong share, or one from another cluster); the server reset the progress to 0 and keeps the rekey open (${failure?.text})`;
       case "already-updated":
         return "the old-share phase is already over: the new holders verify with sealkeeper rekey --verify";

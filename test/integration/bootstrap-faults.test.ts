@@ -2,7 +2,7 @@
  * Faults mid-apply on a real (non-dev) node: the server sealed half-way, then killed half-way. Each time apply stops
  * with an error naming the step, and the next apply converges from whatever state the server kept.
  */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,7 +12,7 @@ import { planBootstrap } from "../../src/bootstrap/plan.js";
 import { loadSpec } from "../../src/bootstrap/spec.js";
 import { type InitResult, initAndUnseal, startNode, type TestNode, unsealNodes } from "../harness/cluster.js";
 import { runSealkeeper } from "../harness/run-cli.js";
-import { generateAppsSpec } from "./bootstrap-helpers.js";
+import { writeAppsSpec } from "./bootstrap-helpers.js";
 
 let node: TestNode;
 let init: InitResult;
@@ -43,7 +43,7 @@ const cli = (args: string[]) => runSealkeeper(args, { env: { VAULT_ADDR: node.ad
 describe("apply interrupted", () => {
   it("server sealed mid-apply: the error names the step; after unseal the rerun converges", async () => {
     const file = join(dir, "apps.yaml");
-    writeFileSync(file, generateAppsSpec(30));
+    writeAppsSpec(file, 30);
     const { plan } = await planFor(file);
     expect(plan.changes.length).toBe(63); // mount, auth, config, 30 policies, 30 roles
     const client = node.client(init.rootToken);
@@ -76,7 +76,7 @@ describe("apply interrupted", () => {
 
   it("server killed mid-apply: the error names the step; after restart and unseal the rerun converges", async () => {
     const file = join(dir, "apps-2h.yaml");
-    writeFileSync(file, generateAppsSpec(30, { ttl: "2h" }));
+    writeAppsSpec(file, 30, { ttl: "2h" });
     const { plan } = await planFor(file);
     expect(plan.changes.map((c) => c.kind)).toEqual(new Array(30).fill("role"));
     const client = node.client(init.rootToken);

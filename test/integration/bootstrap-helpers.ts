@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { auditConfigStanza } from "../../src/bootstrap/kinds/audit.js";
 import type { BootstrapSpec } from "../../src/bootstrap/spec.js";
 import { type DevServer, startDevServer } from "../harness/cluster.js";
@@ -72,8 +72,18 @@ export function countWrites(entries: { operation: string }[]): number {
 }
 
 /**
+ * Writes generateAppsSpec's spec to `file`, with the kubernetes CA it names beside it (the reference example's).
+ */
+export function writeAppsSpec(file: string, n: number, opts: { ttl?: string } = {}): void {
+  copyFileSync(join(REF, "kubernetes-ca.pem"), join(dirname(file), "kubernetes-ca.pem"));
+  writeFileSync(file, generateAppsSpec(n, opts));
+}
+
+/**
  * A spec of n apps (one environment each: n policies and n roles) on kv-v2 at secret/ and kubernetes auth, for the
- * fault tests and the benchmark. `ttl` lets a test change every role at once.
+ * fault tests and the benchmark. `ttl` lets a test change every role at once. Its kubernetes config names a CA file
+ * (kubernetes-ca.pem beside the spec: writeAppsSpec puts it there): with disable_local_ca_jwt OpenBao 2.6.2 refuses a
+ * config without one (400 "kubernetes_ca_cert must be given when disable_local_ca_jwt is true"); Vault 1.21 takes it.
  */
 export function generateAppsSpec(n: number, opts: { ttl?: string } = {}): string {
   const lines = [
@@ -87,6 +97,7 @@ export function generateAppsSpec(n: number, opts: { ttl?: string } = {}): string
     "    type: kubernetes",
     "    config:",
     "      kubernetes_host: https://kubernetes.default.svc",
+    "      kubernetes_ca_cert_file: kubernetes-ca.pem",
     "      disable_local_ca_jwt: true",
     "apps:",
   ];
