@@ -10,6 +10,8 @@ import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { auditConfigStanza } from "../src/bootstrap/kinds/audit.js";
+import { loadSpec } from "../src/bootstrap/spec.js";
 import { processIO } from "../src/cli/io.js";
 import { runCli } from "../src/cli/main.js";
 import { startCluster, type TestCluster, waitForHa } from "../test/harness/cluster.js";
@@ -53,8 +55,19 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "sealkeeper-demo-"));
   const keys = join(work, "keys");
   mkdirSync(keys);
+  // the reference spec as it is, but its file audit device logging into the demo directory (the spec says /vault/audit,
+  // the Helm charts' audit volume); lint notes that this copy's log is under /tmp
+  const spec = join(work, "spec", "bootstrap.yaml");
+  cpSync("examples/reference", join(work, "spec"), { recursive: true });
+  writeFileSync(
+    spec,
+    readFileSync(spec, "utf8").replace("file_path: /vault/audit/audit.log", `file_path: ${join(work, "audit.log")}`),
+  );
+  // OpenBao refuses audit devices through its API: there the spec's device is declared in every node's configuration
+  // (the stanza bootstrap plan prints for it), before the nodes start; Vault's apply enables it through the API
+  const extraConfig = server === "openbao" ? loadSpec(spec).audit.map(auditConfigStanza).join("\n") : "";
   process.stderr.write(`demo directory: ${work}\nstarting a 3-node raft cluster on loopback...\n`);
-  const clusterReady = startCluster(3, { parentDir: join(work, "cluster") });
+  const clusterReady = startCluster(3, { parentDir: join(work, "cluster"), extraConfig });
   const home = makeGnupgHome(work);
   const pgp = ["alice", "bob", "carol"].map((n) => makePgpOperator(home, keys, n));
   const age = ["dave", "erin"].map((n) => makeAgeOperator(keys, n));
@@ -127,14 +140,6 @@ async function main(): Promise<void> {
   // environment of the next commands, never on screen.
   const rootToken = gpgDecrypt(rootHolder, join(out, "root-token.asc")).trim();
   const active = await activeAddress(cluster);
-  // the reference spec as it is, but its file audit device logging into the demo directory (the spec says /vault/audit,
-  // the Helm charts' audit volume); lint notes that this copy's log is under /tmp
-  const spec = join(work, "spec", "bootstrap.yaml");
-  cpSync("examples/reference", join(work, "spec"), { recursive: true });
-  writeFileSync(
-    spec,
-    readFileSync(spec, "utf8").replace("file_path: /vault/audit/audit.log", `file_path: ${join(work, "audit.log")}`),
-  );
   // OpenBao's own variable on OpenBao (sealkeeper reads BAO_* before VAULT_*, as the bao CLI does)
   const asRoot: Record<string, string> = { [server === "openbao" ? "BAO_TOKEN" : "VAULT_TOKEN"]: rootToken };
   await step(
