@@ -159,8 +159,9 @@ export interface QuorumRunOptions {
   prompt: (nodes: QuorumNode[]) => { progressLine: string; remaining: number };
   /** Runs before each share: returns targets that just became open (late joiners); they get the shares so far. */
   admit?: () => Promise<QuorumTarget[]>;
-  /** Runs when no node is open but shares were given: true to go on (a waiting node may open). */
-  whenIdle?: () => Promise<boolean>;
+  /** Runs when no node is open (with how many distinct shares were given so far): true to go on (a waiting node
+   *  may open). */
+  whenIdle?: (given: number) => Promise<boolean>;
   /** After each share on each node (transcript). */
   record?: (target: QuorumTarget, share: KeyShare, outcome: QuorumOutcome) => void;
   /** After each share, with every node's outcome (progress lines). */
@@ -197,7 +198,7 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
     for (const t of (await opts.admit?.()) ?? []) await replay(t);
     const open = opts.targets.filter((t) => t.node.state === "open");
     if (open.length === 0) {
-      if (given.length > 0 && opts.whenIdle && (await opts.whenIdle())) continue;
+      if (opts.whenIdle && (await opts.whenIdle(given.length))) continue;
       break;
     }
     const share = await opts.source.next(opts.prompt(opts.targets.map((t) => t.node)));

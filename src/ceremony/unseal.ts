@@ -5,7 +5,7 @@
  * far once it joins; one that reached the threshold is watched (seal-status) until it has unsealed, within the join
  * limit (--join-timeout), with progress shown.
  */
-import { describeError, SealkeeperError, VaultConnectionError } from "../errors.js";
+import { describeError, SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
 import type { SealStatus } from "../vault/types.js";
 import { forgetShares, newNode, type QuorumNode, type QuorumOutcome, type QuorumTarget, runQuorum } from "./quorum.js";
@@ -79,15 +79,40 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
       node: newNode(client.address),
       submit: async (share) => {
         const before = target.node.progress;
-        const s = await client.unseal({ key: share.hex, ...(opts.migrate ? { migrate: true } : {}) });
+        const nonceBefore = target.node.nonce;
+        let s: SealStatus;
+        try {
+          s = await client.unseal({ key: share.hex, ...(opts.migrate ? { migrate: true } : {}) });
+        } catch (err) {
+          // Two operators at once: a raft follower that the other run's share just brought to the threshold may
+          // refuse this one while it unseals in the background (Vault 1.21: HTTP 500 "failed to create cipher:
+          // crypto/aes: invalid key size 0"). If it then unseals, this share's work is done.
+          if (
+            err instanceof VaultHttpError &&
+            err.status >= 500 &&
+            before + 1 >= target.node.required &&
+            (await watchJoin(target, limitMs, opts, emit))
+          ) {
+            return { progress: 0, complete: true, nonce: "" };
+          }
+          throw err;
+        }
         if (!s.sealed) return { progress: s.progress, required: s.t, nonce: "", complete: true };
-        if (s.progress === 0 && before + 1 >= target.node.required) {
+        if (s.progress === 0) {
           // A raft follower that reaches the threshold answers "sealed, progress 0" and finishes unsealing in the
-          // background once it has used the keys to join the leader (seen on Vault 1.21): watch it do so.
+          // background once it has used the keys to join the leader (seen on Vault 1.21): watch it do so. (Whoever
+          // gave the other shares: another operator's run may have given them at the same moment.)
           const unsealed = await watchJoin(target, limitMs, opts, emit);
           return unsealed
             ? { progress: 0, complete: true, nonce: "" }
             : { progress: 0, complete: false, outcome: "no-unseal" };
+        }
+        if (before > 0 && nonceBefore && s.nonce && s.nonce !== nonceBefore) {
+          // A new attempt: the node restarted, or another operator's share just completed the old one and the node
+          // (a follower joining its leader) unseals in the background. Look briefly before replaying shares.
+          if (await unsealsSoon(target, Math.min(limitMs, 10_000), opts)) {
+            return { progress: 0, complete: true, nonce: "" };
+          }
         }
         return { progress: s.progress, required: s.t, nonce: s.nonce, complete: false };
       },
@@ -136,8 +161,13 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
       }
       return joined;
     },
-    // every initialised node is unsealed; raft followers may still be joining: wait for one, then replay
-    whenIdle: () => waitForJoiners(targets, limitMs, opts, emit),
+    // every initialised node is unsealed; raft followers may still be joining: wait for one, then replay. Also
+    // when this run gave no share yet but a node is unsealed: another operator unsealed the leader (two unseals at
+    // once), and its followers, still joining, need shares from this run too.
+    whenIdle: (given) =>
+      given > 0 || targets.some((t) => t.node.state === "complete")
+        ? waitForJoiners(targets, limitMs, opts, emit)
+        : Promise.resolve(false),
     record: (t, share, outcome) =>
       opts.transcript?.append({
         action: "unseal-share",
@@ -265,7 +295,8 @@ async function watchJoin(
       return false;
     }
     if (!s.sealed) return true;
-    if (s.progress > 0) return false; // someone started a new attempt: not ours to wait for
+    // progress > 0 here is a new attempt begun by another operator's share while this node joins its leader: the
+    // join goes on with the keys it already has, so keep watching (until the limit) rather than give up on it
     if (Date.now() - lastLine >= every) {
       lastLine = Date.now();
       emit({
@@ -276,6 +307,17 @@ async function watchJoin(
         what: "reached the threshold; unsealing once it has joined its leader",
       });
     }
+  }
+  return false;
+}
+
+/** Polls a sealed node for up to `ms`: true as soon as it reports unsealed. */
+async function unsealsSoon(t: UnsealTarget, ms: number, opts: UnsealOptions): Promise<boolean> {
+  const started = Date.now();
+  while (Date.now() - started < ms) {
+    await sleep(opts.pollMs ?? 250);
+    const s = await t.client.sealStatus().catch(() => undefined);
+    if (s && !s.sealed) return true;
   }
   return false;
 }

@@ -7,10 +7,10 @@
  * reset, SIGKILL): the CLI or the next `status` / `init` says exactly what happened. Two inits at once: one wins.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { spawnCli, waitUntil } from "../harness/child-cli.js";
+import { REPO_ROOT, spawnCli, waitUntil } from "../harness/child-cli.js";
 import type { TestNode } from "../harness/cluster.js";
 import type { FaultProxy } from "../harness/fault-proxy.js";
 import {
@@ -227,6 +227,63 @@ describe("init: nothing lost", () => {
     expect(readdirSync(loser.out).filter((f) => f !== "transcript.jsonl")).toEqual([]);
     expect(readdirSync(loser.home).filter((f) => f.startsWith("sealkeeper-rescue-"))).toEqual([]);
     await assertNothingLost(winner.out);
+  });
+});
+
+/** `bootstrap cluster` on this one node: its ceremony file (the same operators) and the reference spec. */
+function bootstrapArgs(dir: string, out: string, extra: string[] = []): string[] {
+  const ceremony = join(dir, "ceremony.yaml");
+  writeFileSync(
+    ceremony,
+    [
+      "shares: 3",
+      "threshold: 2",
+      "operators:",
+      `  - { name: alice, recipient: "age:${alice.recipient}" }`,
+      `  - { name: bob, recipient: "age:${bob.recipient}" }`,
+      `  - { name: carol, recipient: "pgp:${carol.publicKeyPath}" }`,
+      `rootToken: { recipient: "age:${holder.recipient}" }`,
+      "",
+    ].join("\n"),
+  );
+  // the reference spec, its audit log in this run's directory
+  cpSync(join(REPO_ROOT, "examples", "reference"), join(dir, "spec"), { recursive: true });
+  const spec = join(dir, "spec", "bootstrap.yaml");
+  writeFileSync(spec, readFileSync(spec, "utf8").replace(/file_path: \S+/, `file_path: ${join(dir, "audit.log")}`));
+  return ["bootstrap", "cluster", "--ceremony", ceremony, "-f", spec, "-a", proxy.address, "-o", out, ...extra];
+}
+
+describe("bootstrap cluster: its init is the same critical section", () => {
+  it("SIGTERM (a cancelled CI job) while the init answer is held back: shares and root token written, the run stops right after init with 143", async () => {
+    const { dir, home, out } = runDir();
+    proxy.arm("hold");
+    const run = spawnCli(bootstrapArgs(dir, out), { env: { HOME: home } });
+    await run.waitForStderr(/init sent to/);
+    const res = await signalDuringHeldAnswer(run, proxy, "SIGTERM", "the only copy of the shares and the root token");
+    expect(res.stderr).toMatch(/SIGTERM received during init \(deferred until its answer was written\)/);
+    expect(res.stderr).toMatch(/The shares are safe, sealed to each operator, in /);
+    // it stopped before the next step: the node is initialised and still sealed, nothing was unsealed or applied
+    expect(res.stderr).not.toMatch(/unsealed \d+ node/);
+    const c = node.client();
+    try {
+      expect((await c.sealStatus()).sealed).toBe(true);
+    } finally {
+      await c.close();
+    }
+    await assertNothingLost(out);
+  });
+
+  it("--timeout shorter than the init answer: it keeps waiting, then goes on with the bootstrap", async () => {
+    const { dir, home, out } = runDir();
+    proxy.arm("hold");
+    // the point is init's answer, received and written despite --timeout 1s; the run then goes on (how far the
+    // reference spec gets on one file-storage node does not matter here)
+    const run = spawnCli(bootstrapArgs(dir, out, ["--timeout", "1s"]), { env: { HOME: home } });
+    await run.waitForStderr(/waiting for its answer with no time limit/);
+    const res = await answerLaterThanTimeout(run, proxy);
+    expect(res.stderr).toMatch(/init done: unseal shares 2 of 3/);
+    expect(res.stderr).toMatch(/unsealed 1 node\(s\)/);
+    await assertNothingLost(out);
   });
 });
 
