@@ -4,6 +4,8 @@
  */
 import { SealkeeperError, UsageError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
+import { GENERATE_ROOT_ENDPOINTS } from "../vault/sys-generate-root.js";
+import { probeQuorumStatus } from "../vault/sys-quorum.js";
 
 export interface TokenInfo {
   accessor: string;
@@ -69,10 +71,30 @@ export async function assessRootRevoke(client: VaultClient): Promise<{ info: Tok
   if (others.length === 0) {
     warnings.push("no auth method besides token/ is enabled: after this, nobody can log in to administer the server");
   }
-  warnings.push(
-    "after revocation the only way back to root is generate-root, which needs a quorum of unseal (or recovery) key holders",
-  );
+  warnings.push(await wayBackToRoot(client));
   return { info, warnings };
+}
+
+/**
+ * What regaining root takes on this server: a quorum always; where the unauthenticated /sys/generate-root is off
+ * (OpenBao >= 2.5.3 by default: 404/405 to a GET of its status, which changes nothing), also a token allowed on
+ * /sys/generate-root-token/* that outlives this one, or the listener option and a restart. Never fails the revoke.
+ */
+async function wayBackToRoot(client: VaultClient): Promise<string> {
+  const quorum =
+    "after revocation the only way back to root is generate-root, which needs a quorum of unseal (or recovery) key holders";
+  try {
+    await probeQuorumStatus(client, GENERATE_ROOT_ENDPOINTS.unauthenticated.statusPath, "unauthenticated");
+    return quorum;
+  } catch (err) {
+    if (!(err instanceof VaultHttpError && (err.status === 404 || err.status === 405))) return quorum;
+  }
+  return (
+    `${quorum} AND, on this server (its unauthenticated /v1/sys/generate-root is off), a token allowed on ` +
+    "/v1/sys/generate-root-token/*: make it before revoking, not as a child of this token (an orphan token, or a " +
+    `login through an auth method), or the way back is ${GENERATE_ROOT_ENDPOINTS.listenerOption} = false on a ` +
+    "listener and a restart"
+  );
 }
 
 export interface RevokeOptions {
