@@ -1,4 +1,5 @@
 import { type Readable, Writable } from "node:stream";
+import { isatty } from "node:tty";
 import type { Env } from "../vault/env.js";
 
 /** Everything a command may touch of the outside world. Injected, so tests run the CLI in-process. */
@@ -17,9 +18,13 @@ export function processIO(): CliIO {
   return {
     stdout: lossTolerant(process.stdout),
     stderr: lossTolerant(process.stderr),
-    stdin: process.stdin,
+    // process.stdin is built on first access (a ReadStream or socket, about 4 ms here): only commands that read
+    // stdin pay for it; whether it is a terminal is asked of the descriptor
+    get stdin() {
+      return process.stdin;
+    },
     env: process.env,
-    stdinIsTTY: Boolean(process.stdin.isTTY),
+    stdinIsTTY: isatty(0),
     stdoutIsTTY: Boolean(process.stdout.isTTY),
     stderrIsTTY: Boolean(process.stderr.isTTY),
     cwd: process.cwd(),
