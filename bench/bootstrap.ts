@@ -19,6 +19,8 @@ import { writeAppsSpec } from "../test/integration/bootstrap-helpers.js";
 import type { BenchResult } from "./types.js";
 
 const APPS = 100;
+/** Issue 16: a spec of 1,000 apps plans in under 3 s and re-applies with 0 writes. */
+const APPS_LARGE = 1000;
 
 async function runInProcess(argv: string[], env: Record<string, string>): Promise<{ code: number; out: string }> {
   const stdout = new PassThrough();
@@ -73,27 +75,39 @@ function cliLoopScript(n: number): string {
   return lines.join("\n") + "\n";
 }
 
-/** Runs the benchmark and returns one result per workload. */
-export async function runBootstrapBench(): Promise<BenchResult[]> {
-  const dir = mkdtempSync(join(tmpdir(), "sealkeeper-bench-bootstrap-"));
+/**
+ * Plan, first apply and re-apply of an n-app spec against its own fresh dev server (side by side: 100 and 1,000
+ * apps in one run). Plan and re-apply: median of 3 / 5 runs; the re-apply must write nothing.
+ */
+async function sizeRows(n: number, dir: string): Promise<BenchResult[]> {
   const server = await startDevServer();
-  const root = server.client();
   try {
-    const spec = join(dir, "apps.yaml");
-    writeAppsSpec(spec, APPS);
+    const spec = join(dir, `apps-${n}.yaml`);
+    writeAppsSpec(spec, n);
     const env = { VAULT_ADDR: server.address, VAULT_TOKEN: server.rootToken };
-    const results: BenchResult[] = [];
-
+    const rows: BenchResult[] = [];
+    const plans: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      const r = await runInProcess(["bootstrap", "plan", "-f", spec], env);
+      plans.push(performance.now() - t);
+      if (r.code !== 0 && r.code !== 2) throw new Error(`plan failed (exit ${r.code})`);
+    }
+    plans.sort((a, b) => a - b);
+    rows.push({
+      name: `sealkeeper bootstrap plan, ${n} apps, fresh server (in-process)`,
+      msPerOp: plans[1]!,
+      note: `median of 3; spec parse + ${n * 2 + 5} reads + plan of ${n * 2 + 2} creates`,
+    });
     const t0 = performance.now();
     const first = await runInProcess(["bootstrap", "apply", "-f", spec], env);
     const firstMs = performance.now() - t0;
     if (first.code !== 0) throw new Error(`first apply failed (exit ${first.code})`);
-    results.push({
-      name: `sealkeeper bootstrap apply, ${APPS} apps, fresh server (in-process)`,
+    rows.push({
+      name: `sealkeeper bootstrap apply, ${n} apps, fresh server (in-process)`,
       msPerOp: firstMs,
       note: `${first.out.match(/(\d+) write request/)?.[1] ?? "?"} writes, concurrency 8, 1 run`,
     });
-
     const reapply: number[] = [];
     for (let i = 0; i < 5; i++) {
       const t = performance.now();
@@ -102,13 +116,29 @@ export async function runBootstrapBench(): Promise<BenchResult[]> {
       if (r.code !== 0 || r.out.includes("Apply complete")) throw new Error("re-apply changed something");
     }
     reapply.sort((a, b) => a - b);
-    results.push({
-      name: `sealkeeper bootstrap apply, ${APPS} apps, re-apply (no changes)`,
+    rows.push({
+      name: `sealkeeper bootstrap apply, ${n} apps, re-apply (no changes)`,
       msPerOp: reapply[2]!,
-      note: `median of 5; reads only (${APPS * 2 + 5} GET/LIST), 0 writes`,
+      note: `median of 5; reads only (${n * 2 + 5} GET/LIST), 0 writes`,
     });
+    return rows;
+  } finally {
+    await server.stop();
+  }
+}
 
-    // the same, as one fresh process (what a user or CI job pays, including Node and tsx start-up)
+/** Runs the benchmark and returns one result per workload. */
+export async function runBootstrapBench(): Promise<BenchResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), "sealkeeper-bench-bootstrap-"));
+  const server = await startDevServer();
+  const root = server.client();
+  try {
+    const results: BenchResult[] = [];
+    for (const n of [APPS, APPS_LARGE]) results.push(...(await sizeRows(n, dir)));
+    const firstMs = results.find((r) => r.name.startsWith(`sealkeeper bootstrap apply, ${APPS} apps, fresh`))!.msPerOp;
+    const env = { VAULT_ADDR: server.address, VAULT_TOKEN: server.rootToken };
+
+    // a first apply as one fresh process on its own fresh server (what a user or CI job pays, Node and tsx included)
     const entry = fileURLToPath(new URL("../src/cli/entry.ts", import.meta.url));
     const spec2 = join(dir, "apps-2h.yaml");
     writeAppsSpec(spec2, APPS, { ttl: "2h" });
@@ -121,7 +151,7 @@ export async function runBootstrapBench(): Promise<BenchResult[]> {
     const procMs = performance.now() - tp;
     if (procStatus.code !== 0) throw new Error(`process apply failed: ${procStatus.stderr.slice(0, 500)}`);
     results.push({
-      name: `sealkeeper bootstrap apply, ${APPS} role updates, one new process (tsx)`,
+      name: `sealkeeper bootstrap apply, ${APPS} apps, fresh server, one new process (tsx)`,
       msPerOp: procMs,
       note: "includes Node + tsx start-up and transpiling",
     });

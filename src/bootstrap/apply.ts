@@ -7,6 +7,7 @@
 import { SealkeeperError, UsageError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
 import { PHASES } from "./kinds/context.js";
+import { resolveRefs } from "./kinds/identity.js";
 import type { Plan, PlannedChange } from "./plan.js";
 import { runPool } from "./pool.js";
 
@@ -65,7 +66,7 @@ export async function applyPlan(client: VaultClient, plan: Plan, opts: ApplyOpti
         for (const req of change.requests) {
           requests++;
           if (req.method === "DELETE") await client.delete(req.path);
-          else await client.write(req.path, req.body ?? {});
+          else await client.write(req.path, req.refs ? await resolveRefs(client, req) : (req.body ?? {}));
         }
       } catch (err) {
         throw new ApplyStepError(change.id, applied.length, plan.changes.length, err);

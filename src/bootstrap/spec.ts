@@ -14,6 +14,7 @@ import { type AuditSpec, auditSchema } from "./kinds/audit.js";
 import { type AuthSpec, authSchema } from "./kinds/auth.js";
 import { type LoadSpecOptions, specContext } from "./kinds/context.js";
 import { type EsoSpec, esoSchema } from "./kinds/eso.js";
+import { type EntitySpec, type GroupSpec, identitySchema } from "./kinds/identity.js";
 import { KINDS } from "./kinds/index.js";
 import type { JwtRoleSpec } from "./kinds/jwt.js";
 import type { RoleSpec } from "./kinds/kubernetes-role.js";
@@ -28,6 +29,7 @@ export type { AuditSpec } from "./kinds/audit.js";
 export type { AuthSpec } from "./kinds/auth.js";
 export type { LoadSpecOptions, SourceRef } from "./kinds/context.js";
 export type { ClusterStoreSpec } from "./kinds/eso.js";
+export type { EntitySpec, GroupSpec } from "./kinds/identity.js";
 export type { JwtConfigSpec, JwtRoleSpec } from "./kinds/jwt.js";
 export type { KubernetesConfigSpec } from "./kinds/kubernetes-config.js";
 export type { RawRole, RoleSpec } from "./kinds/kubernetes-role.js";
@@ -41,6 +43,7 @@ const specSchema = z.strictObject({
   auth: z.array(authSchema).default([]),
   policies: z.array(policySchema).default([]),
   apps: z.array(appSchema).default([]),
+  identity: identitySchema.optional(),
   eso: esoSchema.optional(),
 });
 
@@ -57,6 +60,9 @@ export interface BootstrapSpec {
   jwtRoles: JwtRoleSpec[];
   appRoles: AppRoleSpec[];
   apps: AppEnvironment[];
+  /** Identity entities (with their aliases) and internal groups. */
+  entities: EntitySpec[];
+  groups: GroupSpec[];
   eso?: EsoSpec;
 }
 
@@ -96,6 +102,8 @@ function resolveSpec(raw: RawSpec, src: YamlLines, opts: LoadSpecOptions): Boots
     jwtRoles: [],
     appRoles: [],
     apps: [],
+    entities: [],
+    groups: [],
   };
   for (const kind of KINDS) kind.resolve?.(raw, ctx, spec);
   for (const kind of KINDS) kind.link?.(raw, ctx, spec);

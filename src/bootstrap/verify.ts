@@ -11,9 +11,29 @@ import { parsePolicyHcl } from "./policy-hcl.js";
 import { runPool } from "./pool.js";
 import type { BootstrapSpec } from "./spec.js";
 
-/** Every identity the spec defines that logs in with a role: kubernetes, jwt and approle roles. */
+/** The authPath of an identity entity's row (`identity/entity/alice`): not an auth method. */
+const ENTITY_PATH = "identity/entity";
+
+/**
+ * Every identity the spec defines: the kubernetes, jwt and approle roles, and each identity entity with its
+ * effective policies (its own and those of every group the spec makes it a member of: what a token of any of its
+ * logins gets as identity_policies, besides the role's own).
+ */
 export function specIdentities(spec: BootstrapSpec): RoleBase[] {
-  return [...spec.roles, ...spec.jwtRoles, ...spec.appRoles];
+  const entities: RoleBase[] = spec.entities.map((e) => ({
+    authPath: ENTITY_PATH,
+    name: e.name,
+    token_policies: [
+      ...new Set([
+        ...e.policies,
+        ...spec.groups.filter((g) => g.memberEntities.includes(e.name)).flatMap((g) => g.policies),
+      ]),
+    ],
+    token_no_default_policy: true,
+    fieldLines: {},
+    source: e.source,
+  }));
+  return [...spec.roles, ...spec.jwtRoles, ...spec.appRoles, ...entities];
 }
 
 export interface VerifyRow {
@@ -91,7 +111,9 @@ export async function verifyBootstrap(
     probes.add("sys/mounts");
     probes.add("sys/auth");
     probes.add(`sys/policies/acl/${role.token_policies[0] ?? "default"}`);
-    probes.add(`auth/${role.authPath}/role/${role.name}`);
+    probes.add(
+      role.authPath === ENTITY_PATH ? `identity/entity/name/${role.name}` : `auth/${role.authPath}/role/${role.name}`,
+    );
     for (const p of own) probes.delete(p);
     const paths = [...own, ...probes];
     const actual = await probeCapabilities(client, role, paths, opts.probeTtl ?? "2m", opts.tokenRole);

@@ -240,3 +240,142 @@ describe("approle: secret_id delivered sealed, never in clear", () => {
     expect(await root.list("auth/approle/role/backup/secret-id")).toEqual(before);
   });
 });
+
+describe("identity entities and groups: plan, apply, drift, verify, and a real login that inherits the group's policies", () => {
+  // the same spec, plus a team: an entity for the acme/api pipeline (its alias on jwt-ci is the login's user_claim
+  // value, the repository), another member, and an internal group whose policy every member's token inherits
+  const teamSpec = () => `${spec()}  - name: ci-extra
+    rules: [{ path: secret/data/ci/extra, capabilities: [read] }]
+  - name: ops-own
+    rules: [{ path: secret/data/ops/own, capabilities: [read] }]
+identity:
+  entities:
+    - name: acme-api-pipeline
+      metadata: { repository: acme/api }
+      aliases: [{ mount: jwt-ci, name: acme/api }]
+    - name: ops-person
+      policies: [ops-own]
+  groups:
+    - name: deployers
+      policies: [ci-extra]
+      member_entities: [acme-api-pipeline, ops-person]
+`;
+  let teamFile: string;
+  beforeAll(async () => {
+    teamFile = join(dir, "team.yaml");
+    writeFileSync(teamFile, teamSpec());
+    await root.write("secret/data/ci/extra", { data: { token: "extra-secret" } });
+  });
+
+  it("plans the entities, the alias (after its auth method) and the group, applies them, then plans no changes", async () => {
+    const plan = await cli(["bootstrap", "plan", "-f", teamFile, "--format", "json", "--detailed-exitcode"]);
+    expect(plan.code, plan.stderr).toBe(2);
+    const ids = (JSON.parse(plan.stdout) as { changes: { id: string; action: string }[] }).changes.map(
+      (c) => `${c.action} ${c.id}`,
+    );
+    expect(ids).toEqual([
+      "create policy ci-extra",
+      "create policy ops-own",
+      "create entity acme-api-pipeline",
+      "create entity ops-person",
+      "create entity-alias jwt-ci/acme/api",
+      "create group deployers",
+    ]);
+    const r = await cli(["bootstrap", "apply", "-f", teamFile]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Apply complete: 6 step(s), 6 write request(s).");
+    const again = await cli(["bootstrap", "plan", "-f", teamFile, "--detailed-exitcode"]);
+    expect(again.stdout).toBe("No changes: the server matches the spec.\n");
+    expect(again.code).toBe(0);
+  });
+
+  it("reads back in the server's terms: members by ID, the alias on the jwt method's accessor", async () => {
+    const pipeline = (await root.read<{ data: Record<string, unknown> }>("identity/entity/name/acme-api-pipeline"))!
+      .data;
+    const person = (await root.read<{ data: Record<string, unknown> }>("identity/entity/name/ops-person"))!.data;
+    const group = (await root.read<{ data: Record<string, unknown> }>("identity/group/name/deployers"))!.data;
+    expect(group).toMatchObject({ type: "internal", policies: ["ci-extra"] });
+    expect([...(group.member_entity_ids as string[])].sort()).toEqual([pipeline.id, person.id].sort());
+    const auth = await root.read<
+      Record<string, { accessor: string }> & { data?: Record<string, { accessor: string }> }
+    >("sys/auth");
+    const accessor = (auth?.data ?? auth)!["jwt-ci/"]!.accessor;
+    expect(pipeline.aliases).toEqual([expect.objectContaining({ name: "acme/api", mount_accessor: accessor })]);
+    expect(pipeline.metadata).toEqual({ repository: "acme/api" });
+    expect(person.policies).toEqual(["ops-own"]);
+  });
+
+  it("a pipeline login is the entity: its token inherits the group's policy and reads the group's secret", async () => {
+    const res = await root.write<{
+      auth: { client_token: string; token_policies: string[]; identity_policies?: string[]; entity_id: string };
+    }>("auth/jwt-ci/login", {
+      role: "deploy",
+      jwt: issuer.sign({
+        aud: AUDIENCE,
+        sub: "repo:acme/api:ref:refs/heads/main",
+        repository: "acme/api",
+        ref: "refs/heads/main",
+      }),
+    });
+    const pipeline = (await root.read<{ data: { id: string } }>("identity/entity/name/acme-api-pipeline"))!.data;
+    expect(res.auth.entity_id).toBe(pipeline.id);
+    expect(res.auth.token_policies).toEqual(["ci-deploy"]);
+    expect(res.auth.identity_policies).toEqual(["ci-extra"]);
+    const ci = server.client(res.auth.client_token);
+    try {
+      const extra = await ci.read<{ data: { data: Record<string, string> } }>("secret/data/ci/extra");
+      expect(extra?.data.data.token).toBe("extra-secret");
+      const denied = await ci.read("secret/data/ops/own").catch((e: unknown) => e);
+      expect((denied as VaultHttpError).status).toBe(403);
+    } finally {
+      await ci.close();
+      await root.write("auth/token/revoke", { token: res.auth.client_token });
+    }
+  });
+
+  it("shows membership and policy drift by name and apply restores it", async () => {
+    await root.write("identity/group/name/deployers", { policies: ["ci-extra", "ops-own"], member_entity_ids: [] });
+    await root.write("identity/entity/name/ops-person", { policies: [] });
+    const r = await cli(["bootstrap", "plan", "-f", teamFile, "--format", "json", "--detailed-exitcode"]);
+    expect(r.code).toBe(2);
+    const plan = JSON.parse(r.stdout) as {
+      changes: { id: string; fields: { field: string; before?: unknown; after?: unknown }[] }[];
+    };
+    expect(plan.changes.map((c) => [c.id, c.fields.map((f) => f.field)])).toEqual([
+      ["entity ops-person", ["policies"]],
+      ["group deployers", ["policies", "member_entities"]],
+    ]);
+    expect(plan.changes[1]!.fields[1]).toMatchObject({ before: [], after: ["acme-api-pipeline", "ops-person"] });
+    expect((await cli(["bootstrap", "apply", "-f", teamFile])).code).toBe(0);
+    expect((await cli(["bootstrap", "plan", "-f", teamFile, "--detailed-exitcode"])).code).toBe(0);
+  });
+
+  it("verify proves each entity's effective policies (its own and its groups')", async () => {
+    const r = await cli(["bootstrap", "verify", "-f", teamFile]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/identity\/entity\/acme-api-pipeline\s+secret\/data\/ci\/extra\s+own\s+read\s+read\s+ok/);
+    expect(r.stdout).toMatch(
+      /identity\/entity\/acme-api-pipeline\s+secret\/data\/ops\/own\s+neighbour\s+deny\s+deny\s+ok/,
+    );
+    expect(r.stdout).toMatch(/identity\/entity\/ops-person\s+secret\/data\/ops\/own\s+own\s+read\s+read\s+ok/);
+    expect(r.stdout).toMatch(/identity\/entity\/ops-person\s+secret\/data\/ci\/extra\s+own\s+read\s+read\s+ok/);
+  });
+
+  it("refuses a group member the spec does not declare, and an alias on an auth method nobody has", async () => {
+    const bad = join(dir, "team-bad.yaml");
+    writeFileSync(
+      bad,
+      teamSpec().replace("member_entities: [acme-api-pipeline, ops-person]", "member_entities: [nobody]"),
+    );
+    const r = await cli(["bootstrap", "plan", "-f", bad]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /team-bad\.yaml:\d+: identity\.groups: group deployers: member entity nobody is not in identity\.entities/,
+    );
+    writeFileSync(bad, teamSpec().replace("mount: jwt-ci, name: acme/api", "mount: oidc-nowhere, name: acme/api"));
+    const c = await cli(["bootstrap", "plan", "-f", bad]);
+    expect(c.stdout + c.stderr).toMatch(
+      /alias acme\/api names auth method oidc-nowhere\/, which neither the server nor the spec has/,
+    );
+  });
+});

@@ -83,7 +83,16 @@ export function specContext(src: YamlLines, opts: LoadSpecOptions): SpecContext 
 
 // ---- plan types ------------------------------------------------------------------------------------------------
 
-export type ChangeKind = "audit" | "mount" | "auth" | "auth-config" | "policy" | "role";
+export type ChangeKind =
+  | "audit"
+  | "mount"
+  | "auth"
+  | "auth-config"
+  | "policy"
+  | "role"
+  | "entity"
+  | "entity-alias"
+  | "group";
 export type ChangeAction = "create" | "update" | "delete";
 
 export interface FieldChange {
@@ -101,7 +110,15 @@ export interface PlannedRequest {
   path: string;
   /** May hold secrets (token_reviewer_jwt): never print it. */
   body?: Record<string, unknown>;
+  /**
+   * Body fields apply fills with server IDs looked up by name just before sending (an entity's ID, an auth method's
+   * accessor: they may be created earlier in the same apply). `list`: the field takes every ID as a list.
+   */
+  refs?: { field: string; refs: IdRef[]; list?: boolean }[];
 }
+
+/** What a ref names: an identity entity by name, or an auth method (its path) whose accessor is wanted. */
+export type IdRef = { entity: string } | { authAccessor: string };
 
 export type Phase = 0 | 1 | 2 | 3 | 4;
 export const PHASES: readonly Phase[] = [0, 1, 2, 3, 4];

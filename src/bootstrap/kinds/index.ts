@@ -7,6 +7,7 @@ import { appRoleKind } from "./approle.js";
 import { auditKind } from "./audit.js";
 import { authKind } from "./auth.js";
 import { esoKind } from "./eso.js";
+import { identityKind } from "./identity.js";
 import { jwtConfigKind, jwtRoleKind } from "./jwt.js";
 import type { ResourceKind } from "./kind.js";
 import { kubernetesConfigKind } from "./kubernetes-config.js";
@@ -24,6 +25,7 @@ export const KINDS: readonly ResourceKind[] = [
   jwtConfigKind,
   jwtRoleKind,
   appRoleKind,
+  identityKind,
   appKind,
   esoKind,
 ];

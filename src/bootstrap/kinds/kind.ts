@@ -13,6 +13,7 @@ import type { VaultClient } from "../../vault/client.js";
 import type { BootstrapSpec, RawSpec } from "../spec.js";
 import type { ObservedAudit } from "./audit.js";
 import type { PlanOptions, PlanOutput, SpecContext } from "./context.js";
+import type { ObservedEntity, ObservedGroup } from "./identity.js";
 import type { ObservedJwtConfig } from "./jwt.js";
 import type { ObservedK8sConfig } from "./kubernetes-config.js";
 import type { ObservedRole } from "./kubernetes-role.js";
@@ -37,6 +38,9 @@ export interface ObservedState {
   policyNames: string[];
   /** Policy text by name, for the policies the spec names that exist. */
   policies: Record<string, string>;
+  /** Identity entities and groups by name, for the ones the spec names that exist (absent: the spec has none). */
+  entities?: Record<string, ObservedEntity>;
+  groups?: Record<string, ObservedGroup>;
 }
 
 export interface ObserveContext {
