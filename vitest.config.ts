@@ -20,8 +20,6 @@ for (const s of wanted) {
  * OpenBao"): they still run against Vault. Remove a file from here when it passes on OpenBao; the list only shrinks.
  */
 const OPENBAO_PENDING = [
-  // OpenBao refuses audit devices through the API ("use declarative, config-based audit device management")
-  "test/integration/bootstrap.test.ts",
   // apply's step order after a kill/seal differs on OpenBao; Shamir -> awskms migration does not settle on OpenBao yet
   "test/integration/bootstrap-faults.test.ts",
   "test/integration/autounseal-migrate.test.ts",

@@ -125,9 +125,11 @@ export function renderPlan(
   for (const c of plan.conflicts) lines.push(`${p.red("!")} conflict: ${c}`);
   const { create, update, delete: del } = plan.summary;
   lines.push(
-    plan.changes.length === 0
-      ? "No changes: the server matches the spec."
-      : `Plan: ${create} to create, ${update} to update, ${del} to delete.`,
+    plan.changes.length > 0
+      ? `Plan: ${create} to create, ${update} to update, ${del} to delete.`
+      : plan.conflicts.length > 0
+        ? `No changes sealkeeper can make: ${plan.conflicts.length} conflict(s) above need the operator.`
+        : "No changes: the server matches the spec.",
   );
   return lines.join("\n") + "\n";
 }

@@ -3,7 +3,7 @@
  * zero writes (proven by a file audit device), drift restored, least privilege verified, and Kubernetes login end to
  * end through a TokenReview responder that only knows the tokens this test minted.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -197,45 +197,64 @@ describe("kubernetes login end to end", () => {
   });
 
   it("a login after apply is in the spec's audit log, its JWT and token HMACed, never in clear", async () => {
-    const jwt = responder.mint({ namespace: "dev", serviceAccount: "my-app" });
-    const res = await root.write<{ auth: { client_token: string } }>("auth/kubernetes/login", {
-      role: "my-app-dev",
-      jwt,
-    });
-    const token = res.auth.client_token;
     // the server's own HMAC of a value, with the device's salt
     const hmac = async (input: string) => {
       const h = await root.write<{ data?: { hash: string }; hash?: string }>("sys/audit-hash/file", { input });
       return h.data?.hash ?? h.hash ?? "";
     };
-    const [tokenHash, jwtHash] = [await hmac(token), await hmac(jwt)];
-    expect(tokenHash).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
     type Entry = {
       type: string;
       request?: { id?: string; path?: string; data?: Record<string, unknown> };
-      response?: { auth?: { client_token?: string } };
+      response?: { auth?: { client_token?: string; accessor?: string } };
     };
     const entries = () =>
       readFileSync(auditLog, "utf8")
         .split("\n")
         .filter((l) => l.includes("auth/kubernetes/login"))
         .map((l) => JSON.parse(l) as Entry);
-    // the login's entries, found by the server's HMAC of its JWT; the response entry is written after the response
-    // reached us: wait for it rather than sleep
-    const deadline = Date.now() + 30_000;
-    let request: Entry | undefined;
-    let response: Entry | undefined;
-    while (!response && Date.now() < deadline) {
-      request = entries().find((e) => e.type === "request" && e.request?.data?.jwt === jwtHash);
-      response = entries().find((e) => e.type === "response" && request && e.request?.id === request.request?.id);
-      if (!response) await new Promise((r) => setTimeout(r, 100));
+    /** Logs in through `client`; returns the new token and the login's request and response entries. */
+    const loginLogged = async (client: VaultClient) => {
+      const jwt = responder.mint({ namespace: "dev", serviceAccount: "my-app" });
+      const res = await client.write<{ auth: { client_token: string; accessor: string } }>("auth/kubernetes/login", {
+        role: "my-app-dev",
+        jwt,
+      });
+      const jwtHash = await hmac(jwt);
+      // the login's entries, found by the server's HMAC of its JWT; the response entry is written after the response
+      // reached us: wait for it rather than sleep
+      const deadline = Date.now() + 30_000;
+      let request: Entry | undefined;
+      let response: Entry | undefined;
+      while (!response && Date.now() < deadline) {
+        request = entries().find((e) => e.type === "request" && e.request?.data?.jwt === jwtHash);
+        response = entries().find((e) => e.type === "response" && request && e.request?.id === request.request?.id);
+        if (!response) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(request, "the login's request entry, its JWT HMACed with the device's salt").toBeDefined();
+      const text = readFileSync(auditLog, "utf8");
+      expect(text).not.toContain(jwt);
+      expect(text).not.toContain(res.auth.client_token);
+      return { jwt, auth: res.auth, logged: response?.response?.auth };
+    };
+
+    // a workload logs in with no token of its own: both servers log the HMAC of the token they handed out
+    const anon = server.client("");
+    const workload = await loginLogged(anon).finally(() => anon.close());
+    expect(workload.logged?.client_token).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    expect(workload.logged?.client_token).toBe(await hmac(workload.auth.client_token));
+    expect(workload.logged?.accessor).toBe(await hmac(workload.auth.accessor));
+
+    // the same login sent WITH a token (the root token here): OpenBao 2.6.2 logs the HMAC of the CALLER's token as the
+    // response's auth.client_token. Its vault/audit_broker.go LogResponse puts the request's token into in.Auth for
+    // the formatting, and a login's in.Auth is the very Auth of its response (vault/request_handling.go
+    // handleLoginRequest: auth = resp.Auth). The accessor is the new token's. Vault 1.21 logs the new token.
+    const sent = await loginLogged(root);
+    expect(sent.logged?.accessor).toBe(await hmac(sent.auth.accessor));
+    expect(sent.logged?.client_token).toBe(await hmac(openbao ? server.rootToken : sent.auth.client_token));
+    expect(sent.logged?.client_token === (await hmac(sent.auth.client_token))).toBe(!openbao);
+    for (const t of [workload.auth.client_token, sent.auth.client_token]) {
+      await root.write("auth/token/revoke", { token: t });
     }
-    expect(request, "the login's request entry, its JWT HMACed with the device's salt").toBeDefined();
-    expect(response?.response?.auth?.client_token).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
-    const text = readFileSync(auditLog, "utf8");
-    expect(text).not.toContain(jwt);
-    expect(text).not.toContain(token);
-    await root.write("auth/token/revoke", { token });
   });
 
   it("ESO's service account reads production through eso-role, and nothing in dev", async () => {
@@ -283,6 +302,50 @@ describe("bad input and faults", () => {
       'version: 1\npolicies:\n  - name: broken-hcl\n    hcl: |\n      path "secret/data/x" {\n        capabilities = ["read"]\n      }\n',
     );
     expect((await cli(["bootstrap", "apply", "-f", bad])).code).toBe(0);
+  });
+
+  it("audit devices the server's configuration does not declare: OpenBao plans a conflict giving the stanza", async () => {
+    const other = join(dir, "other-audit.yaml");
+    const otherLog = join(dir, "other.log");
+    writeFileSync(
+      other,
+      `version: 1\naudit:\n  - path: other\n    type: file\n    options: { file_path: ${otherLog} }\n`,
+    );
+    const missing = await cli(["bootstrap", "plan", "-f", other, "--detailed-exitcode"]);
+    // the spec's own device with another file_path
+    const moved = join(dir, "moved-audit.yaml");
+    writeFileSync(
+      moved,
+      [
+        "version: 1",
+        "audit:",
+        "  - path: file",
+        "    type: file",
+        "    description: audit log on the server's audit volume",
+        `    options: { file_path: ${otherLog}, mode: "0600" }`,
+        "",
+      ].join("\n"),
+    );
+    const differs = await cli(["bootstrap", "plan", "-f", moved, "--detailed-exitcode"]);
+    if (openbao) {
+      expect(missing.code, missing.stdout).toBe(1);
+      expect(missing.stdout + missing.stderr).toContain(
+        "audit other/ is not enabled, and this server refuses to enable audit devices through its API",
+      );
+      expect(missing.stdout + missing.stderr).toContain('audit "file" "other" {');
+      expect(missing.stdout + missing.stderr).toContain(`file_path = "${otherLog}"`);
+      expect(differs.code, differs.stdout).toBe(1);
+      expect(differs.stdout + differs.stderr).toContain("audit file/ differs from the spec (options)");
+      expect(differs.stdout + differs.stderr).toContain("change its audit stanza to:");
+      expect(differs.stdout).toContain("No changes sealkeeper can make: 1 conflict(s) above need the operator.");
+      expect(differs.stdout).not.toContain("the server matches the spec");
+    } else {
+      expect(missing.code, missing.stderr).toBe(2);
+      expect(missing.stdout).toContain("+ create audit other/");
+      expect(differs.code, differs.stderr).toBe(2);
+      expect(differs.stdout).toContain("~ update audit file/");
+    }
+    expect(existsSync(otherLog)).toBe(false);
   });
 
   it("--strict refuses to apply while lint has findings, naming file:line and rule", async () => {

@@ -234,6 +234,13 @@ describe("audit devices", () => {
     const declared = converged();
     declared.auditApiCreation = false;
     expect(planBootstrap(spec, declared).changes).toEqual([]);
+    // a conflict and nothing else to do is not "the server matches the spec"
+    const onlyConflict = converged();
+    onlyConflict.auditApiCreation = false;
+    delete onlyConflict.audit!.file;
+    const text = renderPlan(planBootstrap(spec, onlyConflict), paint(false));
+    expect(text).toMatch(/^! conflict: audit file\/ is not enabled/m);
+    expect(text.endsWith("No changes sealkeeper can make: 1 conflict(s) above need the operator.\n")).toBe(true);
   });
 
   it("never disables a device the spec does not name, not even with purge", () => {
