@@ -256,7 +256,8 @@ export async function runMigration(opts: MigrationOptions): Promise<MigrationRep
  * the node unseal through the new seal (and, on the new active node, migrate the seal).
  */
 export function submitMigrationShare(client: VaultClient, share: KeyShare): Promise<SealStatus> {
-  return client.unseal({ key: share.hex, migrate: true });
+  // no client deadline once sent (--timeout bounds connecting): the node may be migrating the seal as it answers
+  return client.unseal({ key: share.hex, migrate: true }, {});
 }
 
 /**

@@ -121,8 +121,8 @@ export class VaultClient {
   }
 
   /** PUT /v1/sys/unseal. Returns the seal status after the call. */
-  async unseal(req: UnsealRequest): Promise<SealStatus> {
-    return (await this.request<SealStatus>("PUT", "sys/unseal", { auth: false, body: req })).body;
+  async unseal(req: UnsealRequest, irreversible?: RequestOptions["irreversible"]): Promise<SealStatus> {
+    return (await this.request<SealStatus>("PUT", "sys/unseal", { auth: false, body: req, irreversible })).body;
   }
 
   /** PUT /v1/sys/seal (sudo token; active node only). */

@@ -3,7 +3,7 @@
  * cache), bound to loopback on a free port. Keys live in its memory: create them in the test that uses them.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, sleep } from "./cluster.js";
@@ -86,4 +86,38 @@ export async function startKmsEmulator(opts: { env?: Record<string, string> } = 
   throw new Error(
     `moto_server did not start:\n${existsSync(logPath) ? readFileSync(logPath, "utf8").slice(-2000) : ""}`,
   );
+}
+
+/**
+ * Creates a key in the emulator and writes the seal "awskms" stanza for it (with the test credentials, 0600) to
+ * `path`: what an operator adds to each node's configuration for a migration. Returns the key's ARN.
+ */
+export async function writeTestSealStanza(
+  emu: KmsEmulator,
+  path: string,
+  target: "vault" | "openbao" = "vault",
+): Promise<string> {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
+  const kms = await import("@aws-sdk/client-kms");
+  const { renderSealStanza } = await import("../../src/autounseal/awskms-config.js");
+  const client = new kms.KMSClient({
+    region: KMS_TEST_REGION,
+    endpoint: emu.endpoint,
+    credentials: { accessKeyId: KMS_TEST_CREDENTIALS.accessKey, secretAccessKey: KMS_TEST_CREDENTIALS.secretKey },
+  });
+  const key = await client.send(new kms.CreateKeyCommand({}));
+  client.destroy();
+  const arn = key.KeyMetadata!.Arn!;
+  writeFileSync(
+    path,
+    renderSealStanza({
+      region: KMS_TEST_REGION,
+      keyId: arn,
+      endpoint: emu.endpoint,
+      target,
+      credentials: KMS_TEST_CREDENTIALS,
+    }),
+    { mode: 0o600 },
+  );
+  return arn;
 }

@@ -8,14 +8,10 @@ import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { renderSealStanza } from "../../src/autounseal/awskms-config.js";
 import type { VaultClient } from "../../src/vault/client.js";
 import { initAndUnseal, sleep, startCluster, type TestCluster, type TestNode, waitForHa } from "../harness/cluster.js";
-import { KMS_TEST_CREDENTIALS, KMS_TEST_REGION, type KmsEmulator, startKmsEmulator } from "../harness/kms.js";
+import { KMS_TEST_CREDENTIALS, type KmsEmulator, startKmsEmulator, writeTestSealStanza } from "../harness/kms.js";
 import { runSealkeeper } from "../harness/run-cli.js";
-
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
-const kms = await import("@aws-sdk/client-kms");
 
 let emu: KmsEmulator;
 let cluster: TestCluster;
@@ -28,25 +24,8 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), "sk-migrate-"));
   const clusterReady = startCluster(3);
   emu = await startKmsEmulator();
-  const client = new kms.KMSClient({
-    region: KMS_TEST_REGION,
-    endpoint: emu.endpoint,
-    credentials: { accessKeyId: KMS_TEST_CREDENTIALS.accessKey, secretAccessKey: KMS_TEST_CREDENTIALS.secretKey },
-  });
-  const key = await client.send(new kms.CreateKeyCommand({}));
-  client.destroy();
   stanzaPath = join(work, "seal-awskms.hcl");
-  writeFileSync(
-    stanzaPath,
-    renderSealStanza({
-      region: KMS_TEST_REGION,
-      keyId: key.KeyMetadata!.Arn!,
-      endpoint: emu.endpoint,
-      target: "vault",
-      credentials: KMS_TEST_CREDENTIALS,
-    }),
-    { mode: 0o600 },
-  );
+  await writeTestSealStanza(emu, stanzaPath);
   cluster = await clusterReady;
   const init = await initAndUnseal(cluster.nodes, { shares: 5, threshold: 3 });
   keys = init.keys;
