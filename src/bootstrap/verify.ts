@@ -7,6 +7,7 @@
 import { SealkeeperError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
 import type { RoleBase } from "./kinds/role-fields.js";
+import { checkKubernetesAuth, type KubeAuthCheck } from "./kube-check.js";
 import { parsePolicyHcl } from "./policy-hcl.js";
 import { runPool } from "./pool.js";
 import type { BootstrapSpec } from "./spec.js";
@@ -49,6 +50,8 @@ export interface VerifyRow {
 export interface VerifyReport {
   ok: boolean;
   rows: VerifyRow[];
+  /** The Kubernetes end of each kubernetes auth method (kube-check.ts); empty when not asked for. */
+  kubernetes: KubeAuthCheck[];
 }
 
 export interface VerifyOptions {
@@ -61,6 +64,11 @@ export interface VerifyOptions {
    * `bootstrap export --self-init` provisions).
    */
   tokenRole?: string;
+  /**
+   * Also check each kubernetes auth method's API server from here with the spec's host, CA and reviewer token
+   * (kube-check.ts): a failing check fails verify; an unreachable API server is only reported.
+   */
+  kubernetes?: boolean;
 }
 
 type Grant = { pattern: string; caps: string[] };
@@ -132,7 +140,8 @@ export async function verifyBootstrap(
     });
   });
   const rows = rowsPerRole.flat();
-  return { ok: rows.every((r) => r.status === "ok"), rows };
+  const kubernetes = opts.kubernetes ? await checkKubernetesAuth(spec.auth) : [];
+  return { ok: rows.every((r) => r.status === "ok") && kubernetes.every((k) => k.status !== "fail"), rows, kubernetes };
 }
 
 /** What the spec's rules grant on a path: the exact rule, else the longest matching glob (Vault's precedence, simplified). */

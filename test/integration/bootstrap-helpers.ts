@@ -5,7 +5,6 @@ import { auditConfigStanza } from "../../src/bootstrap/kinds/audit.js";
 import type { BootstrapSpec } from "../../src/bootstrap/spec.js";
 import { type DevServer, startDevServer } from "../harness/cluster.js";
 import { serverKind } from "../harness/paths.js";
-import type { TokenReviewResponder } from "../harness/tokenreview.js";
 
 /**
  * A dev server for a spec with audit devices. Vault enables them through the API (the spec's apply does it); OpenBao
@@ -36,20 +35,39 @@ const REF = "examples/reference";
 /** The reference spec's audit log path (the Helm charts' audit volume): tests point it into their own directory. */
 export const REFERENCE_AUDIT_PATH = "/vault/audit/audit.log";
 
+/** Where the reference spec's kubernetes auth points: a real API server (test/harness/kube.ts) or the example's own. */
+export interface ReferenceCluster {
+  /** kubernetes_host */
+  host: string;
+  /** PEM file of the cluster CA */
+  caFile: string;
+  reviewerToken: string;
+}
+
 /**
- * Copies the reference spec into `dir`, pointing kubernetes_host at the responder, the reviewer JWT at its token and
- * the file audit device at `auditLog` (default dir/audit.log).
+ * The example's own placeholders (https://kubernetes.default.svc, its CA and reviewer JWT files): for the tests that
+ * configure kubernetes auth but never log in through it (Vault does not contact the API server before a login).
+ */
+export const EXAMPLE_CLUSTER: ReferenceCluster = {
+  host: "https://kubernetes.default.svc",
+  caFile: join(REF, "kubernetes-ca.pem"),
+  reviewerToken: readFileSync(join(REF, "token-reviewer.jwt"), "utf8").trim(),
+};
+
+/**
+ * Copies the reference spec into `dir`, pointing kubernetes_host, the CA and the reviewer JWT at `cluster` and the
+ * file audit device at `auditLog` (default dir/audit.log).
  */
 export function writeReferenceSpec(
   dir: string,
-  responder: TokenReviewResponder,
+  cluster: ReferenceCluster = EXAMPLE_CLUSTER,
   auditLog = join(dir, "audit.log"),
 ): string {
   const text = readFileSync(join(REF, "bootstrap.yaml"), "utf8")
-    .replace("kubernetes_host: https://kubernetes.default.svc", `kubernetes_host: ${responder.url}`)
+    .replace("kubernetes_host: https://kubernetes.default.svc", `kubernetes_host: ${cluster.host}`)
     .replace(`file_path: ${REFERENCE_AUDIT_PATH}`, `file_path: ${auditLog}`);
-  copyFileSync(join(REF, "kubernetes-ca.pem"), join(dir, "kubernetes-ca.pem"));
-  writeFileSync(join(dir, "token-reviewer.jwt"), `${responder.reviewerToken}\n`, { mode: 0o600 });
+  copyFileSync(cluster.caFile, join(dir, "kubernetes-ca.pem"));
+  writeFileSync(join(dir, "token-reviewer.jwt"), `${cluster.reviewerToken}\n`, { mode: 0o600 });
   const file = join(dir, "bootstrap.yaml");
   writeFileSync(file, text);
   return file;

@@ -13,26 +13,22 @@ import type { VaultClient } from "../../src/vault/client.js";
 import { type DevServer, startDevServer } from "../harness/cluster.js";
 import { serverKind } from "../harness/paths.js";
 import { runSealkeeper } from "../harness/run-cli.js";
-import { startTokenReviewResponder, type TokenReviewResponder } from "../harness/tokenreview.js";
 import { startServerForAudit, writeReferenceSpec } from "./bootstrap-helpers.js";
 
 let server: DevServer;
 let root: VaultClient;
-let responder: TokenReviewResponder;
 let dir: string;
 let referenceSpec: string;
 
 beforeAll(async () => {
-  responder = await startTokenReviewResponder();
   dir = mkdtempSync(join(tmpdir(), "sealkeeper-root-"));
-  referenceSpec = writeReferenceSpec(dir, responder);
+  referenceSpec = writeReferenceSpec(dir);
   server = await startServerForAudit(loadSpec(referenceSpec).audit);
   root = server.client();
 });
 
 afterAll(async () => {
   await root?.close();
-  await responder?.close();
   await server?.stop();
 });
 

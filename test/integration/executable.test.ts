@@ -30,11 +30,9 @@ import {
   stopGpgAgent,
 } from "../harness/operators.js";
 import { spawnSealkeeper } from "../harness/spawn-cli.js";
-import { startTokenReviewResponder, type TokenReviewResponder } from "../harness/tokenreview.js";
 import { auditServerConfig, writeReferenceSpec } from "./bootstrap-helpers.js";
 
 let cluster: TestCluster;
-let responder: TokenReviewResponder;
 let spec: string;
 let work: string;
 let build: string;
@@ -58,8 +56,7 @@ beforeAll(async () => {
   mkdirSync(keys);
   const home = makeGnupgHome(work);
   // the spec first: on OpenBao its audit device must be in every node's configuration before the nodes start
-  responder = await startTokenReviewResponder();
-  spec = writeReferenceSpec(work, responder);
+  spec = writeReferenceSpec(work);
   const extraConfig = auditServerConfig(loadSpec(spec).audit);
   const ready = Promise.all([startCluster(3, { extraConfig }), packageCli(build)]);
   alice = makePgpOperator(home, keys, "alice");
@@ -80,7 +77,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await cluster?.stop();
-  await responder?.close();
   stopGpgAgent(join(work, "gnupg"));
   rmSync(build, { recursive: true, force: true });
 });

@@ -33,6 +33,8 @@ interface BootstrapOpts extends RawConnectionOpts {
   allowNoAudit?: boolean;
   secretId?: string[];
   secretIdOut?: string;
+  /** commander's --no-kubernetes */
+  kubernetes?: boolean;
 }
 
 /** `bootstrap plan|apply|verify|manifests`: declarative mounts, Kubernetes auth, policies and apps. */
@@ -142,13 +144,18 @@ export function registerBootstrap(program: Command, io: CliIO): void {
   verify
     .option("--concurrency <n>", "requests in flight at once (default 8)")
     .option("--token-role <name>", "create the probe tokens through this token role (a verifier token, not root)")
+    .option("--no-kubernetes", "do not check the kubernetes auth methods' API servers (reviewer, CA, issuer) from here")
     .action(async (opts: BootstrapOpts) => {
       const format = resolveFormat(opts.format, io);
       const concurrency = parseConcurrency(opts.concurrency);
       const spec = await loadSpecFromOptions(opts, io);
       await withClient(opts, io, async (client) => {
         const { verifyBootstrap, verifyToJson } = await import("../../bootstrap/verify.js");
-        const report = await verifyBootstrap(client, spec, { concurrency, tokenRole: opts.tokenRole });
+        const report = await verifyBootstrap(client, spec, {
+          concurrency,
+          tokenRole: opts.tokenRole,
+          kubernetes: opts.kubernetes !== false,
+        });
         if (format === "json") writeJson(io, verifyToJson(report));
         else io.stdout.write(renderVerify(report, io));
         if (!report.ok) throw new ExitWith(ExitCode.remote);
@@ -266,11 +273,23 @@ export function renderVerify(report: VerifyReport, io: CliIO): string {
     r.status === "ok" ? p.green("ok") : p.red(r.status.toUpperCase()),
   ]);
   const bad = report.rows.filter((r) => r.status !== "ok").length;
+  const kube = report.kubernetes.map((k) => [
+    k.auth,
+    k.check,
+    k.status === "ok" ? p.green("ok") : k.status === "fail" ? p.red("FAIL") : k.status,
+    k.message,
+  ]);
+  const kubeBad = report.kubernetes.filter((k) => k.status === "fail");
+  const verdict =
+    bad > 0
+      ? `verify FAILED: ${bad} of ${report.rows.length} checks show excess or missing capabilities\n`
+      : kubeBad.length > 0
+        ? `verify FAILED: ${kubeBad.map((k) => `${k.auth} ${k.check}: ${k.message}`).join("; ")}\n`
+        : `verify passed: ${report.rows.length} checks, every role holds exactly what the spec grants\n`;
   return (
     renderTable(["ROLE", "PATH", "KIND", "EXPECTED", "ACTUAL", "RESULT"], rows) +
-    (report.ok
-      ? `verify passed: ${report.rows.length} checks, every role holds exactly what the spec grants\n`
-      : `verify FAILED: ${bad} of ${report.rows.length} checks show excess or missing capabilities\n`)
+    (kube.length > 0 ? `\n${renderTable(["AUTH", "KUBERNETES CHECK", "RESULT", "DETAIL"], kube)}` : "") +
+    verdict
   );
 }
 
