@@ -28,15 +28,18 @@ const api =
     ? { generateRoot: "/v1/sys/generate-root-token", rekey: "/v1/sys/rotate/recovery" }
     : { generateRoot: "/v1/sys/generate-root", rekey: "/v1/sys/rekey-recovery-key" };
 /** OpenBao: the quorum operators' policy, the token paths of root generation and recovery rekey and nothing else. */
-const QUORUM_POLICY = `path "sys/generate-root-token/*" {
+const GENERATE_ROOT_POLICY = `path "sys/generate-root-token/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
-path "sys/rotate/recovery/*" {
+`;
+const QUORUM_POLICY = `${GENERATE_ROOT_POLICY}path "sys/rotate/recovery/*" {
   capabilities = ["create", "read", "update", "delete"]
 }
 `;
 /** OpenBao only: a token of QUORUM_POLICY, made before the root token was revoked; undefined on Vault. */
 let quorumToken: string | undefined;
+/** OpenBao only: a token allowed on root generation but not on the recovery rekey. */
+let generateOnly: string | undefined;
 let emu: KmsEmulator;
 let node: TestNode;
 let work: string;
@@ -95,11 +98,16 @@ beforeAll(async () => {
   const r = node.client(init.root_token);
   if (kind === "openbao") {
     await r.write("sys/policies/acl/quorum", { policy: QUORUM_POLICY });
-    const made = await r.request<{ auth: { client_token: string } }>("POST", "auth/token/create", {
-      // an orphan: revoking the root token revokes its children
-      body: { policies: ["quorum"], no_default_policy: true, no_parent: true, ttl: "2h" },
-    });
-    quorumToken = made.body.auth.client_token;
+    await r.write("sys/policies/acl/generate-only", { policy: GENERATE_ROOT_POLICY });
+    const mint = async (policy: string) =>
+      (
+        await r.request<{ auth: { client_token: string } }>("POST", "auth/token/create", {
+          // an orphan: revoking the root token revokes its children
+          body: { policies: [policy], no_default_policy: true, no_parent: true, ttl: "2h" },
+        })
+      ).body.auth.client_token;
+    quorumToken = await mint("quorum");
+    generateOnly = await mint("generate-only");
   }
   await r.request("POST", "auth/token/revoke-self");
   await r.close();
@@ -150,6 +158,19 @@ describe(`${name}: under auto-unseal, the quorum is of recovery shares`, () => {
       expect(rekey.stderr).toContain("disable_unauthed_rekey_endpoints = false");
       expect(rekey.stderr).toContain("/v1/sys/rotate/recovery/*");
       for (const r of [gen, rekey]) expect(r.stderr).not.toMatch(/^error: 40[0-9]/m);
+      // a token whose policy allows root generation only: the recovery rekey's token path refuses it (403)
+      const partial = await runSealkeeper(["rekey", "--status", "-a", node.address], {
+        cwd: work,
+        env: { BAO_TOKEN: generateOnly! },
+      });
+      expect(partial.code).toBe(2);
+      expect(partial.stderr).toContain("/v1/sys/rotate/recovery/init (needs a token): 403: the token may not use it");
+      const allowed = await runSealkeeper(["root", "generate", "--status", "-a", node.address], {
+        cwd: work,
+        env: { BAO_TOKEN: generateOnly! },
+      });
+      expect(allowed.code, allowed.stderr).toBe(0);
+      expect(allowed.stdout).toContain("/v1/sys/generate-root-token is usable (2 shares required)");
     } else {
       expect(gen.code, gen.stderr).toBe(0);
       expect(gen.stdout).toContain("/v1/sys/generate-root is usable (2 shares required)");
