@@ -2,14 +2,16 @@
  * The Helm values `autounseal awskms --output helm` generates, checked by the real tools: `helm lint` and
  * `helm template` (helm v3.22 from Go modules) of the real vault-helm 0.34.1 and openbao-helm 0.29.2 charts
  * (../shared/charts): lint clean, the seal stanza exactly once in the rendered server config, HA raft with a
- * retry_join per replica, the IRSA annotation on the service account.
+ * retry_join per replica, the IRSA annotation on the service account; the render accepted by a real kube-apiserver
+ * v1.37.2 (`kubectl apply --dry-run=server`, test/harness/kube.ts).
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { type KubeCluster, startKubeCluster } from "../harness/kube.js";
 import { KUBE_VERSIONS, kubeBinaryPath } from "../harness/paths.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 
@@ -19,9 +21,19 @@ const KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-
 const ROLE = "arn:aws:iam::111122223333:role/vault-unseal";
 
 let dir: string;
+/** A real kube-apiserver the renders are dry-run against (test/harness/kube.ts). */
+let kube: KubeCluster;
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "sealkeeper-helm-"));
+  kube = await startKubeCluster();
+  await kube.kubectlOk(["create", "namespace", "vault"]);
+  // no controller-manager here: the namespace's default service account (the chart's test pod runs as it) is made by hand
+  await kube.kubectlOk(["create", "serviceaccount", "default", "-n", "vault"]);
+}, 300_000);
+
+afterAll(async () => {
+  await kube?.stop();
 });
 
 function helm(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -102,8 +114,9 @@ describe.each(cases)("$target chart with generated values $extra", ({ target, ex
     expect(r.stdout).toMatch(/1 chart\(s\) linted, 0 chart\(s\) failed/);
   });
 
+  let r: { code: number; stdout: string; stderr: string };
   it("helm template renders the seal stanza exactly once, in HA raft mode", async () => {
-    const r = await helm([
+    r = await helm([
       "template",
       release,
       CHART[target],
@@ -136,5 +149,13 @@ describe.each(cases)("$target chart with generated values $extra", ({ target, ex
     }
     const sa = objects.find((o) => o.kind === "ServiceAccount" && o.metadata.name === fullname);
     expect(sa?.metadata.annotations?.["eks.amazonaws.com/role-arn"]).toBe(ROLE);
+  });
+
+  it("the render is accepted by the real API server (kubectl apply --dry-run=server)", async () => {
+    expect(r?.code, "the render above").toBe(0);
+    const out = await kube.kubectl(["apply", "--dry-run=server", "-n", "vault", "-f", "-"], { stdin: r.stdout });
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/statefulset\.apps\/\S+ created \(server dry run\)/);
+    expect(out.stdout).toMatch(/configmap\/\S+-config created \(server dry run\)/);
   });
 });
