@@ -21,7 +21,6 @@ for (const s of wanted) {
  */
 const OPENBAO_PENDING = [
   // apply's step order after a kill/seal differs on OpenBao; Shamir -> awskms migration does not settle on OpenBao yet
-  "test/integration/bootstrap-faults.test.ts",
   "test/integration/autounseal-migrate.test.ts",
 ];
 

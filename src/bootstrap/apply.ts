@@ -25,13 +25,18 @@ export interface ApplyResult {
   requests: number;
 }
 
-/** A step failed: names the step, says how far apply got and that a rerun converges. Exit code of the cause. */
+/**
+ * A step failed: names the step, says how far apply got and that a rerun converges. Exit code of the cause. `sealed`:
+ * the server was found sealed right after the failure (a seal cuts off the requests in flight: Vault 1.21 answers
+ * 503 "Vault is sealed", OpenBao 2.6.2 may answer 400 "... context canceled" to one already being served).
+ */
 export class ApplyStepError extends SealkeeperError {
   constructor(
     readonly step: string,
     readonly done: number,
     readonly total: number,
     cause: unknown,
+    readonly sealed = false,
   ) {
     const detail =
       cause instanceof VaultHttpError
@@ -39,10 +44,12 @@ export class ApplyStepError extends SealkeeperError {
         : cause instanceof Error
           ? cause.message
           : String(cause);
-    super(`${step} failed: ${detail}`, {
+    super(`${step} failed: ${detail}${sealed ? " (the server is sealed now: the seal cut the request off)" : ""}`, {
       cause,
       exitCode: cause instanceof SealkeeperError ? cause.exitCode : 1,
-      hint: `${done} of ${total} steps were applied; fix the cause and run apply again: it continues from the server's state`,
+      hint: sealed
+        ? `${done} of ${total} steps were applied; unseal the server (sealkeeper unseal), then run apply again: it continues from the server's state`
+        : `${done} of ${total} steps were applied; fix the cause and run apply again: it continues from the server's state`,
     });
   }
 }
@@ -69,11 +76,30 @@ export async function applyPlan(client: VaultClient, plan: Plan, opts: ApplyOpti
           else await client.write(req.path, req.refs ? await resolveRefs(client, req) : (req.body ?? {}));
         }
       } catch (err) {
-        throw new ApplyStepError(change.id, applied.length, plan.changes.length, err);
+        throw new ApplyStepError(change.id, applied.length, plan.changes.length, err, await sealedNow(client, err));
       }
       applied.push(change.id);
       opts.onStep?.(change);
     });
   }
   return { applied, requests };
+}
+
+/**
+ * Whether a refusal was the seal's doing, whatever its status code: the server is sealed now. After a 503, or
+ * OpenBao's "context canceled" (its seal cancels the requests it is serving before it reports sealed), seal-status is
+ * watched for up to 3 s while the seal completes; any other refusal is looked at once.
+ */
+async function sealedNow(client: VaultClient, err: unknown): Promise<boolean> {
+  if (!(err instanceof VaultHttpError)) return false;
+  const likely = err.status === 503 || /context canceled/i.test(err.errors.join("; "));
+  const deadline = Date.now() + (likely ? 3000 : 0);
+  for (;;) {
+    const status = await Promise.resolve()
+      .then(() => client.sealStatus())
+      .catch(() => undefined);
+    if (status?.sealed) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
