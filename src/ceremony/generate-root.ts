@@ -277,7 +277,15 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
             }
             const completing = leaveCritical !== undefined;
             try {
-              const res = await submitGenerateRootShare(api, share, submitNonce, completing);
+              const say = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+              if (completing) {
+                say(
+                  `the completing share goes to ${client.address}: waiting for its answer with no time limit (it holds the new root token)`,
+                );
+              }
+              const res = await submitGenerateRootShare(api, share, submitNonce, completing, (ms) =>
+                say(`still waiting for ${client.address} to answer the completing share (${Math.round(ms / 1000)} s)`),
+              );
               if (res.complete) encoded = res.encoded_token || res.encoded_root_token;
               else leave();
               return { progress: res.progress, required: res.required, complete: res.complete };
@@ -405,9 +413,10 @@ export async function submitGenerateRootShare(
   share: KeyShare,
   nonce: string,
   completing: boolean,
+  onWaiting?: (waitedMs: number) => void,
 ): Promise<GenerateRootStatus> {
   // the answer to the completing share is the only copy of the token: no deadline once sent
-  return api.update({ key: share.hex, nonce }, completing ? {} : undefined);
+  return api.update({ key: share.hex, nonce }, completing ? { onWaiting } : undefined);
 }
 
 function stateOf(node: QuorumNode): GenerateRootState {

@@ -409,9 +409,15 @@ function startRekey(api: RekeyApi, config: RekeyConfig, prepared: Prepared) {
  * The irreversible step of the update phase: the share that reaches the threshold makes the server generate the new
  * shares, and its answer is their only copy (delivered at once by deliverRekeyShares).
  */
-export function submitOldShare(api: RekeyApi, share: KeyShare, nonce: string, completing: boolean) {
+export function submitOldShare(
+  api: RekeyApi,
+  share: KeyShare,
+  nonce: string,
+  completing: boolean,
+  onWaiting?: (waitedMs: number) => void,
+) {
   // the answer to the completing share is the only copy of the new shares: no deadline once sent
-  return api.update({ key: share.hex, nonce }, completing ? {} : undefined);
+  return api.update({ key: share.hex, nonce }, completing ? { onWaiting } : undefined);
 }
 
 /** The critical section of the update phase: entered with the share that may complete it, left once delivered. */
@@ -441,6 +447,7 @@ async function collectShares(
   critical: Critical,
 ): Promise<RekeyUpdateDone | undefined> {
   const phase = report.phase;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const node = newNode(report.address, report.progress, report.required, report.nonce);
   const notes: DescribeNotes = {};
   // the operators' --nonce is checked on the phase they confirmed; a verification this run entered uses the server's
@@ -526,7 +533,14 @@ async function collectShares(
               critical.record = undefined;
             };
             try {
-              const body = await submitOldShare(api, share, nonceFor(), completing);
+              if (completing) {
+                log(
+                  `the completing share goes to ${report.address}: waiting for its answer with no time limit (it is the only copy of the new shares)`,
+                );
+              }
+              const body = await submitOldShare(api, share, nonceFor(), completing, (ms) =>
+                log(`still waiting for ${report.address} to answer the completing share (${Math.round(ms / 1000)} s)`),
+              );
               if (isRekeyDone(body)) {
                 done = body;
                 return { progress: node.required, complete: true };

@@ -183,6 +183,7 @@ describe("rekey: the completing share's answer (the new shares) is never lost", 
       env: env(home),
       cwd: dir,
     });
+    await run.waitForStderr(/the completing share goes to .*: waiting for its answer with no time limit/);
     const res = await answerLaterThanTimeout(run, proxy);
     expect(res.code, res.stderr).toBe(0);
     const fresh = await openNewShares(out);
@@ -267,6 +268,7 @@ describe("root generate: the completing share's answer (the new root token) is n
     const { dir, home, shareFiles } = runDir();
     proxy.arm("hold", GENROOT_UPDATE, 2);
     const run = spawnCli(rootArgs(dir, "token.age", shareFiles, ["--timeout", "1s"]), { env: env(home), cwd: dir });
+    await run.waitForStderr(/the completing share goes to .*: waiting for its answer with no time limit/);
     const res = await answerLaterThanTimeout(run, proxy);
     expect(res.code, res.stderr).toBe(0);
     await assertTokenWorks(join(dir, "token.age"));
