@@ -307,3 +307,11 @@ describe("typed quorum sys API", () => {
     expect(unwrapLogical(vault)).toBe(vault);
   });
 });
+
+describe("unseal's poll of a finishing node", () => {
+  it("asks at once, then backs off to the poll interval", async () => {
+    const { backoff } = await import("../../../src/ceremony/unseal.js");
+    expect([0, 1, 2, 3, 4, 5, 6, 20].map((r) => backoff(r))).toEqual([0, 25, 50, 100, 200, 250, 250, 250]);
+    expect(backoff(3, 60)).toBe(60);
+  });
+});
