@@ -164,23 +164,25 @@ describe("tokens minted by the API server", () => {
   });
 });
 
+/** A kubernetes role for dev/my-app with its own policy, for the side specs. */
+const ROLE = [
+  "    roles:",
+  "      - name: my-app-dev",
+  "        bound_service_account_names: [my-app]",
+  "        bound_service_account_namespaces: [dev]",
+  "        audience: vault",
+  "        token_policies: [side-read]",
+  "        token_ttl: 1h",
+  "        token_max_ttl: 4h",
+  "policies:",
+  "  - name: side-read",
+  "    hcl: |",
+  '      path "secret/data/dev/my-app" {',
+  '        capabilities = ["read"]',
+  "      }",
+];
+
 describe("misconfigurations sealkeeper names", () => {
-  const ROLE = [
-    "    roles:",
-    "      - name: my-app-dev",
-    "        bound_service_account_names: [my-app]",
-    "        bound_service_account_namespaces: [dev]",
-    "        audience: vault",
-    "        token_policies: [side-read]",
-    "        token_ttl: 1h",
-    "        token_max_ttl: 4h",
-    "policies:",
-    "  - name: side-read",
-    "    hcl: |",
-    '      path "secret/data/dev/my-app" {',
-    '        capabilities = ["read"]',
-    "      }",
-  ];
   const sideSpec = (name: string, mount: string, config: string[]): string => {
     const file = join(dir, `${name}.yaml`);
     copyFileSync(kube.caFile, join(dir, `${name}-ca.pem`));
@@ -281,6 +283,60 @@ describe("misconfigurations sealkeeper names", () => {
         message: expect.stringMatching(/CA is not this cluster's/),
       }),
     );
+  });
+});
+
+describe("--kubeconfig: the cluster fills in its own host, CA and issuer", () => {
+  it("plan shows the kubeconfig's server, CA and the discovered issuer; apply writes them; its tokens log in", async () => {
+    copyFileSync("examples/reference/kubernetes-ca.pem", join(dir, "placeholder-ca.pem"));
+    const spec = join(dir, "from-kubeconfig.yaml");
+    writeFileSync(
+      spec,
+      [
+        "version: 1",
+        "auth:",
+        "  - path: kubernetes-kc",
+        "    type: kubernetes",
+        "    config:",
+        "      kubernetes_host: https://kubernetes.default.svc",
+        "      kubernetes_ca_cert_file: placeholder-ca.pem",
+        "      token_reviewer_jwt_file: iss.jwt",
+        "      disable_local_ca_jwt: true",
+        "      disable_iss_validation: false",
+        ...ROLE,
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(join(dir, "iss.jwt"), `${await kube.createToken("vault", "vault-auth", { duration: "4h" })}\n`, {
+      mode: 0o600,
+    });
+    const plan = await cli(["bootstrap", "plan", "-f", spec, "--kubeconfig", kube.kubeconfig]);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stderr).toContain(
+      `auth kubernetes-kc/: kubernetes_host ${kube.server} and its CA, issuer ${KUBE_ISSUER} (OIDC discovery) from kubeconfig context sealkeeper-test`,
+    );
+    expect(plan.stdout).toContain(`kubernetes_host: "${kube.server}"`);
+    expect(plan.stdout).toContain(`issuer: "${KUBE_ISSUER}"`);
+    expect(plan.stdout).not.toContain('"https://kubernetes.default.svc"');
+    const wrongCtx = await cli(["bootstrap", "plan", "-f", spec, "--kubeconfig", kube.kubeconfig, "--context", "nope"]);
+    expect(wrongCtx.code).toBe(1);
+    expect(wrongCtx.stderr).toContain("has no context nope");
+    expect((await cli(["bootstrap", "apply", "-f", spec, "--kubeconfig", kube.kubeconfig])).code).toBe(0);
+    const cfg = await root.read<{ data: Record<string, unknown> }>("auth/kubernetes-kc/config");
+    expect(cfg?.data).toMatchObject({
+      kubernetes_host: kube.server,
+      issuer: KUBE_ISSUER,
+      disable_iss_validation: false,
+    });
+    expect(String(cfg?.data.kubernetes_ca_cert).trim()).toBe(readFileSync(kube.caFile, "utf8").trim());
+    const ok = await login(
+      "my-app-dev",
+      await kube.createToken("dev", "my-app", { audience: "vault" }),
+      "kubernetes-kc",
+    );
+    expect([...ok.auth.policies].sort()).toEqual(["default", "side-read"]);
+    const v = await cli(["bootstrap", "verify", "-f", spec, "--kubeconfig", kube.kubeconfig]);
+    expect(v.code, v.stdout).toBe(0);
   });
 });
 

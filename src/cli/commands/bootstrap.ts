@@ -35,6 +35,8 @@ interface BootstrapOpts extends RawConnectionOpts {
   secretIdOut?: string;
   /** commander's --no-kubernetes */
   kubernetes?: boolean;
+  kubeconfig?: string;
+  context?: string;
 }
 
 /** `bootstrap plan|apply|verify|manifests`: declarative mounts, Kubernetes auth, policies and apps. */
@@ -48,7 +50,17 @@ export function registerBootstrap(program: Command, io: CliIO): void {
       .requiredOption("-f, --file <file>", "bootstrap spec (YAML)")
       .option("--format <format>", "output format: table or json (VAULT_FORMAT)");
 
-  const plan = specOptions(group.command("plan").description("show what apply would change, field by field"));
+  const kubeOptions = (cmd: Command) =>
+    cmd
+      .option(
+        "--kubeconfig <file>",
+        "fill kubernetes_host, the CA (and issuer) of the spec's kubernetes auth from this cluster",
+      )
+      .option("--context <name>", "with --kubeconfig: the context to use (default: its current-context)");
+
+  const plan = kubeOptions(
+    specOptions(group.command("plan").description("show what apply would change, field by field")),
+  );
   addConnectionOptions(plan);
   plan
     .option("--purge", "also delete policies, roles and auth methods the spec does not name (never root/default/token)")
@@ -66,7 +78,9 @@ export function registerBootstrap(program: Command, io: CliIO): void {
       });
     });
 
-  const apply = specOptions(group.command("apply").description("apply the plan; a second apply writes nothing"));
+  const apply = kubeOptions(
+    specOptions(group.command("apply").description("apply the plan; a second apply writes nothing")),
+  );
   addConnectionOptions(apply);
   apply
     .option("--purge", "also delete policies, roles and auth methods the spec does not name (never root/default/token)")
@@ -135,10 +149,12 @@ export function registerBootstrap(program: Command, io: CliIO): void {
       });
     });
 
-  const verify = specOptions(
-    group
-      .command("verify")
-      .description("for every role, ask the server what a token with its policies may do; fail on any excess"),
+  const verify = kubeOptions(
+    specOptions(
+      group
+        .command("verify")
+        .description("for every role, ask the server what a token with its policies may do; fail on any excess"),
+    ),
   );
   addConnectionOptions(verify);
   verify
@@ -199,10 +215,21 @@ export function registerBootstrap(program: Command, io: CliIO): void {
     });
 }
 
-async function loadSpecFromOptions(opts: { file: string }, io: CliIO): Promise<BootstrapSpec> {
+async function loadSpecFromOptions(
+  opts: { file: string; kubeconfig?: string; context?: string },
+  io: CliIO,
+): Promise<BootstrapSpec> {
   const { loadSpec } = await import("../../bootstrap/spec.js");
   const { resolve } = await import("node:path");
-  return loadSpec(resolve(io.cwd, opts.file), { env: io.env });
+  const spec = loadSpec(resolve(io.cwd, opts.file), { env: io.env });
+  if (opts.context && !opts.kubeconfig) throw new UsageError("--context needs --kubeconfig");
+  if (opts.kubeconfig) {
+    const { fillFromKubeconfig } = await import("../../bootstrap/kubeconfig.js");
+    for (const note of await fillFromKubeconfig(spec, resolve(io.cwd, opts.kubeconfig), opts.context)) {
+      io.stderr.write(`${note}\n`);
+    }
+  }
+  return spec;
 }
 
 async function withClient(opts: BootstrapOpts, io: CliIO, fn: (client: VaultClient) => Promise<void>): Promise<void> {
