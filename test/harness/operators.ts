@@ -69,18 +69,40 @@ export function makePgpOperator(
   home: string,
   dir: string,
   name: string,
-  opts: { algo?: "cv25519" | "rsa2048"; passphrase?: string; signOnly?: boolean; expire?: string } = {},
+  opts: {
+    algo?: "cv25519" | "rsa2048";
+    passphrase?: string;
+    signOnly?: boolean;
+    expire?: string;
+    expired?: boolean;
+  } = {},
 ): PgpOperator {
   const email = `${name}@example.test`;
   const uid = `${name} <${email}>`;
   const pass = opts.passphrase ?? "";
   const primary = opts.algo === "rsa2048" ? "rsa2048" : "ed25519";
   const sub = opts.algo === "rsa2048" ? "rsa2048" : "cv25519";
-  const expire = opts.expire ?? "never";
-  gpg(home, ["--pinentry-mode", "loopback", "--passphrase", pass, "--quick-gen-key", uid, primary, "sign", expire]);
+  // expired: made two days ago (gpg's --faked-system-time) with a lifetime of one day, so it is expired whenever a
+  // test runs. (A key expiring one second after creation raced a fast machine: still valid at the pre-flight, expired
+  // when init sealed to it after the server answered.)
+  const past = opts.expired ? ["--faked-system-time", String(Math.floor(Date.now() / 1000) - 2 * 86_400)] : [];
+  const expire = opts.expired ? "1d" : (opts.expire ?? "never");
+  gpg(home, [
+    ...past,
+    "--pinentry-mode",
+    "loopback",
+    "--passphrase",
+    pass,
+    "--quick-gen-key",
+    uid,
+    primary,
+    "sign",
+    expire,
+  ]);
   const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(home, ["--with-colons", "--list-keys", email]).toString())![1]!;
   if (!opts.signOnly) {
     gpg(home, [
+      ...past,
       "--pinentry-mode",
       "loopback",
       "--passphrase",

@@ -51,7 +51,7 @@ beforeAll(async () => {
   carol = makePgpOperator(home, keys, "carol");
   rootHolder = makePgpOperator(home, keys, "root-holder");
   signOnly = makePgpOperator(home, keys, "signer", { signOnly: true });
-  expired = makePgpOperator(home, keys, "expired", { expire: "seconds=1" });
+  expired = makePgpOperator(home, keys, "expired", { expired: true });
   dave = makeAgeOperator(keys, "dave");
   erin = makeAgeOperator(keys, "erin");
   writeFileSync(join(work, "bob.pass"), "bob's long passphrase\n");
