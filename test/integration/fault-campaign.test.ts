@@ -226,6 +226,24 @@ describe("fault campaign", () => {
     });
     expect(u.code, u.stderr).toBe(0);
     await waitForHa(cluster.nodes);
+    // a standby serves requests by forwarding them to the active node; right after an election it may answer 307
+    // (redirect to the active) until its forwarding connection is up (seen once in CI on Vault 1.21.0): wait for
+    // that observable state rather than for a clock
+    const viaStandby = node(standby).client(rootToken);
+    try {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const ok = await viaStandby.read("sys/mounts").then(
+          () => true,
+          () => false,
+        );
+        if (ok) break;
+        if (Date.now() > deadline) throw new Error(`${node(standby).address} did not serve sys/mounts within 60 s`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    } finally {
+      await viaStandby.close();
+    }
     const env = { VAULT_ADDR: node(standby).address, VAULT_TOKEN: rootToken };
     const r = await runSealkeeper(["bootstrap", "apply", "-f", file], { env });
     expect(r.code, r.stderr).toBe(0);

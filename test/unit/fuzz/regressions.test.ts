@@ -296,3 +296,47 @@ describe("unseal: a node restarted between shares", () => {
     expect(report.nodes[0]!.message).toMatch(/^duplicate share from stdin line 1/);
   });
 });
+
+describe("unseal: a raft follower whose join did not complete after its threshold (CI: a follower that never joined)", () => {
+  it("gets this run's shares again after a quiet period, and unseals", async () => {
+    // answers "sealed, progress 0" at its threshold (a follower joining its leader); the first join fails and it
+    // waits for the keys again; the second time they complete the join
+    let round = 0;
+    let given = 0;
+    let sealed = true;
+    const status = () =>
+      ({
+        type: "shamir",
+        initialized: true,
+        sealed,
+        t: 2,
+        n: 3,
+        progress: given % 2,
+        nonce: given % 2 ? "n" : "",
+      }) as SealStatus;
+    const client = {
+      address: "http://127.0.0.1:2",
+      sealStatus: async () => status(),
+      unseal: async () => {
+        given++;
+        if (given % 2 === 0) {
+          round++;
+          if (round >= 2) sealed = false;
+        }
+        return { ...status(), sealed: given % 2 === 0 ? true : sealed, progress: given % 2 } as SealStatus;
+      },
+    } as unknown as VaultClient;
+    const shares = ["01", "02"].map((x) => parseKeyShare(x.repeat(33), `share ${x}`));
+    let i = 0;
+    const report = await runUnseal({
+      clients: [client],
+      source: { next: async () => shares[i++] ?? null },
+      pollMs: 5,
+      resendAfterMs: 30,
+      joinTimeoutMs: 5_000,
+    });
+    expect(round).toBe(2);
+    expect(given).toBe(4);
+    expect(report.nodes[0]!.state).toBe("unsealed");
+  });
+});
