@@ -53,8 +53,6 @@ export interface UnsealOptions {
   joinTimeoutMs?: number;
   /** How often the joining nodes are polled (default 250 ms) and the waiting line is repeated (default 5 s). */
   pollMs?: number;
-  /** How long a node stays sealed with no progress after its threshold before this run's shares go to it again (15 s). */
-  resendAfterMs?: number;
   waitingEveryMs?: number;
 }
 
@@ -76,22 +74,10 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
   const limitMs = opts.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS;
   const emit = (e: UnsealEvent) => opts.onEvent?.(e);
   const targets: UnsealTarget[] = opts.clients.map((client) => {
-    // the shares this run gave this node, in memory for the run only (forgetShares wipes them at the end): a raft
-    // follower whose join did not complete after its threshold is given them again (watchJoin)
-    const sent: KeyShare[] = [];
-    const resend = async () => {
-      for (const share of sent) {
-        const s = await client
-          .unseal({ key: share.hex, ...(opts.migrate ? { migrate: true } : {}) })
-          .catch(() => undefined);
-        if (s && !s.sealed) return;
-      }
-    };
     const target: UnsealTarget = {
       client,
       node: newNode(client.address),
       submit: async (share) => {
-        sent.push(share);
         const before = target.node.progress;
         const nonceBefore = target.node.nonce;
         let s: SealStatus;
@@ -105,7 +91,7 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
             err instanceof VaultHttpError &&
             err.status >= 500 &&
             before + 1 >= target.node.required &&
-            (await watchJoin(target, limitMs, opts, emit, resend))
+            (await watchJoin(target, limitMs, opts, emit))
           ) {
             return { progress: 0, complete: true, nonce: "" };
           }
@@ -116,7 +102,7 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
           // A raft follower that reaches the threshold answers "sealed, progress 0" and finishes unsealing in the
           // background once it has used the keys to join the leader (seen on Vault 1.21): watch it do so. (Whoever
           // gave the other shares: another operator's run may have given them at the same moment.)
-          const unsealed = await watchJoin(target, limitMs, opts, emit, resend);
+          const unsealed = await watchJoin(target, limitMs, opts, emit);
           return unsealed
             ? { progress: 0, complete: true, nonce: "" }
             : { progress: 0, complete: false, outcome: "no-unseal" };
@@ -295,12 +281,9 @@ async function watchJoin(
   limitMs: number,
   opts: UnsealOptions,
   emit: (e: UnsealEvent) => void,
-  resend?: () => Promise<void>,
 ): Promise<boolean> {
   const started = Date.now();
   let lastLine = started;
-  let lastSend = started;
-  const quiet = opts.resendAfterMs ?? 15_000;
   const every = opts.waitingEveryMs ?? 5_000;
   for (let round = 0; Date.now() - started < limitMs; round++) {
     await sleep(backoff(round, opts.pollMs));
@@ -312,15 +295,6 @@ async function watchJoin(
       return false;
     }
     if (!s.sealed) return true;
-    // Still sealed with no progress long after its threshold: the join that the keys were for did not complete (a
-    // raft follower whose answer to the leader's challenge failed, e.g. under load, waits for the keys again; seen on
-    // both servers as a follower that "never joined"). Give this run's shares again, as the test harness's unseal
-    // does; a node still joining refuses them (HTTP 500), which changes nothing.
-    if (resend && s.progress === 0 && Date.now() - lastSend >= quiet) {
-      lastSend = Date.now();
-      await resend();
-      continue;
-    }
     // progress > 0 here is a new attempt begun by another operator's share while this node joins its leader: the
     // join goes on with the keys it already has, so keep watching (until the limit) rather than give up on it
     if (Date.now() - lastLine >= every) {
