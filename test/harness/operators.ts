@@ -87,32 +87,12 @@ export function makePgpOperator(
   // when init sealed to it after the server answered.)
   const past = opts.expired ? ["--faked-system-time", String(Math.floor(Date.now() / 1000) - 2 * 86_400)] : [];
   const expire = opts.expired ? "1d" : (opts.expire ?? "never");
-  gpg(home, [
-    ...past,
-    "--pinentry-mode",
-    "loopback",
-    "--passphrase",
-    pass,
-    "--quick-gen-key",
-    uid,
-    primary,
-    "sign",
-    expire,
-  ]);
+  // every key operation: at the faked time (expired keys), passphrase from the command line (loopback pinentry)
+  const asOperator = [...past, "--pinentry-mode", "loopback", "--passphrase", pass];
+  gpg(home, [...asOperator, "--quick-gen-key", uid, primary, "sign", expire]);
   const fingerprint = /^fpr:+([0-9A-F]{40}):/m.exec(gpg(home, ["--with-colons", "--list-keys", email]).toString())![1]!;
   if (!opts.signOnly) {
-    gpg(home, [
-      ...past,
-      "--pinentry-mode",
-      "loopback",
-      "--passphrase",
-      pass,
-      "--quick-add-key",
-      fingerprint,
-      sub,
-      "encr",
-      expire,
-    ]);
+    gpg(home, [...asOperator, "--quick-add-key", fingerprint, sub, "encr", expire]);
   }
   const publicKeyPath = join(dir, `${name}.pub.asc`);
   const secretKeyPath = join(dir, `${name}.sec.asc`);
