@@ -4,12 +4,13 @@
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { VaultClient } from "../../src/vault/client.js";
 import { resolveConnection } from "../../src/vault/env.js";
+import { logChildOutput } from "./child-log.js";
 import { serverBinaryPath, serverKind } from "./paths.js";
 
 export interface NodeOptions {
@@ -113,13 +114,11 @@ export class TestNode {
   /** Starts the server and waits until its API answers seal-status. */
   async start(): Promise<void> {
     if (this.running) return;
-    const log = createWriteStream(this.logPath, { flags: "a" });
     const proc = spawn(serverBinaryPath(), ["server", `-config=${this.configPath}`], {
       env: serverEnv(this.env),
       stdio: ["ignore", "pipe", "pipe"],
     });
-    proc.stdout?.pipe(log);
-    proc.stderr?.pipe(log);
+    logChildOutput(proc, this.logPath);
     live.add(proc);
     proc.on("exit", () => live.delete(proc));
     this.proc = proc;
@@ -383,7 +382,6 @@ export async function startDevServer(opts: { env?: Record<string, string>; args?
   const rootToken = `dev-${randomBytes(12).toString("hex")}`;
   const dir = mkdtempSync(join(tmpdir(), "sealkeeper-dev-"));
   const logPath = join(dir, "server.log");
-  const log = createWriteStream(logPath);
   const proc = spawn(
     serverBinaryPath(),
     [
@@ -395,8 +393,7 @@ export async function startDevServer(opts: { env?: Record<string, string>; args?
     ],
     { env: serverEnv(opts.env ?? {}), stdio: ["ignore", "pipe", "pipe"] },
   );
-  proc.stdout?.pipe(log);
-  proc.stderr?.pipe(log);
+  logChildOutput(proc, logPath);
   live.add(proc);
   proc.on("exit", () => live.delete(proc));
   const address = `http://127.0.0.1:${port}`;

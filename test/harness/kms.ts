@@ -3,9 +3,10 @@
  * cache), bound to loopback on a free port. Keys live in its memory: create them in the test that uses them.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { logChildOutput } from "./child-log.js";
 import { freePort, sleep } from "./cluster.js";
 import { cacheRoot } from "./paths.js";
 
@@ -44,14 +45,12 @@ export async function startKmsEmulator(opts: { env?: Record<string, string> } = 
   const logPath = join(dir, "moto.log");
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
-    const log = createWriteStream(logPath, { flags: "a" });
     // moto reads no AWS_* for its own operation; a clean env keeps the host's settings out of it
     const proc = spawn(bin, ["-H", "127.0.0.1", "-p", String(port)], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, PYTHONUNBUFFERED: "1", ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    proc.stdout?.pipe(log);
-    proc.stderr?.pipe(log);
+    logChildOutput(proc, logPath);
     live.add(proc);
     proc.on("exit", () => live.delete(proc));
     const endpoint = `http://127.0.0.1:${port}`;

@@ -11,10 +11,11 @@
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
 import { createPrivateKey, sign } from "node:crypto";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { logChildOutput } from "./child-log.js";
 import { freePort, sleep } from "./cluster.js";
 import { kubeBinaryPath } from "./paths.js";
 
@@ -198,10 +199,8 @@ async function stopProc(proc: ChildProcess | undefined): Promise<void> {
 }
 
 function spawnLogged(bin: string, args: string[], logPath: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const log = createWriteStream(logPath, { flags: "a" });
   const proc = spawn(bin, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-  proc.stdout?.pipe(log);
-  proc.stderr?.pipe(log);
+  logChildOutput(proc, logPath);
   live.add(proc);
   proc.on("exit", () => live.delete(proc));
   return proc;

@@ -6,11 +6,12 @@
  * its path gets no Secret, and ESO reports the server's denial in its status.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VaultClient } from "../../src/vault/client.js";
+import { logChildOutput } from "../harness/child-log.js";
 import { type DevServer, freePort, sleep, startDevServer } from "../harness/cluster.js";
 import { type KubeCluster, kubeIdentities, startKubeCluster } from "../harness/kube.js";
 import { esoCrdDir, kubeBinaryPath } from "../harness/paths.js";
@@ -80,14 +81,12 @@ beforeAll(async () => {
 
   // the real controller, out-of-cluster, as the admin; no leader election, metrics on loopback
   const t0 = Date.now();
-  const log = createWriteStream(join(dir, "eso.log"));
   eso = spawn(
     kubeBinaryPath("external-secrets"),
     [`--metrics-addr=127.0.0.1:${await freePort()}`, "--enable-leader-election=false", "--loglevel=info"],
     { env: { PATH: process.env.PATH, HOME: dir, KUBECONFIG: kube.kubeconfig }, stdio: ["ignore", "pipe", "pipe"] },
   );
-  eso.stdout?.pipe(log);
-  eso.stderr?.pipe(log);
+  logChildOutput(eso, join(dir, "eso.log"));
   await waitFor("ESO's controllers to start", 120_000, async () => {
     if (eso?.exitCode !== null)
       throw new Error(`ESO exited:\n${readFileSync(join(dir, "eso.log"), "utf8").slice(-3000)}`);

@@ -20,6 +20,8 @@ describe("autounseal awskms (offline generation)", () => {
 
   it("helm, iam and key-policy to stdout parse back", async () => {
     const helm = await gen("--key-id", KEY_ARN, "--role-arn", ROLE, "--output", "helm");
+    const values = parse(helm.stdout) as { server: { ha: { raft: { config: string } } } };
+    expect(values.server.ha.raft.config).toMatch(/^seal "awskms" \{$/m);
     const iam = await gen("--key-id", KEY_ARN, "--output", "iam");
     expect(JSON.parse(iam.stdout).Statement[0].Resource).toBe(KEY_ARN);
     const kp = await gen("--key-id", KEY_ARN, "--role-arn", ROLE, "--output", "key-policy");
