@@ -159,4 +159,25 @@ export function stopGpgAgent(gnupgHome: string): void {
       // gone meanwhile
     }
   }
+  // A signal is delivered, not obeyed, when kill returns: wait (up to 10 s) until each agent has exited, so a caller
+  // that checks next (or removes the directory) sees it gone. CI once saw the agent still listed right after.
+  const deadline = Date.now() + 10_000;
+  const tick = new Int32Array(new SharedArrayBuffer(4));
+  for (const pid of pids) {
+    while (Date.now() < deadline && isRunning(Number(pid))) Atomics.wait(tick, 0, 0, 20);
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  // A zombie (exited, not yet reaped by its parent) still answers signal 0; it is no longer an agent.
+  try {
+    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
 }
