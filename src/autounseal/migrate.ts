@@ -136,6 +136,10 @@ export function describeConfigChange(plan: MigrationPlan, stanza: string): strin
 export type MigrationEvent =
   | { kind: "waiting"; address: string; role: NodeRole }
   | { kind: "unsealing"; address: string }
+  /** The share that reaches the threshold is about to go: its answer is awaited with no time limit. */
+  | { kind: "completing"; address: string }
+  /** Every `waitingIntervalMs` while a migrate=true share's answer is awaited. */
+  | { kind: "answer-waiting"; address: string; waitedMs: number }
   | { kind: "node-done"; address: string; how: "unsealed-with-migrate" | "auto-unsealed" }
   | { kind: "finished"; address: string; type: string };
 
@@ -148,6 +152,8 @@ export interface MigrationOptions {
   /** How long to wait for each node to come back with the new seal (default 15 min). */
   nodeTimeoutMs?: number;
   pollMs?: number;
+  /** How often `answer-waiting` is emitted while a share's answer is awaited (default 5 s). */
+  waitingIntervalMs?: number;
 }
 
 export interface MigrationNodeResult {
@@ -193,7 +199,7 @@ export async function runMigration(opts: MigrationOptions): Promise<MigrationRep
       let how: MigrationNodeResult["how"] | undefined;
       if (status.migration && status.sealed) {
         emit({ kind: "unsealing", address: node.address });
-        await submitShares(client, opts.shares);
+        await submitShares(client, opts.shares, status, emit, opts.waitingIntervalMs);
         continue;
       }
       // a standby unsealed in migration mode waits for the new active node to migrate the seal
@@ -255,23 +261,39 @@ export async function runMigration(opts: MigrationOptions): Promise<MigrationRep
  * The irreversible call of a migration: one old share with migrate=true; the one that reaches the threshold makes
  * the node unseal through the new seal (and, on the new active node, migrate the seal).
  */
-export function submitMigrationShare(client: VaultClient, share: KeyShare): Promise<SealStatus> {
+export function submitMigrationShare(
+  client: VaultClient,
+  share: KeyShare,
+  waiting: { onWaiting?: (waitedMs: number) => void; waitingIntervalMs?: number } = {},
+): Promise<SealStatus> {
   // no client deadline once sent (--timeout bounds connecting): the node may be migrating the seal as it answers
-  return client.unseal({ key: share.hex, migrate: true }, {});
+  return client.unseal({ key: share.hex, migrate: true }, waiting);
 }
 
 /**
  * Submits shares with migrate=true until the node unseals: the quorum engine's unseal on one node. Throws
  * MigrationError when the server refuses them; returns when the node went away (restarting: the caller looks again).
  */
-async function submitShares(client: VaultClient, shares: KeyShare[]): Promise<void> {
-  const node = newNode(client.address);
+async function submitShares(
+  client: VaultClient,
+  shares: KeyShare[],
+  status: SealStatus,
+  emit: (e: MigrationEvent) => void,
+  waitingIntervalMs: number | undefined,
+): Promise<void> {
+  const node = newNode(client.address, status.progress, status.t, status.nonce);
   await runQuorum({
     targets: [
       {
         node,
         submit: async (share) => {
-          const s = await submitMigrationShare(client, share);
+          if (node.required > 0 && node.progress + 1 >= node.required) {
+            emit({ kind: "completing", address: client.address });
+          }
+          const s = await submitMigrationShare(client, share, {
+            waitingIntervalMs,
+            onWaiting: (waitedMs) => emit({ kind: "answer-waiting", address: client.address, waitedMs }),
+          });
           return { progress: s.progress, required: s.t, nonce: s.sealed ? s.nonce : "", complete: !s.sealed };
         },
       },

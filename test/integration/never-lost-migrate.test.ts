@@ -159,6 +159,7 @@ describe("autounseal migrate: the migration record is never lost", () => {
     });
     const res = await answerLaterThanTimeout(run, proxy);
     expect(res.code, res.stderr).toBe(0);
+    expect(res.stderr).toMatch(/the completing share goes to .*: waiting for its answer with no time limit/);
     await assertMigrated(dir);
   });
 

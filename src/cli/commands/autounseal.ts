@@ -267,6 +267,8 @@ function registerMigrate(group: Command, io: CliIO): void {
             plan,
             shares,
             nodeTimeoutMs,
+            // a line every 5 s on a terminal; a CI log gets one every 30 s
+            waitingIntervalMs: io.stderrIsTTY ? 5_000 : 30_000,
             onEvent: (e) => {
               if (e.kind === "waiting") {
                 io.stderr.write(`waiting for ${e.address} (${e.role}) to come back with the new seal...\n`);
@@ -277,6 +279,14 @@ function registerMigrate(group: Command, io: CliIO): void {
                   say: (line) => io.stderr.write(`${line}\n`),
                 });
                 io.stderr.write(`${e.address}: in migration mode, submitting the old shares with migrate=true\n`);
+              } else if (e.kind === "completing") {
+                io.stderr.write(
+                  `the completing share goes to ${e.address}: waiting for its answer with no time limit (the node moves to the new seal as it answers)\n`,
+                );
+              } else if (e.kind === "answer-waiting") {
+                io.stderr.write(
+                  `still waiting for ${e.address} to answer the migrate=true share (${Math.round(e.waitedMs / 1000)} s)\n`,
+                );
               } else if (e.kind === "node-done") {
                 io.stderr.write(`${e.address}: ${e.how.replace(/-/g, " ")}\n`);
               }

@@ -39,11 +39,14 @@ function fakeNode(address: string, script: (SealStatus | "down")[], health = 429
       return { status: health, body: {} };
     },
     hasToken: () => false,
-    async unseal(req: { key?: string; migrate?: boolean }) {
+    async unseal(req: { key?: string; migrate?: boolean }, irreversible?: { onWaiting?: (ms: number) => void }) {
       sent.push(req);
       if (!req.migrate)
         throw new VaultHttpError(address, "PUT", "/v1/sys/unseal", 400, ["migrate option not provided"]);
-      return shamir({ sealed: sent.length < 2, migration: true, type: "awskms" });
+      // the client calls onWaiting while an answer is awaited: once here, as if the answer took a while
+      irreversible?.onWaiting?.(5_000 * sent.length);
+      const sealed = sent.length < 2;
+      return shamir({ sealed, progress: sealed ? sent.length : 0, migration: true, type: "awskms" });
     },
   } as unknown as VaultClient;
   return { client, sent };
@@ -114,8 +117,18 @@ describe("runMigration", () => {
       },
       shares,
       pollMs: 1,
-      onEvent: (e) => events.push(`${e.kind} ${e.address}`),
+      onEvent: (e) => events.push(`${e.kind} ${e.address}${"waitedMs" in e ? ` ${e.waitedMs}` : ""}`),
     });
+    // the share that reaches the threshold is announced (its answer is awaited with no time limit); every answer
+    // awaited is reported as it waits
+    expect(events.filter((e) => !e.startsWith("waiting") && !e.startsWith("finished"))).toEqual([
+      "unsealing http://b",
+      "answer-waiting http://b 5000",
+      "completing http://b",
+      "answer-waiting http://b 10000",
+      "node-done http://a",
+      "node-done http://b",
+    ]);
     expect(standby.sent).toEqual([
       { key: shares[0]!.hex, migrate: true },
       { key: shares[1]!.hex, migrate: true },
