@@ -208,6 +208,11 @@ describe("rekey: the completing share's answer (the new shares) is never lost", 
     expect(status.code).toBe(0);
     expect(status.stderr).toMatch(/never wrote the new shares/);
     expect(status.stderr).toMatch(/they are void .* sealkeeper rekey --cancel/);
+    // plain `status` tells the same story (exit 0: the node is unsealed)
+    const plain = await spawnCli(["status", "-a", proxy.address], { env: env(home), cwd: dir }).exited;
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/never wrote the new shares/);
+    expect(plain.stderr).toMatch(/they are void .* sealkeeper rekey --cancel/);
     const again = await spawnCli(rekeyArgs(`${out}-again`, shareFiles), { env: env(home), cwd: dir }).exited;
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/never wrote the new shares/);
@@ -218,6 +223,8 @@ describe("rekey: the completing share's answer (the new shares) is never lost", 
     await sealAndUnsealWith(current.slice(0, 2));
     const after = await spawnCli(["rekey", "--status", "-a", proxy.address], { env: env(home), cwd: dir }).exited;
     expect(after.stderr).not.toMatch(/never wrote the new shares/);
+    const plainAfter = await spawnCli(["status", "-a", proxy.address], { env: env(home), cwd: dir }).exited;
+    expect(plainAfter.stderr).not.toMatch(/never wrote the new shares|may have lost its answer/);
   });
 });
 

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { ExitCode } from "../../errors.js";
+import type { VaultClient } from "../../vault/client.js";
 import { type NodeStatus, observeNodes } from "../../vault/observe.js";
 import { ExitWith } from "../exit.js";
 import type { CliIO } from "../io.js";
@@ -20,6 +21,7 @@ export function registerStatus(program: Command, io: CliIO): void {
       if (format === "json") writeJson(io, nodes);
       else io.stdout.write(renderStatusTable(nodes, paint(useColor(io))));
       await reportLostInits(nodes, io);
+      await reportLostRekeys(nodes, clients, io);
       throw new ExitWith(statusExitCode(nodes));
     } finally {
       await Promise.all(clients.map((c) => c.close()));
@@ -39,6 +41,40 @@ async function reportLostInits(nodes: NodeStatus[], io: CliIO): Promise<void> {
   for (const n of nodes) {
     if (!n.initialized) continue;
     const lost = diagnoseLostInit(dir, n.address, defaultRescueDirs(io.env));
+    if (lost) io.stderr.write(`${p.red("warning:")} ${lost}\n`);
+  }
+}
+
+/**
+ * An unsealed node for which a sealkeeper rekey of this machine sent the completing share and never wrote the new
+ * shares: say what that means now (the same story `rekey --status` tells), on stderr. Only a node with such a record
+ * costs a request (the rekey state); one that cannot be read says where to look instead.
+ */
+async function reportLostRekeys(nodes: NodeStatus[], clients: VaultClient[], io: CliIO): Promise<void> {
+  if (!nodes.some((n) => n.initialized && n.sealed === false)) return;
+  const { diagnoseLostRekey, pendingDir, pendingFor } = await import("../../ceremony/pending.js");
+  const dir = pendingDir(io.env);
+  const p = paint(useColor(io, "stderr"));
+  for (const n of nodes) {
+    if (!n.initialized || n.sealed !== false || pendingFor(dir, n.address, "rekey").length === 0) continue;
+    const client = clients.find((c) => c.address === n.address);
+    if (!client) continue;
+    const { readRekeyStatus } = await import("../../ceremony/rekey.js");
+    let status: Awaited<ReturnType<typeof readRekeyStatus>>["status"];
+    try {
+      status = (await readRekeyStatus(client)).status;
+    } catch {
+      io.stderr.write(
+        `${p.yellow("warning:")} ${n.address}: a sealkeeper rekey of this machine may have lost its answer; ` +
+          "its rekey state could not be read here: run sealkeeper rekey --status against it\n",
+      );
+      continue;
+    }
+    const lost = diagnoseLostRekey(dir, n.address, {
+      started: status.started,
+      nonce: status.nonce,
+      verificationNonce: status.verification_nonce || undefined,
+    });
     if (lost) io.stderr.write(`${p.red("warning:")} ${lost}\n`);
   }
 }
