@@ -5,13 +5,13 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { VaultClient } from "../../src/vault/client.js";
 import { resolveConnection } from "../../src/vault/env.js";
 import { logChildOutput } from "./child-log.js";
 import { serverBinaryPath, serverKind } from "./paths.js";
+import { reservePort, reserveRun } from "./ports.js";
 
 export interface NodeOptions {
   storage?: "raft" | "file";
@@ -42,35 +42,14 @@ process.on("exit", () => {
   for (const p of live) p.kill("SIGKILL");
 });
 
-/** A port nothing listens on right now (the OS picks it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
-    });
-  });
+/** A free port for a test server (outside the ephemeral range, reserved across test processes: ports.ts). */
+export function freePort(): Promise<number> {
+  return reservePort();
 }
 
 /** Two consecutive free ports (api, cluster), so the cluster port is always api+1 as Vault's convention. */
-async function freePortPair(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const p = await freePort();
-    if (p < 65000 && (await isFree(p + 1))) return p;
-  }
-  throw new Error("no free port pair on 127.0.0.1");
-}
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once("error", () => resolve(false));
-    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
-  });
+function freePortPair(): Promise<number> {
+  return reserveRun(2);
 }
 
 export class TestNode {
