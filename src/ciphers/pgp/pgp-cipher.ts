@@ -29,6 +29,8 @@ const ENCRYPT_CONFIG: openpgp.PartialConfig = {
 
 interface PgpHandle {
   key: openpgp.PublicKey;
+  /** When loadRecipient found the key able to encrypt: sealing judges the key as of then (see sealToKey). */
+  checkedAt: Date;
 }
 
 function userIdOf(key: openpgp.Key): string {
@@ -109,9 +111,14 @@ async function chooseCipher(key: openpgp.PublicKey, now: Date): Promise<"aes256"
   return prefs.includes(openpgp.enums.symmetric.aes256) ? "aes256" : "aes128";
 }
 
-async function sealToKey(key: openpgp.PublicKey, plaintext: Uint8Array): Promise<string> {
-  const now = new Date();
-  const algorithm = await chooseCipher(key, now);
+/**
+ * Seals as of `checkedAt`, the pre-flight's time: a key that expires between the pre-flight and the sealing (a
+ * ceremony can wait minutes on the server) still gets its share, rather than the share going to the EMERGENCY path
+ * after the server handed it out. The key object is the one checked, so nothing else about it can change meanwhile;
+ * the message's form carries no date (the literal packet's is 0).
+ */
+async function sealToKey(key: openpgp.PublicKey, plaintext: Uint8Array, checkedAt: Date): Promise<string> {
+  const algorithm = await chooseCipher(key, checkedAt);
   const sessionKey = {
     data: crypto.getRandomValues(new Uint8Array(algorithm === "aes256" ? 32 : 16)),
     algorithm,
@@ -124,6 +131,7 @@ async function sealToKey(key: openpgp.PublicKey, plaintext: Uint8Array): Promise
     message,
     encryptionKeys: key,
     sessionKey,
+    date: checkedAt,
     format: "binary",
     config: ENCRYPT_CONFIG,
   });
@@ -218,7 +226,7 @@ export const pgpBackend: CipherBackend = {
         `pgp key ${publicKey.getFingerprint().toUpperCase()} "${userIdOf(publicKey)}" (${spec.value}) ${why}`,
       );
     }
-    const handle: PgpHandle = { key: publicKey };
+    const handle: PgpHandle = { key: publicKey, checkedAt: now };
     return {
       type: "pgp",
       fingerprint: publicKey.getFingerprint().toUpperCase(),
@@ -233,7 +241,7 @@ export const pgpBackend: CipherBackend = {
     const handle = recipient.handle as PgpHandle | undefined;
     if (recipient.type !== "pgp" || !handle?.key) throw new Error("not a loaded pgp recipient");
     try {
-      return await sealToKey(handle.key, plaintext);
+      return await sealToKey(handle.key, plaintext, handle.checkedAt);
     } catch (err) {
       throw new Error(`failed to seal to pgp key ${recipient.fingerprint}`, { cause: err });
     }

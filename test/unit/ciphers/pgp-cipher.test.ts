@@ -119,6 +119,14 @@ describe("pgp loadRecipient", () => {
     await expect(load(file, new Date(Date.now() + 2 * 3600_000))).rejects.toThrow(/expired on/);
   });
 
+  it("seals to a key that expired after the pre-flight accepted it (as of the pre-flight: no EMERGENCY path)", async () => {
+    // valid for a day from 2020-01-01: the pre-flight ran at noon that day, the share is sealed now, years later
+    const brief = await makeKey({ name: "brief", date: PAST, keyExpirationTime: 86400 });
+    const r = await load(await keyFile("brief.asc", brief.armoredPublic), new Date("2020-01-01T12:00:00Z"));
+    const sealed = await pgpBackend.seal(r, SHARE);
+    expect(await pgpBackend.open(sealed, brief.armoredPrivate)).toEqual(SHARE);
+  });
+
   it("refuses a sign-only key", async () => {
     const signer = await makeKey({ name: "signer", subkeys: [] });
     await expect(load(await keyFile("signer.asc", signer.armoredPublic))).rejects.toThrow(
