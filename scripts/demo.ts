@@ -3,7 +3,9 @@
  * OpenBao 2.6), non-interactively.
  * Builds or reuses the server, starts three raft nodes on loopback, makes demo operators (PGP by gpg, age by
  * age-keygen), initialises with per-operator sealed shares, has each operator check their file offline, unseals all
- * three nodes from the sealed files, and prints the final status. Leaves the ceremony directory behind and names it.
+ * three nodes from the sealed files, applies the reference specs (bootstrap.yaml, then ci-identities.yaml with the
+ * AppRole's secret_id sealed to an operator), logs a CI job in by JWT, revokes the root token and prints the final
+ * status. Leaves the ceremony directory behind and names it.
  * Servers are stopped on exit, also on Ctrl-C.
  */
 import { execFileSync } from "node:child_process";
@@ -15,6 +17,7 @@ import { loadSpec } from "../src/bootstrap/spec.js";
 import { processIO } from "../src/cli/io.js";
 import { runCli } from "../src/cli/main.js";
 import { startCluster, type TestCluster, waitForHa } from "../test/harness/cluster.js";
+import { type JwtIssuer, startJwtIssuer } from "../test/harness/jwt-issuer.js";
 import {
   gpgDecrypt,
   makeAgeOperator,
@@ -34,6 +37,7 @@ if (server !== "vault" && server !== "openbao") {
 process.env.SEALKEEPER_SERVER = server;
 const io = processIO();
 let cluster: TestCluster | undefined;
+let ciIssuer: JwtIssuer | undefined;
 
 async function step(title: string, argv: string[], okCodes = [0], env: Record<string, string> = {}): Promise<void> {
   const bold = process.env.NO_COLOR ? (s: string) => s : (s: string) => `\x1b[1m${s}\x1b[0m`;
@@ -58,11 +62,19 @@ async function main(): Promise<void> {
   // the reference spec as it is, but its file audit device logging into the demo directory (the spec says /vault/audit,
   // the Helm charts' audit volume); lint notes that this copy's log is under /tmp
   const spec = join(work, "spec", "bootstrap.yaml");
+  const ciSpec = join(work, "spec", "ci-identities.yaml");
   cpSync("examples/reference", join(work, "spec"), { recursive: true });
-  writeFileSync(
-    spec,
-    readFileSync(spec, "utf8").replace("file_path: /vault/audit/audit.log", `file_path: ${join(work, "audit.log")}`),
-  );
+  // GitHub's OIDC provider is not reachable from a loopback demo: a key made here, its JWKS served on 127.0.0.1,
+  // stands in for it (same issuer string, so bound_issuer and the role's claims stay as the example has them)
+  ciIssuer = await startJwtIssuer("https://token.actions.githubusercontent.com");
+  for (const file of [spec, ciSpec]) {
+    writeFileSync(
+      file,
+      readFileSync(file, "utf8")
+        .replace("file_path: /vault/audit/audit.log", `file_path: ${join(work, "audit.log")}`)
+        .replace("oidc_discovery_url: https://token.actions.githubusercontent.com", `jwks_url: ${ciIssuer.jwksUrl}`),
+    );
+  }
   // OpenBao refuses audit devices through its API: there the spec's device is declared in every node's configuration
   // (the stanza bootstrap plan prints for it), before the nodes start; Vault's apply enables it through the API
   const extraConfig = server === "openbao" ? loadSpec(spec).audit.map(auditConfigStanza).join("\n") : "";
@@ -149,15 +161,36 @@ async function main(): Promise<void> {
     asRoot,
   );
   await step(
-    "bootstrap apply, verify on the live server, then revoke the root token (proven: lookup-self 403)",
-    ["bootstrap", "apply", "-f", spec, "-a", active, "--revoke-root-token"],
+    "bootstrap apply: the reference architecture, then verify on the live server",
+    ["bootstrap", "apply", "-f", spec, "-a", active],
     [0],
     asRoot,
   );
-  await step("policy lint: the reference spec has no findings", [
+  await step(
+    "bootstrap apply: the CI identities (GitHub Actions role for acme/api main, AppRole for the backup host with its " +
+      "secret_id sealed to dave's age key), verify, then revoke the root token (proven: lookup-self 403)",
+    [
+      "bootstrap",
+      "apply",
+      "-f",
+      ciSpec,
+      "-a",
+      active,
+      "--secret-id",
+      `approle/backup=age:${age[1]!.recipient}`,
+      "--secret-id-out",
+      join(work, "secret-ids"),
+      "--revoke-root-token",
+    ],
+    [0],
+    asRoot,
+  );
+  await ciLogins(active, ciIssuer);
+  await step("policy lint: the reference specs have no findings", [
     "policy",
     "lint",
     "examples/reference/bootstrap.yaml",
+    "examples/reference/ci-identities.yaml",
   ]);
   process.stderr.write(`audit log of everything above (secrets HMACed): ${join(work, "audit.log")}\n`);
   await step("status: one active, two standbys", ["status", ...addrs]);
@@ -165,6 +198,30 @@ async function main(): Promise<void> {
   process.stderr.write(
     `\ndone in ${((Date.now() - started) / 1000).toFixed(1)}s; ceremony files and transcript: ${out}\n`,
   );
+}
+
+/**
+ * A GitHub Actions job of acme/api on main logs in with its OIDC token and gets exactly the role's policy; the same
+ * repository's feature branch is refused. Plain HTTP calls, as the job's own `vault login` would make them.
+ */
+async function ciLogins(address: string, issuer: JwtIssuer): Promise<void> {
+  process.stderr.write("\n== jwt login: a GitHub Actions job of acme/api, on main and on a feature branch\n");
+  const claims = { aud: "https://github.com/acme", repository: "acme/api" };
+  for (const ref of ["refs/heads/main", "refs/heads/feature"]) {
+    const res = await fetch(new URL("/v1/auth/jwt-github/login", address), {
+      method: "POST",
+      body: JSON.stringify({ role: "deploy-api", jwt: issuer.sign({ ...claims, ref }) }),
+    });
+    const body = (await res.json()) as { auth?: { token_policies?: string[] }; errors?: string[] };
+    if (ref === "refs/heads/main") {
+      if (res.status !== 200) throw new Error(`jwt login from ${ref}: HTTP ${res.status} ${body.errors?.join("; ")}`);
+      process.stderr.write(`${ref}: logged in, policies [${body.auth?.token_policies?.join(", ")}]\n`);
+    } else {
+      if (res.status === 200)
+        throw new Error(`jwt login from ${ref} was accepted: the role's bound_claims are not applied`);
+      process.stderr.write(`${ref}: refused (HTTP ${res.status}: ${body.errors?.join("; ")})\n`);
+    }
+  }
 }
 
 /** The address of the node health says is active. */
@@ -182,6 +239,7 @@ async function activeAddress(c: TestCluster): Promise<string> {
 
 async function shutdown(code: number): Promise<never> {
   await cluster?.stop().catch(() => undefined);
+  await ciIssuer?.close().catch(() => undefined);
   // the operators' gpg-agent (gpg started it for the demo's GNUPGHOME) goes too: on success, failure and Ctrl-C
   stopAllGpgAgents();
   process.exit(code);
