@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     asRoot,
   );
   await step(
-    "bootstrap apply: the reference architecture, then verify on the live server",
+    "bootstrap apply: the reference architecture",
     ["bootstrap", "apply", "-f", spec, "-a", active],
     [0],
     asRoot,
