@@ -16,6 +16,7 @@ import { auditConfigStanza } from "../src/bootstrap/kinds/audit.js";
 import { loadSpec } from "../src/bootstrap/spec.js";
 import { processIO } from "../src/cli/io.js";
 import { runCli } from "../src/cli/main.js";
+import { VaultHttpError } from "../src/errors.js";
 import { startCluster, type TestCluster, waitForHa } from "../test/harness/cluster.js";
 import { type JwtIssuer, startJwtIssuer } from "../test/harness/jwt-issuer.js";
 import {
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "sealkeeper-demo-"));
   const keys = join(work, "keys");
   mkdirSync(keys);
-  // the reference spec as it is, but its file audit device logging into the demo directory (the spec says /vault/audit,
+  // the reference specs as they are, but their file audit device logging into the demo directory (they say /vault/audit,
   // the Helm charts' audit volume); lint notes that this copy's log is under /tmp
   const spec = join(work, "spec", "bootstrap.yaml");
   const ciSpec = join(work, "spec", "ci-identities.yaml");
@@ -202,25 +203,29 @@ async function main(): Promise<void> {
 
 /**
  * A GitHub Actions job of acme/api on main logs in with its OIDC token and gets exactly the role's policy; the same
- * repository's feature branch is refused. Plain HTTP calls, as the job's own `vault login` would make them.
+ * repository's feature branch is refused (the client's VaultHttpError carries the server's answer).
  */
 async function ciLogins(address: string, issuer: JwtIssuer): Promise<void> {
   process.stderr.write("\n== jwt login: a GitHub Actions job of acme/api, on main and on a feature branch\n");
-  const claims = { aud: "https://github.com/acme", repository: "acme/api" };
-  for (const ref of ["refs/heads/main", "refs/heads/feature"]) {
-    const res = await fetch(new URL("/v1/auth/jwt-github/login", address), {
-      method: "POST",
-      body: JSON.stringify({ role: "deploy-api", jwt: issuer.sign({ ...claims, ref }) }),
+  const client = cluster!.nodes.find((n) => n.address === address)!.client();
+  const login = (ref: string) =>
+    client.write<{ auth: { token_policies: string[] } }>("auth/jwt-github/login", {
+      role: "deploy-api",
+      jwt: issuer.sign({ aud: "https://github.com/acme", repository: "acme/api", ref }),
     });
-    const body = (await res.json()) as { auth?: { token_policies?: string[] }; errors?: string[] };
-    if (ref === "refs/heads/main") {
-      if (res.status !== 200) throw new Error(`jwt login from ${ref}: HTTP ${res.status} ${body.errors?.join("; ")}`);
-      process.stderr.write(`${ref}: logged in, policies [${body.auth?.token_policies?.join(", ")}]\n`);
-    } else {
-      if (res.status === 200)
-        throw new Error(`jwt login from ${ref} was accepted: the role's bound_claims are not applied`);
-      process.stderr.write(`${ref}: refused (HTTP ${res.status}: ${body.errors?.join("; ")})\n`);
-    }
+  try {
+    const ok = await login("refs/heads/main");
+    process.stderr.write(`refs/heads/main: logged in, policies [${ok.auth.token_policies.join(", ")}]\n`);
+    const refused = await login("refs/heads/feature").then(
+      () => {
+        throw new Error("jwt login from refs/heads/feature was accepted: the role's bound_claims are not applied");
+      },
+      (err: unknown) => err,
+    );
+    if (!(refused instanceof VaultHttpError)) throw refused;
+    process.stderr.write(`refs/heads/feature: refused (HTTP ${refused.status}: ${refused.errors.join("; ")})\n`);
+  } finally {
+    await client.close();
   }
 }
 
