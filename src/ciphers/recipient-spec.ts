@@ -35,7 +35,9 @@ export function parseRecipientSpec(raw: string): RecipientSpec {
     );
   }
   const source = descriptor.classifySpecValue(value);
-  if (typeof source !== "string") throw new RecipientError(`bad recipient "${showSpec(raw)}": ${source.error}`);
+  // a descriptor's error may quote the value: cut here too, whatever the descriptor does
+  if (typeof source !== "string")
+    throw new RecipientError(`bad recipient "${showSpec(raw)}": ${showSpec(source.error)}`);
   return { type, value, source, raw };
 }
 

@@ -20,6 +20,12 @@ const SHAPES: { re: RegExp; keep: (m: string) => string }[] = [
   { re: /[0-9a-fA-F]{32,}/g, keep: (m) => m.slice(0, 4) },
   // key material as base64 (a share is 44 characters): mixed case, unlike most paths
   { re: /[A-Za-z0-9+/_-]{40,}={0,2}/g, keep: (m) => (/[a-z]/.test(m) && /[A-Z]/.test(m) ? m.slice(0, 4) : m) },
+  // the bech32 body of an age identity whose prefix a slip mangled (YAML's "\age-secret-key-1..." is a BEL and
+  // "ge-secret-key-1..."): 40+ characters of the bech32 alphabet in one case. An age1... recipient is public: kept.
+  {
+    re: /[aA][gG][eE]1[qpzry9x8gf2tvdw0s3jn54khce6mua7lQPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]+|[qpzry9x8gf2tvdw0s3jn54khce6mua7l]{40,}|[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{40,}/g,
+    keep: (m) => (/^age1/i.test(m) ? m : m.slice(0, 4)),
+  },
 ];
 
 /**

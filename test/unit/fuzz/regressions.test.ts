@@ -296,3 +296,34 @@ describe("unseal: a node restarted between shares", () => {
     expect(report.nodes[0]!.message).toMatch(/^duplicate share from stdin line 1/);
   });
 });
+
+describe("an age secret key whose prefix a slip mangled is still cut (fuzz:deep seed 20261203, shrunk)", () => {
+  it("a YAML '\\a' escape ate the A of AGE-SECRET-KEY-1: the bech32 body is cut, file:line kept", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sk-regress-"));
+    const file = join(dir, "c.yaml");
+    const body = "q".repeat(58);
+    writeFileSync(file, `shares: 1\nthreshold: 1\noperators: [{name: a, recipient: "\\age-secret-key-1${body}"}]\n`);
+    let msg = "";
+    try {
+      readCeremonyFile(file);
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsageError);
+      msg = (err as Error).message;
+    }
+    expect(msg).toMatch(/c\.yaml:3: operators\[0\]: bad recipient "\\x07ge-secret-key-1qqqq\.\.\."/);
+    expect(msg).not.toContain(body.slice(0, 16));
+  });
+  it("a recipient with a tab after age1 (the rest a secret-shaped run): the descriptor's error is cut too", () => {
+    const run = "3npzcupkaa3fk4wtdwpnres7vcmutugl8El8tc3ff67c4j7lfszq609e84";
+    const msg = messageOf(() => parseRecipientSpec(`age:age1\t${run}`));
+    expect(msg).toContain("is not a valid age recipient");
+    expect(msg).not.toContain(run.slice(0, 16));
+  });
+  it("an age1... recipient stays whole, in either case; a long lower-case word-like run does not", () => {
+    const r = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    expect(redactSecrets(`"${r}" is wrong`)).toBe(`"${r}" is wrong`);
+    expect(redactSecrets(r.toUpperCase())).toBe(r.toUpperCase());
+    expect(redactSecrets(`x ${"q".repeat(58)} y`)).toBe("x qqqq... y");
+    expect(redactSecrets(`x ${"Q".repeat(58)} y`)).toBe("x QQQQ... y");
+  });
+});
