@@ -19,7 +19,7 @@ import { YamlSpecError } from "../../../src/util/yaml-schema.js";
 import type { VaultClient } from "../../../src/vault/client.js";
 import { resolveConnection } from "../../../src/vault/env.js";
 import type { SealStatus } from "../../../src/vault/types.js";
-import { freshSecrets } from "./fuzz-kit.js";
+import { freshSecrets, secretsIn } from "./fuzz-kit.js";
 
 function messageOf(fn: () => unknown): string {
   try {
@@ -325,5 +325,14 @@ describe("an age secret key whose prefix a slip mangled is still cut (fuzz:deep 
     expect(redactSecrets(r.toUpperCase())).toBe(r.toUpperCase());
     expect(redactSecrets(`x ${"q".repeat(58)} y`)).toBe("x qqqq... y");
     expect(redactSecrets(`x ${"Q".repeat(58)} y`)).toBe("x QQQQ... y");
+  });
+});
+
+describe("the leak check itself (fuzz:deep seed 904836828, shrunk)", () => {
+  it("a one-letter window in mixed case is not a secret: case-folded it matched any run of 16 q's", () => {
+    const input = "age:`ge1qqqqqqqqqqqqqqqq;qqqqqqqqqqqqqqqqqqqqqqqqqqqqQQQQQQQQqqqqqqqqqqqqq";
+    expect(secretsIn(input).filter((w) => w.length === 16)).toEqual([]);
+    // a real base64 share still yields its windows
+    expect(secretsIn(freshSecrets().shareB64).length).toBeGreaterThan(1);
   });
 });
