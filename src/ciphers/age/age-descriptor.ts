@@ -1,4 +1,3 @@
-import { redactSecrets } from "../../util/redact.js";
 import { asText, leadingText } from "../sniff.js";
 import type { CipherDescriptor } from "../types.js";
 
@@ -20,7 +19,7 @@ export const ageDescriptor: CipherDescriptor = {
       return { error: "that is an age identity (a secret key), not a recipient: give its age1... public key" };
     }
     if (v.startsWith("age1")) {
-      return RECIPIENT.test(v) ? "literal" : { error: `"${redactSecrets(v)}" is not a valid age recipient` };
+      return RECIPIENT.test(v) ? "literal" : { error: `"${v}" is not a valid age recipient` };
     }
     if (v.startsWith("ssh-") || v.startsWith("ecdsa-")) {
       return { error: "ssh recipients are not supported: give an age1... recipient" };
