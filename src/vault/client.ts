@@ -5,7 +5,15 @@ import { join } from "node:path";
 import { UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import { lazyBuiltin } from "../util/lazy-builtin.js";
 import { type ConnectionSettings, isLoopbackAddress } from "./env.js";
-import type { HealthStatus, InitRequest, InitResponse, RaftServer, SealStatus, UnsealRequest } from "./types.js";
+import type {
+  HealthStatus,
+  InitRequest,
+  InitResponse,
+  LeaderStatus,
+  RaftServer,
+  SealStatus,
+  UnsealRequest,
+} from "./types.js";
 
 export type HttpMethod = "GET" | "PUT" | "POST" | "DELETE" | "LIST" | "HEAD";
 
@@ -132,7 +140,20 @@ export class VaultClient {
 
   /** GET /v1/sys/leader -> the active node's API address ("" when unknown). */
   async leaderAddress(): Promise<string> {
-    return (await this.read<{ leader_address?: string }>("sys/leader"))?.leader_address ?? "";
+    return (await this.leader()).leaderAddress;
+  }
+
+  /**
+   * GET /v1/sys/leader (unauthenticated): whether HA is on, whether this node is the active one, and the active
+   * node's API address ("" when unknown). A node without HA storage answers ha_enabled false.
+   */
+  async leader(): Promise<LeaderStatus> {
+    const body = await this.read<{ ha_enabled?: boolean; is_self?: boolean; leader_address?: string }>("sys/leader");
+    return {
+      haEnabled: body?.ha_enabled === true,
+      isSelf: body?.is_self === true,
+      leaderAddress: body?.leader_address ?? "",
+    };
   }
 
   /** GET /v1/sys/storage/raft/configuration (token); undefined when the path is absent (not raft). */

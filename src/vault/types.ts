@@ -56,6 +56,14 @@ export interface UnsealRequest {
 }
 
 /** One server of GET sys/storage/raft/configuration. */
+/** What GET /v1/sys/leader says of a node's HA role. */
+export interface LeaderStatus {
+  haEnabled: boolean;
+  isSelf: boolean;
+  /** The active node's API address; "" when unknown. */
+  leaderAddress: string;
+}
+
 export interface RaftServer {
   node_id: string;
   address?: string;

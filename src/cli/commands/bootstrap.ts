@@ -238,10 +238,28 @@ async function withClient(opts: BootstrapOpts, io: CliIO, fn: (client: VaultClie
     if (!client.hasToken()) {
       throw new UsageError("no token: set VAULT_TOKEN or BAO_TOKEN (or log in so that ~/.vault-token exists)");
     }
+    await noteStandby(client, io);
     await fn(client);
   } finally {
     await client.close();
   }
+}
+
+/**
+ * Plan, apply and verify decide from what they read. OpenBao 2.x standbys answer reads from their own replica
+ * (Vault's standbys forward them), and that replica trails the active node for a moment after every write: measured on
+ * a 3-node OpenBao 2.6.2 cluster, a policy read back through the standby that wrote it was missing 6 times in 60, a
+ * new mount 4 times in 20 (docs/servers.md). Say so when the node is a standby, so that a plan right after an apply
+ * that still lists changes is read for what it is. A node that cannot answer sys/leader gets no note.
+ */
+async function noteStandby(client: VaultClient, io: CliIO): Promise<void> {
+  const leader = await client.leader().catch(() => undefined);
+  if (!leader?.haEnabled || leader.isSelf) return;
+  const active = leader.leaderAddress ? ` (the active node is ${leader.leaderAddress})` : "";
+  io.stderr.write(
+    `note: ${client.address} is a standby${active}; OpenBao standbys answer reads from their own replica, which can ` +
+      "trail the active node for a moment after a write: point plan and verify at the active node for read-your-writes\n",
+  );
 }
 
 async function computePlan(client: VaultClient, spec: BootstrapSpec, opts: BootstrapOpts, concurrency = 8) {
