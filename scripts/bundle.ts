@@ -186,12 +186,20 @@ export async function bundleCli(outRoot = join(ROOT, "dist"), opts: { vendor?: b
 }
 
 /**
- * The V8 code cache bin/sealkeeper hands to vm.Script: made by running `bin/sealkeeper --help` once, so it holds the
- * functions start-up compiles, not only the top level. A fixed random seed makes it the same bytes every build.
+ * The V8 code cache bin/sealkeeper hands to vm.Script: made by running `bin/sealkeeper --help` once, after a
+ * `status` of an address where nothing listens (src/cli/entry.ts, SEALKEEPER_CODE_CACHE_WARMUP), so that it holds the
+ * functions both start-ups compile (client, request, table), not only the top level. A fixed random seed makes it the
+ * same bytes every build.
  */
 function writeCodeCache(main: string): void {
+  const warmup = JSON.stringify([["status", "-a", "http://127.0.0.1:9", "--timeout", "2s"]]);
   const r = spawnSync(process.execPath, ["--random-seed=1", join(ROOT, "bin", "sealkeeper"), "--help"], {
-    env: { ...process.env, SEALKEEPER_WRITE_CODE_CACHE: `${main}.cache`, NO_COLOR: "1" },
+    env: {
+      ...process.env,
+      SEALKEEPER_WRITE_CODE_CACHE: `${main}.cache`,
+      SEALKEEPER_CODE_CACHE_WARMUP: warmup,
+      NO_COLOR: "1",
+    },
     stdio: ["ignore", "ignore", "inherit"],
   });
   if (r.status !== 0) throw new Error(`bin/sealkeeper --help failed while making the code cache (exit ${r.status})`);
