@@ -23,7 +23,7 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
       writeOut: (s) => io.stdout.write(s),
       writeErr: (s) => io.stderr.write(s),
     });
-  registerCommands(program, io);
+  registerCommands(program, io, argv);
   for (const cmd of program.commands) applyEdge(cmd, io);
 
   let code: number;

@@ -15,23 +15,37 @@ import { registerStatus } from "./status.js";
 import { registerTranscript } from "./transcript.js";
 import { registerUnseal } from "./unseal.js";
 
+type Register = (program: Command, io: CliIO) => void;
+
 /**
- * The one list of commands. Each register function only declares flags; heavy modules (OpenPGP, age, the AWS SDK)
- * are imported inside the actions that need them, so `sealkeeper --help` and `status` start fast.
+ * The one list of commands, by top-level name, in the order `--help` lists them. Each register function only declares
+ * flags; heavy modules (OpenPGP, age, the AWS SDK) are imported inside the actions that need them, so `sealkeeper
+ * --help` and `status` start fast.
  */
-export function registerCommands(program: Command, io: CliIO): void {
-  registerStatus(program, io);
-  registerInit(program, io);
-  registerUnseal(program, io);
-  registerTranscript(program, io);
-  registerShamir(program, io);
-  registerShares(program, io);
-  registerAutounseal(program, io);
-  registerBootstrap(program, io);
-  registerBootstrapCluster(program, io);
-  registerPolicy(program, io);
-  registerRoot(program, io);
-  registerRootGenerate(program, io);
-  registerRekey(program, io);
-  registerCompletion(program, io);
+const COMMANDS: Record<string, Register[]> = {
+  status: [registerStatus],
+  init: [registerInit],
+  unseal: [registerUnseal],
+  transcript: [registerTranscript],
+  shamir: [registerShamir],
+  shares: [registerShares],
+  autounseal: [registerAutounseal],
+  bootstrap: [registerBootstrap, registerBootstrapCluster],
+  policy: [registerPolicy],
+  root: [registerRoot, registerRootGenerate],
+  rekey: [registerRekey],
+  completion: [registerCompletion],
+};
+
+/**
+ * Declares the commands on `program`. Given the command line, only the command it names is declared: building all
+ * of them (about 40 commands and their options) is most of what commander costs at start-up, and a run uses one.
+ * Everything is declared when the line names no known command (help, a typo that gets a suggestion) and for
+ * `completion`, which lists the others.
+ */
+export function registerCommands(program: Command, io: CliIO, argv?: readonly string[]): void {
+  const first = argv?.find((a) => !a.startsWith("-"));
+  const only =
+    first !== undefined && first !== "completion" && Object.hasOwn(COMMANDS, first) ? COMMANDS[first] : undefined;
+  for (const register of only ?? Object.values(COMMANDS).flat()) register(program, io);
 }
