@@ -35,6 +35,7 @@ export default defineConfig({
           include: ["test/unit/**/*.test.ts"],
           // unit first, then integration: projects with different worker limits need their own group
           sequence: { groupOrder: 0 },
+          globalSetup: ["test/harness/tmp-setup.ts"],
           testTimeout: 30_000,
         },
       },
@@ -46,7 +47,7 @@ export default defineConfig({
           env: { SEALKEEPER_SERVER: server },
           // both servers in one group: two files at a time in all (two cores), each with its own servers
           sequence: { groupOrder: 1 },
-          globalSetup: ["test/harness/global-setup.ts"],
+          globalSetup: ["test/harness/tmp-setup.ts", "test/harness/global-setup.ts"],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           maxWorkers: 2,

@@ -1,8 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { stopGpgAgent } from "./operators.js";
+import { existsSync } from "node:fs";
 import { kubeBinaryPath, type ServerKind, serverBinaryPath, serverBuildScript, serverKind } from "./paths.js";
 
 interface ProjectLike {
@@ -14,21 +11,7 @@ interface ProjectLike {
  * binary exists (build it once if not; the build scripts take a lock, so two projects wait for one build), and that
  * dist/ is current, for the tests that run the built CLI in a real terminal (once per run, not once per project).
  */
-export default function setup(project?: ProjectLike): () => void {
-  // every GNUPGHOME a worker makes is listed here; the teardown stops their gpg-agents (also after a crashed worker)
-  process.env.SEALKEEPER_GPG_REGISTRY ??= join(mkdtempSync(join(tmpdir(), "sealkeeper-gpg-registry-")), "homes");
-  const registry = process.env.SEALKEEPER_GPG_REGISTRY;
-  const teardown = () => {
-    let homes: string[] = [];
-    try {
-      homes = readFileSync(registry, "utf8")
-        .split("\n")
-        .filter((h) => h !== "");
-    } catch {
-      // no test made a GNUPGHOME
-    }
-    for (const home of new Set(homes)) stopGpgAgent(home);
-  };
+export default function setup(project?: ProjectLike): void {
   const kind: ServerKind = serverKind({ ...process.env, ...project?.config.env });
   if (!existsSync(serverBinaryPath(kind))) {
     process.stderr.write(
@@ -47,7 +30,7 @@ export default function setup(project?: ProjectLike): () => void {
     execFileSync("bash", ["scripts/build-kube.sh", "all"], { stdio: ["ignore", "ignore", "inherit"] });
   }
   const g = globalThis as { sealkeeperDistBuilt?: boolean };
-  if (g.sealkeeperDistBuilt) return teardown;
+  if (g.sealkeeperDistBuilt) return;
   g.sealkeeperDistBuilt = true;
   try {
     execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { stdio: ["ignore", "ignore", "pipe"] });
@@ -56,5 +39,4 @@ export default function setup(project?: ProjectLike): () => void {
   }
   // bin/sealkeeper runs the bundle: rebuild it too, so child-process tests run the code under test
   execFileSync(process.execPath, ["--import", "tsx", "scripts/bundle.ts"], { stdio: ["ignore", "ignore", "inherit"] });
-  return teardown;
 }

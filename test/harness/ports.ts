@@ -18,7 +18,8 @@ import { join } from "node:path";
 
 const LOW = 15_000;
 const HIGH = 32_000; // below /proc/sys/net/ipv4/ip_local_port_range's start (32768)
-const RESERVATIONS = join(tmpdir(), "sealkeeper-ports");
+// shared by every test run on the machine: test/harness/tmp-setup.ts points TMPDIR at the run's own directory
+const RESERVATIONS = process.env.SEALKEEPER_PORTS_DIR ?? join(tmpdir(), "sealkeeper-ports");
 const mine = new Set<number>();
 
 process.on("exit", () => {
