@@ -376,7 +376,7 @@ async function submitShares(
  */
 export const STALE_SEAL_CONFIG = /barrier seal type of "([^"]+)" does not match loaded type of "([^"]+)"/;
 
-export type Observation =
+type Observation =
   | { kind: "status"; status: SealStatus }
   | { kind: "down" }
   /** Unsealed in migration mode, a standby, seal-status unreadable until the seal is migrated (STALE_SEAL_CONFIG). */
