@@ -19,12 +19,7 @@ for (const s of wanted) {
  * Files that do not pass against OpenBao 2.6.2 yet, each for a measured reason (docs/servers.md, "Not yet on
  * OpenBao"): they still run against Vault. Remove a file from here when it passes on OpenBao; the list only shrinks.
  */
-const OPENBAO_PENDING = [
-  // Shamir -> awskms migration of the 3-node cluster does not finish on OpenBao 2.6.2: a restarted standby either never
-  // answers seal-status ("barrier seal type does not match loaded type") or never reports unsealed in migration mode;
-  // measured and narrowed in docs/servers.md, "Not yet on OpenBao"
-  "test/integration/autounseal-migrate.test.ts",
-];
+const OPENBAO_PENDING: string[] = [];
 
 export default defineConfig({
   test: {

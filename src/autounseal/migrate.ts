@@ -48,18 +48,25 @@ const REDACT = /^(\s*(?:access_key|secret_key|session_token)\s*=\s*)"(?:[^"\\]|\
 export async function planMigration(clients: VaultClient[]): Promise<MigrationPlan> {
   const observed = await Promise.all(
     clients.map(async (c) => {
-      try {
-        const status = await c.sealStatus();
-        const health = status.sealed ? undefined : (await c.health()).status;
-        return { client: c, status, health };
-      } catch (err) {
-        if (err instanceof VaultConnectionError) return { client: c, status: undefined, health: undefined };
-        throw err;
+      const seen = await observe(c, { throwOther: true });
+      if (seen.kind === "migrating-standby") {
+        // an OpenBao standby of an earlier, unfinished run: already unsealed with migrate=true
+        return { client: c, status: undefined, health: 429, migrating: true };
       }
+      if (seen.kind === "down") return { client: c, status: undefined, health: undefined, migrating: false };
+      const status = seen.status;
+      const health = status.sealed ? undefined : (await c.health()).status;
+      return { client: c, status, health, migrating: false };
     }),
   );
   const reachable = observed.filter((o) => o.status !== undefined);
-  if (reachable.length === 0) throw new MigrationError("no node answered: check the addresses");
+  if (reachable.length === 0) {
+    throw new MigrationError(
+      observed.some((o) => o.migrating)
+        ? "no node answers seal-status: every reachable node waits, unsealed in migration mode, for an active node to migrate the seal"
+        : "no node answered: check the addresses",
+    );
+  }
   let threshold = 0;
   let shares = 0;
   for (const o of reachable) {
@@ -73,7 +80,15 @@ export async function planMigration(clients: VaultClient[]): Promise<MigrationPl
     shares = Math.max(shares, s.n);
   }
   const roleOf = (o: (typeof observed)[number]): NodeRole =>
-    o.status === undefined ? "unreachable" : o.status.sealed ? "sealed" : o.health === 200 ? "active" : "standby";
+    o.migrating
+      ? "standby"
+      : o.status === undefined
+        ? "unreachable"
+        : o.status.sealed
+          ? "sealed"
+          : o.health === 200
+            ? "active"
+            : "standby";
   const rank: Record<NodeRole, number> = { standby: 0, sealed: 1, unreachable: 1, active: 2 };
   const nodes = observed
     .map((o) => ({ address: o.client.address, role: roleOf(o) }))
@@ -140,7 +155,13 @@ export type MigrationEvent =
   | { kind: "completing"; address: string }
   /** Every `waitingIntervalMs` while a migrate=true share's answer is awaited. */
   | { kind: "answer-waiting"; address: string; waitedMs: number }
-  | { kind: "node-done"; address: string; how: "unsealed-with-migrate" | "auto-unsealed" }
+  | {
+      kind: "node-done";
+      address: string;
+      how: "unsealed-with-migrate" | "auto-unsealed";
+      /** Set when the node was recognised by something other than its seal-status (see STALE_SEAL_CONFIG). */
+      detail?: string;
+    }
   | { kind: "finished"; address: string; type: string };
 
 export interface MigrationOptions {
@@ -194,8 +215,17 @@ export async function runMigration(opts: MigrationOptions): Promise<MigrationRep
   while (pending.length > 0) {
     for (const node of [...pending]) {
       const client = byAddress.get(node.address)!;
-      const status = await readStatus(client);
-      if (status === undefined) continue;
+      const seen = await observe(client);
+      if (seen.kind === "migrating-standby") {
+        // OpenBao 2.6: unsealed in migration mode, a standby; its seal-status answers again once migrated
+        results.push({ address: node.address, how: "unsealed-with-migrate", type: seen.loaded, recoverySeal: true });
+        emit({ kind: "node-done", address: node.address, how: "unsealed-with-migrate", detail: seen.detail });
+        pending.splice(pending.indexOf(node), 1);
+        deadline = Date.now() + nodeTimeout;
+        continue;
+      }
+      if (seen.kind === "down") continue;
+      const status = seen.status;
       let how: MigrationNodeResult["how"] | undefined;
       if (status.migration && status.sealed) {
         emit({ kind: "unsealing", address: node.address });
@@ -229,13 +259,25 @@ export async function runMigration(opts: MigrationOptions): Promise<MigrationRep
   for (const node of opts.plan.nodes) {
     const client = byAddress.get(node.address)!;
     for (;;) {
-      const status = await readStatus(client);
+      const seen = await observe(client);
+      const status = seen.kind === "status" ? seen.status : undefined;
       if (status && !status.sealed && !status.migration && usesAutoUnseal(status)) {
         finals.set(node.address, status);
         emit({ kind: "finished", address: node.address, type: status.type });
         break;
       }
       if (Date.now() > deadline) {
+        if (seen.kind === "migrating-standby") {
+          throw new MigrationError(
+            `${node.address} is unsealed in migration mode but no active node has migrated the seal: ${seen.detail}`,
+            {
+              hint:
+                "the seal is migrated by the node that becomes active: stop the node that is still active on Shamir " +
+                "(or step it down) so that a standby restarted with the stanza takes over, then restart it with the " +
+                "stanza and run the command again",
+            },
+          );
+        }
         throw new MigrationError(
           `${node.address} has not finished the migration (${status ? describeStatus(status) : "unreachable"})`,
           { hint: "if the old active node is still running on Shamir, stop it and restart it with the seal stanza" },
@@ -322,14 +364,61 @@ async function submitShares(
   });
 }
 
-async function readStatus(client: VaultClient): Promise<SealStatus | undefined> {
+/**
+ * OpenBao 2.5+ standbys serve reads ("horizontal read scalability", on unless `disable_standby_reads = true`): a
+ * standby unsealed with migrate=true runs the read-only post-unseal setup, which drops the seal config that migration
+ * mode had cached (vault/core.go postUnseal: `c.seal.SetBarrierConfig(ctx, nil)`, "purge these for safety"). From
+ * then on seal-status, sys/init and sys/health re-read the stored Shamir config against the configured awskms seal
+ * (vault/seal_autoseal.go BarrierConfig) and answer 500 with this message, until the node that becomes active has
+ * migrated the seal and written the new config. OpenBao's own seal-migration test waits through the same error
+ * (vault/external_tests/sealmigration/testshared.go, awaitMigration). Vault 1.21 standbys do not run post-unseal,
+ * and keep answering `sealed: false, migration: true`.
+ */
+export const STALE_SEAL_CONFIG = /barrier seal type of "([^"]+)" does not match loaded type of "([^"]+)"/;
+
+type Observation =
+  | { kind: "status"; status: SealStatus }
+  | { kind: "down" }
+  /** Unsealed in migration mode, a standby, seal-status unreadable until the seal is migrated (STALE_SEAL_CONFIG). */
+  | { kind: "migrating-standby"; stored: string; loaded: string; detail: string };
+
+/**
+ * Reads a node's seal-status. A 500 carrying STALE_SEAL_CONFIG is confirmed with sys/leader (unauthenticated, and
+ * answered only by an unsealed node): an unsealed standby there is a node waiting for the new active to migrate.
+ */
+async function observe(client: VaultClient, opts: { throwOther?: boolean } = {}): Promise<Observation> {
   try {
-    return await client.sealStatus();
+    return { kind: "status", status: await client.sealStatus() };
   } catch (err) {
-    if (err instanceof VaultConnectionError) return undefined;
-    // 5xx while starting up: treat as not there yet
-    if (err instanceof VaultHttpError && err.status >= 500) return undefined;
+    if (err instanceof VaultConnectionError) return { kind: "down" };
+    if (err instanceof VaultHttpError && err.status >= 500) {
+      const stale = err.errors.map((e) => STALE_SEAL_CONFIG.exec(e)).find((m) => m !== null);
+      if (stale && (await isUnsealedStandby(client))) {
+        return {
+          kind: "migrating-standby",
+          stored: stale[1]!,
+          loaded: stale[2]!,
+          detail:
+            `its seal-status answers ${err.status} (${stale[0]}): an OpenBao standby unsealed in migration mode, ` +
+            "it answers again once the new active node has migrated the seal",
+        };
+      }
+      // 5xx while starting up: treat as not there yet
+      if (!opts.throwOther) return { kind: "down" };
+    }
     throw err;
+  }
+}
+
+async function isUnsealedStandby(client: VaultClient): Promise<boolean> {
+  try {
+    const res = await client.request<{ ha_enabled?: boolean; is_self?: boolean }>("GET", "sys/leader", {
+      auth: false,
+      idempotent: true,
+    });
+    return res.body?.ha_enabled === true && res.body.is_self !== true;
+  } catch {
+    return false;
   }
 }
 

@@ -8,6 +8,7 @@ import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { STALE_SEAL_CONFIG } from "../../src/autounseal/migrate.js";
 import type { VaultClient } from "../../src/vault/client.js";
 import { initAndUnseal, sleep, startCluster, type TestCluster, type TestNode, waitForHa } from "../harness/cluster.js";
 import { KMS_TEST_CREDENTIALS, type KmsEmulator, startKmsEmulator, writeTestSealStanza } from "../harness/kms.js";
@@ -27,7 +28,7 @@ beforeAll(async () => {
   const clusterReady = startCluster(3);
   emu = await startKmsEmulator();
   stanzaPath = join(work, "seal-awskms.hcl");
-  await writeTestSealStanza(emu, stanzaPath);
+  await writeTestSealStanza(emu, stanzaPath, openbao ? "openbao" : "vault");
   cluster = await clusterReady;
   const init = await initAndUnseal(cluster.nodes, { shares: 5, threshold: 3 });
   keys = init.keys;
@@ -100,10 +101,17 @@ describe("autounseal migrate", () => {
       throw new Error(`migrate ended before the nodes were restarted (exit ${r.code}): ${r.stderr}`);
     });
     endedEarly.catch(() => undefined);
-    // the operator's part: one node at a time, standbys first; each waits until the command has unsealed it
+    // the operator's part: one node at a time, standbys first; each waits until the command has unsealed it.
+    // Vault: the standby answers seal-status sealed=false, migration=true. OpenBao 2.6 (standbys serve reads): its
+    // read-only post-unseal setup drops the seal config migration mode had cached, and seal-status answers 500
+    // "barrier seal type of "shamir" does not match loaded type of "awskms"" until the new active node has migrated
+    // the seal, while sys/leader shows an unsealed standby (STALE_SEAL_CONFIG in src/autounseal/migrate.ts)
     for (const node of standbys) {
       await restartWithSeal(node);
-      await Promise.race([waitFor(node, (s) => !s.sealed && s.migration === true), endedEarly]);
+      await Promise.race([
+        openbao ? waitForStaleStandby(node) : waitFor(node, (s) => !s.sealed && s.migration === true),
+        endedEarly,
+      ]);
     }
     await restartWithSeal(active);
     const r = await run;
@@ -112,6 +120,11 @@ describe("autounseal migrate", () => {
     expect(r.stdout).toContain('secret_key = "<redacted>"');
     expect(r.stdout + r.stderr).not.toContain(KMS_TEST_CREDENTIALS.secretKey);
     expect(r.stdout).toMatch(new RegExp(`3\\. ${escapeRe(active.address)} \\(the active node, last`));
+    // each node is seen done once: a standby unsealed with migrate=true (on OpenBao named by its stale-config 500), or,
+    // when the command looks again only after the new active node migrated the seal, auto-unsealed
+    for (const node of cluster.nodes) {
+      expect(r.stderr).toMatch(new RegExp(`^${escapeRe(node.address)}: (unsealed with migrate|auto unsealed)`, "m"));
+    }
     expect(r.stdout).toMatch(/migration done: the old unseal shares are now the recovery keys \(3 of 5\)/);
     for (const k of keys) {
       expect(r.stdout + r.stderr).not.toContain(k);
@@ -215,6 +228,42 @@ async function waitFor(
       await c.close();
     }
     if (Date.now() > deadline) throw new Error(`${node.nodeId} did not reach the expected state`);
+    await sleep(200);
+  }
+}
+
+/**
+ * OpenBao 2.6: waits until the standby, unsealed with migrate=true, answers seal-status with the stale-config 500 and
+ * sys/leader as an unsealed standby (what STALE_SEAL_CONFIG in src/autounseal/migrate.ts recognises).
+ */
+async function waitForStaleStandby(node: TestNode, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  for (;;) {
+    const c = node.client();
+    let seen: { errors: string[]; leader: { ha_enabled?: boolean; is_self?: boolean } } | undefined;
+    try {
+      const seal = await c.request<{ errors?: string[] }>("GET", "sys/seal-status", { auth: false, accept: [500] });
+      last = `seal-status ${seal.status} ${JSON.stringify(seal.body)}`;
+      const errors = seal.status === 500 ? (seal.body?.errors ?? []) : [];
+      if (errors.some((e) => STALE_SEAL_CONFIG.test(e))) {
+        const leader = await c.request<{ ha_enabled?: boolean; is_self?: boolean }>("GET", "sys/leader", {
+          auth: false,
+        });
+        seen = { errors, leader: leader.body };
+      }
+    } catch (err) {
+      last = String(err); // restarting
+    } finally {
+      await c.close();
+    }
+    if (seen) {
+      expect(seen.errors).toEqual(['barrier seal type of "shamir" does not match loaded type of "awskms"']);
+      expect(seen.leader.ha_enabled).toBe(true);
+      expect(seen.leader.is_self ?? false).toBe(false);
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`${node.nodeId} did not reach the migrating-standby state: ${last}`);
     await sleep(200);
   }
 }

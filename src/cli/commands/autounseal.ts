@@ -288,7 +288,7 @@ function registerMigrate(group: Command, io: CliIO): void {
                   `still waiting for ${e.address} to answer the migrate=true share (${Math.round(e.waitedMs / 1000)} s)\n`,
                 );
               } else if (e.kind === "node-done") {
-                io.stderr.write(`${e.address}: ${e.how.replace(/-/g, " ")}\n`);
+                io.stderr.write(`${e.address}: ${e.how.replace(/-/g, " ")}${e.detail ? `; ${e.detail}` : ""}\n`);
               }
             },
           });

@@ -3,7 +3,14 @@
  * test/integration/autounseal-migrate.test.ts against real servers): ordering, when shares are sent, refusals.
  */
 import { describe, expect, it } from "vitest";
-import { describeConfigChange, planMigration, runMigration, usesAutoUnseal } from "../../../src/autounseal/migrate.js";
+import {
+  describeConfigChange,
+  type MigrationEvent,
+  type MigrationPlan,
+  planMigration,
+  runMigration,
+  usesAutoUnseal,
+} from "../../../src/autounseal/migrate.js";
 import { parseKeyShare } from "../../../src/ceremony/unseal-key.js";
 import { VaultConnectionError, VaultHttpError } from "../../../src/errors.js";
 import type { VaultClient } from "../../../src/vault/client.js";
@@ -23,17 +30,29 @@ const shamir = (over: Partial<SealStatus> = {}): SealStatus => ({
   ...over,
 });
 
-/** A node whose seal-status follows a script; unseal calls are recorded and may change the state. */
-function fakeNode(address: string, script: (SealStatus | "down")[], health = 429) {
+const STALE = 'barrier seal type of "shamir" does not match loaded type of "awskms"';
+
+/**
+ * A node whose seal-status follows a script; unseal calls are recorded and may change the state. "stale" is an
+ * OpenBao 2.6 standby unsealed in migration mode: seal-status answers 500 STALE, sys/leader an unsealed standby
+ * (unless `leader` is false: a node whose sys/leader does not answer).
+ */
+function fakeNode(address: string, script: (SealStatus | "down" | "stale")[], health = 429, leader = true) {
   const sent: { key?: string; migrate?: boolean }[] = [];
   let i = 0;
-  let state: SealStatus | "down" = script[0]!;
+  let state: SealStatus | "down" | "stale" = script[0]!;
   const client = {
     address,
     async sealStatus() {
       state = script[Math.min(i++, script.length - 1)]!;
       if (state === "down") throw new VaultConnectionError(address, "refused", "refused");
+      if (state === "stale") throw new VaultHttpError(address, "GET", "/v1/sys/seal-status", 500, [STALE]);
       return state;
+    },
+    async request(method: string, path: string) {
+      if (method !== "GET" || path !== "sys/leader") throw new Error(`unexpected ${method} ${path}`);
+      if (!leader) throw new VaultHttpError(address, "GET", "/v1/sys/leader", 503, ["Vault is sealed"]);
+      return { status: 200, body: { ha_enabled: true, is_self: false, leader_address: "http://a" } };
     },
     async health() {
       return { status: health, body: {} };
@@ -54,6 +73,21 @@ function fakeNode(address: string, script: (SealStatus | "down")[], health = 429
 
 const shares = ["a", "b"].map((c, i) => parseKeyShare(`${c.repeat(64)}0${i + 1}`, `s${i}`));
 const migrated = shamir({ type: "awskms", recovery_seal: true });
+const standbyThenActive: MigrationPlan = {
+  nodes: [
+    { address: "http://b", role: "standby" },
+    { address: "http://a", role: "active" },
+  ],
+  threshold: 2,
+  shares: 3,
+  warnings: [],
+};
+const loneStandby = (address: string): MigrationPlan => ({
+  nodes: [{ address, role: "standby" }],
+  threshold: 2,
+  shares: 3,
+  warnings: [],
+});
 
 describe("usesAutoUnseal", () => {
   it("reads type and recovery_seal", () => {
@@ -81,6 +115,14 @@ describe("planMigration", () => {
     expect(text).toContain('access_key = "<redacted>"');
     expect(text).not.toContain("s3");
   });
+  it("OpenBao: a standby left waiting by an earlier run is planned as a standby", async () => {
+    const a = fakeNode("http://a", [shamir()], 200);
+    const b = fakeNode("http://b", ["stale"]);
+    const plan = await planMigration([a.client, b.client]);
+    expect(plan.nodes.map((n) => `${n.address}:${n.role}`)).toEqual(["http://b:standby", "http://a:active"]);
+    expect(plan).toMatchObject({ threshold: 2, shares: 3 });
+    await expect(planMigration([b.client])).rejects.toThrow(/^no node answers seal-status: every reachable node/);
+  });
   it("refuses an uninitialised node and a cluster already on awskms", async () => {
     await expect(planMigration([fakeNode("http://a", [shamir({ initialized: false })]).client])).rejects.toThrow(
       "http://a is not initialised: there is nothing to migrate",
@@ -90,6 +132,16 @@ describe("planMigration", () => {
     );
   });
 });
+
+/** The standby http://b, then the active http://a. */
+const runStandbyThenActive = (
+  standby: ReturnType<typeof fakeNode>,
+  active: ReturnType<typeof fakeNode>,
+  onEvent: (e: MigrationEvent) => void,
+) => runMigration({ clients: [active.client, standby.client], plan: standbyThenActive, shares, pollMs: 1, onEvent });
+/** One standby node, its plan alone, a 30 ms node timeout: for the time-outs. */
+const runAlone = (n: ReturnType<typeof fakeNode>) =>
+  runMigration({ clients: [n.client], plan: loneStandby(n.client.address), shares, pollMs: 1, nodeTimeoutMs: 30 });
 
 describe("runMigration", () => {
   it("waits through the restart, sends shares with migrate=true only in migration mode, then waits for the end", async () => {
@@ -104,21 +156,9 @@ describe("runMigration", () => {
     ]);
     const active = fakeNode("http://a", [shamir(), "down", shamir({ type: "awskms", sealed: true }), migrated]);
     const events: string[] = [];
-    const report = await runMigration({
-      clients: [active.client, standby.client],
-      plan: {
-        nodes: [
-          { address: "http://b", role: "standby" },
-          { address: "http://a", role: "active" },
-        ],
-        threshold: 2,
-        shares: 3,
-        warnings: [],
-      },
-      shares,
-      pollMs: 1,
-      onEvent: (e) => events.push(`${e.kind} ${e.address}${"waitedMs" in e ? ` ${e.waitedMs}` : ""}`),
-    });
+    const report = await runStandbyThenActive(standby, active, (e) =>
+      events.push(`${e.kind} ${e.address}${"waitedMs" in e ? ` ${e.waitedMs}` : ""}`),
+    );
     // the share that reaches the threshold is announced (its answer is awaited with no time limit); every answer
     // awaited is reported as it waits
     expect(events.filter((e) => !e.startsWith("waiting") && !e.startsWith("finished"))).toEqual([
@@ -139,6 +179,38 @@ describe("runMigration", () => {
     expect(events[0]).toBe("waiting http://b");
   });
 
+  it("OpenBao: a standby whose seal-status answers the stale-config 500 after its migrate unseal is done", async () => {
+    const inMigration = shamir({ type: "awskms", sealed: true, migration: true });
+    const standby = fakeNode("http://b", [shamir(), "down", inMigration, "stale", "stale", "stale", migrated]);
+    const active = fakeNode("http://a", [shamir(), shamir(), shamir(), "down", migrated]);
+    const events: string[] = [];
+    const report = await runStandbyThenActive(standby, active, (e) => {
+      if (e.kind === "node-done") events.push(`${e.address} ${e.how} ${e.detail ?? "-"}`);
+    });
+    expect(standby.sent).toHaveLength(2);
+    expect(events[0]).toMatch(
+      /^http:\/\/b unsealed-with-migrate its seal-status answers 500 \(barrier seal type of "shamir"/,
+    );
+    expect(events[1]).toBe("http://a auto-unsealed -");
+    expect(report.nodes.map((n) => `${n.address} ${n.how} ${n.type} ${n.recoverySeal}`)).toEqual([
+      "http://b unsealed-with-migrate awskms true",
+      "http://a auto-unsealed awskms true",
+    ]);
+  });
+
+  it("OpenBao: a standby still on the stale config at the end is named with what to do", async () => {
+    const b = fakeNode("http://b", ["stale"]);
+    await expect(runAlone(b)).rejects.toThrow(
+      /^http:\/\/b is unsealed in migration mode but no active node has migrated the seal/,
+    );
+  });
+
+  it("the stale-config 500 without an unsealed standby behind it is not taken for one", async () => {
+    const b = fakeNode("http://b", ["stale"], 429, false);
+    await expect(runAlone(b)).rejects.toThrow("http://b did not come back with the new seal");
+    expect(b.sent).toEqual([]);
+  });
+
   it("refuses fewer shares than the threshold", async () => {
     await expect(
       runMigration({ clients: [], plan: { nodes: [], threshold: 3, shares: 5, warnings: [] }, shares, pollMs: 1 }),
@@ -147,14 +219,6 @@ describe("runMigration", () => {
 
   it("a node that never comes back times out with a hint", async () => {
     const n = fakeNode("http://a", [shamir()]);
-    await expect(
-      runMigration({
-        clients: [n.client],
-        plan: { nodes: [{ address: "http://a", role: "standby" }], threshold: 2, shares: 3, warnings: [] },
-        shares,
-        pollMs: 1,
-        nodeTimeoutMs: 30,
-      }),
-    ).rejects.toThrow("http://a did not come back with the new seal within 0.03s");
+    await expect(runAlone(n)).rejects.toThrow("http://a did not come back with the new seal within 0.03s");
   });
 });
