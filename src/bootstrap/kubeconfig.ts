@@ -3,6 +3,8 @@
  * which CA signs it (the kubeconfig's cluster entry), and, when the spec validates the issuer, which issuer its
  * tokens carry (the OIDC discovery document, read with the kubeconfig's own credentials). These fill every kubernetes
  * auth method's kubernetes_host and kubernetes_ca_cert (and issuer), so plan shows them before apply writes them.
+ * `--in-cluster` gets the same from the pod's environment and service-account files (readInCluster). kubeRequest is
+ * the one HTTPS call to an API server (also kube-reviewer.ts's), over node:https with the cluster's CA and credentials.
  */
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
