@@ -17,6 +17,8 @@ import {
 import { readInCluster } from "../../../src/bootstrap/kubeconfig.js";
 import { type ObservedState, planBootstrap } from "../../../src/bootstrap/plan.js";
 import { parseSpec } from "../../../src/bootstrap/spec.js";
+import { writeReviewerApplied } from "../../../src/cli/commands/bootstrap-kube.js";
+import type { CliIO } from "../../../src/cli/io.js";
 import { UsageError } from "../../../src/errors.js";
 import { runSealkeeper } from "../../harness/run-cli.js";
 
@@ -281,5 +283,43 @@ describe("the CLI's cluster flags", () => {
       expect(r.code, args.join(" ")).toBe(1);
       expect(r.stderr).toContain(msg);
     }
+  });
+});
+
+describe("writeReviewerApplied", () => {
+  const capture = () => {
+    let text = "";
+    const io = {
+      stderr: {
+        write: (s: string) => {
+          text += s;
+          return true;
+        },
+      },
+    } as unknown as CliIO;
+    return { io, text: () => text };
+  };
+
+  it("names what was created and when the token expires, and warns when the API server shortened it", () => {
+    const now = new Date("2026-12-03T13:00:00Z");
+    const full = capture();
+    writeReviewerApplied(
+      full.io,
+      { created: ["serviceaccount kube-system/r"], token: { value: "sec.ret.jwt", expiresAt: "2027-12-03T13:00:00Z" } },
+      REVIEWER_DEFAULTS,
+      now,
+    );
+    expect(full.text()).toBe(
+      "created serviceaccount kube-system/r\nminted a token for serviceaccount kube-system/sealkeeper-token-reviewer (TokenRequest), expires 2027-12-03T13:00:00Z\n",
+    );
+    const capped = capture();
+    writeReviewerApplied(
+      capped.io,
+      { created: [], token: { value: "sec.ret.jwt", expiresAt: "2026-12-04T13:00:00Z" } },
+      REVIEWER_DEFAULTS,
+      now,
+    );
+    expect(capped.text()).toContain("warning: the API server shortened the reviewer token's lifetime");
+    expect(full.text() + capped.text()).not.toContain("sec.ret.jwt");
   });
 });
