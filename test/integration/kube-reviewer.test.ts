@@ -229,9 +229,46 @@ describe("--create-reviewer with --kubeconfig", () => {
     expect(apply.stderr).toMatch(/minted a token for serviceaccount kube-system\/sealkeeper-token-reviewer/);
     expect(apply.stderr).not.toContain("created");
     await appLogsIn();
+    // --format json: the cluster's side, with the expiry the API server gave
+    const json = await cli(["bootstrap", "apply", ...args, "--format", "json"]);
+    expect(json.code, json.stderr).toBe(0);
+    const k8s = JSON.parse(json.stdout).kubernetes;
+    expect(k8s).toMatchObject({
+      serviceAccount: { action: "exists" },
+      token: { action: "create", for: ["kubernetes"] },
+    });
+    expect(Date.parse(k8s.token.expiresAt) - Date.now()).toBeGreaterThan(47 * 3600_000);
+    await appLogsIn();
     expect(
       (await cli(["bootstrap", "plan", "-f", specFile, ...kc(), "--create-reviewer", "--detailed-exitcode"])).code,
     ).toBe(0);
+  });
+
+  it("a binding of that name that binds something else is refused, not overwritten", async () => {
+    await kube.kubectlOk([
+      "create",
+      "clusterrolebinding",
+      "clash-auth-delegator",
+      "--clusterrole=view",
+      "--serviceaccount=kube-system:clash",
+    ]);
+    const r = await cli([
+      "bootstrap",
+      "apply",
+      "-f",
+      specFile,
+      ...kc(),
+      "--create-reviewer",
+      "--reviewer-name",
+      "clash",
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(
+      "--create-reviewer: clusterrolebinding clash-auth-delegator exists but does not bind the ClusterRole system:auth-delegator to serviceaccount kube-system/clash (it binds ClusterRole view)",
+    );
+    await absent(["serviceaccount", "clash", "-n", "kube-system"]);
+    const crb = JSON.parse(await kube.kubectlOk(["get", "clusterrolebinding", "clash-auth-delegator", "-o", "json"]));
+    expect(crb.roleRef.name).toBe("view");
   });
 });
 
