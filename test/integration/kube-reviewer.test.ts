@@ -208,6 +208,10 @@ describe("--create-reviewer with --kubeconfig", () => {
     expect(apply.code, apply.stderr).toBe(0);
     expect(apply.stderr).not.toMatch(/created|minted/);
     await appLogsIn();
+    // verify cannot read the reviewer token back: it says so, and passes on what it can check
+    const v = await cli(["bootstrap", "verify", "-f", specFile, ...kc()]);
+    expect(v.code, v.stdout + v.stderr).toBe(0);
+    expect(v.stdout).toMatch(/kubernetes\/\s+reviewer\s+skipped\s+no token_reviewer_jwt in the spec: not checked/);
   });
 
   it("--rotate-reviewer-token: plan shows a new token, apply mints it, logins still work", async () => {
