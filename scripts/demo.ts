@@ -6,6 +6,12 @@
  * three nodes from the sealed files, applies the reference specs (bootstrap.yaml, then ci-identities.yaml with the
  * AppRole's secret_id sealed to an operator), logs a CI job in by JWT, revokes the root token and prints the final
  * status. Leaves the ceremony directory behind and names it.
+ * With `-- --kubernetes`, a real Kubernetes control plane too (etcd + kube-apiserver on loopback, test/harness/kube.ts,
+ * started alongside the nodes): the reference spec's Kubernetes auth comes from the cluster itself (`--kubeconfig`,
+ * `--create-reviewer`: host, CA, and a reviewer service account, binding and token made by sealkeeper) instead of
+ * files; demo values go into secret/dev/my-app before the root token is revoked; after the story, the
+ * `bootstrap manifests` output is applied with kubectl, the real External Secrets Operator runs out-of-cluster, and
+ * the demo waits for the Kubernetes Secret dev/my-app-secrets and prints it.
  * Servers are stopped on exit, also on Ctrl-C.
  */
 import { execFileSync } from "node:child_process";
@@ -18,7 +24,9 @@ import { processIO } from "../src/cli/io.js";
 import { runCli } from "../src/cli/main.js";
 import { VaultHttpError } from "../src/errors.js";
 import { startCluster, type TestCluster, waitForHa } from "../test/harness/cluster.js";
+import { type EsoController, installEsoCrds, startEso, waitFor } from "../test/harness/eso.js";
 import { type JwtIssuer, startJwtIssuer } from "../test/harness/jwt-issuer.js";
+import { type KubeCluster, kubeIdentities, startKubeCluster } from "../test/harness/kube.js";
 import {
   gpgDecrypt,
   makeAgeOperator,
@@ -39,6 +47,12 @@ process.env.SEALKEEPER_SERVER = server;
 const io = processIO();
 let cluster: TestCluster | undefined;
 let ciIssuer: JwtIssuer | undefined;
+// --kubernetes: the API server (and, at the end, ESO) as well
+const withKube = process.argv.includes("--kubernetes");
+let kube: KubeCluster | undefined;
+let eso: EsoController | undefined;
+/** Clearly demo data: what ESO copies into the Kubernetes Secret. */
+const DEMO_VALUES = { db_password: "demo-db-password-not-a-secret", api_key: "demo-api-key-not-a-secret" };
 
 async function step(title: string, argv: string[], okCodes = [0], env: Record<string, string> = {}): Promise<void> {
   const bold = process.env.NO_COLOR ? (s: string) => s : (s: string) => `\x1b[1m${s}\x1b[0m`;
@@ -76,11 +90,14 @@ async function main(): Promise<void> {
         .replace("oidc_discovery_url: https://token.actions.githubusercontent.com", `jwks_url: ${ciIssuer.jwksUrl}`),
     );
   }
+  // --kubernetes: the reviewer token is made by --create-reviewer, not read from the example's file
+  if (withKube) writeFileSync(spec, readFileSync(spec, "utf8").replace(/^ +token_reviewer_jwt_file: .*\n/m, ""));
   // OpenBao refuses audit devices through its API: there the spec's device is declared in every node's configuration
   // (the stanza bootstrap plan prints for it), before the nodes start; Vault's apply enables it through the API
   const extraConfig = server === "openbao" ? loadSpec(spec).audit.map(auditConfigStanza).join("\n") : "";
   process.stderr.write(`demo directory: ${work}\nstarting a 3-node raft cluster on loopback...\n`);
   const clusterReady = startCluster(3, { parentDir: join(work, "cluster"), extraConfig });
+  const kubeReady = withKube ? startDemoKube() : undefined;
   const home = makeGnupgHome(work);
   const pgp = ["alice", "bob", "carol"].map((n) => makePgpOperator(home, keys, n));
   const age = ["dave", "erin"].map((n) => makeAgeOperator(keys, n));
@@ -155,18 +172,37 @@ async function main(): Promise<void> {
   const active = await activeAddress(cluster);
   // OpenBao's own variable on OpenBao (sealkeeper reads BAO_* before VAULT_*, as the bao CLI does)
   const asRoot: Record<string, string> = { [server === "openbao" ? "BAO_TOKEN" : "VAULT_TOKEN"]: rootToken };
+  if (kubeReady) {
+    kube = await kubeReady;
+    // ESO runs on this machine, not in the cluster: its stores point at the active node's loopback address
+    writeFileSync(
+      spec,
+      readFileSync(spec, "utf8").replace("server: http://vault.vault.svc.cluster.local:8200", `server: ${active}`),
+    );
+  }
+  const fromCluster = kube ? ["--kubeconfig", kube.kubeconfig, "--create-reviewer"] : [];
   await step(
-    "bootstrap plan: the reference architecture (file audit device first, kv-v2, Kubernetes auth, least-privilege policies)",
-    ["bootstrap", "plan", "-f", spec, "-a", active],
+    "bootstrap plan: the reference architecture (file audit device first, kv-v2, Kubernetes auth, least-privilege policies)" +
+      (kube ? "; Kubernetes auth from the cluster, its token reviewer to be created there" : ""),
+    ["bootstrap", "plan", "-f", spec, "-a", active, ...fromCluster],
     [0],
     asRoot,
   );
   await step(
     "bootstrap apply: the reference architecture",
-    ["bootstrap", "apply", "-f", spec, "-a", active],
+    ["bootstrap", "apply", "-f", spec, "-a", active, ...fromCluster],
     [0],
     asRoot,
   );
+  if (kube) {
+    await writeDemoValues(active, rootToken);
+    await step(
+      "bootstrap plan again: nothing to do, in the cluster (the reviewer token is kept) or on the server",
+      ["bootstrap", "plan", "-f", spec, "-a", active, ...fromCluster, "--detailed-exitcode"],
+      [0],
+      asRoot,
+    );
+  }
   await step(
     "bootstrap apply: the CI identities (GitHub Actions role for acme/api main, AppRole for the backup host with its " +
       "secret_id sealed to dave's age key), verify, then revoke the root token (proven: lookup-self 403)",
@@ -195,6 +231,7 @@ async function main(): Promise<void> {
   ]);
   process.stderr.write(`audit log of everything above (secrets HMACed): ${join(work, "audit.log")}\n`);
   await step("status: one active, two standbys", ["status", ...addrs]);
+  if (kube) await esoSync(kube, spec, work);
   process.stderr.write(`\nserver: ${server === "vault" ? "HashiCorp Vault 1.21.0" : "OpenBao 2.6.2"}\n`);
   process.stderr.write(
     `\ndone in ${((Date.now() - started) / 1000).toFixed(1)}s; ceremony files and transcript: ${out}\n`,
@@ -229,6 +266,65 @@ async function ciLogins(address: string, issuer: JwtIssuer): Promise<void> {
   }
 }
 
+/** etcd + kube-apiserver on loopback, ESO's CRDs, and the namespaces and service accounts of the reference spec. */
+async function startDemoKube(): Promise<KubeCluster> {
+  const k = await startKubeCluster();
+  await installEsoCrds(k);
+  // no reviewer here: --create-reviewer makes it
+  await k.kubectlOk(["apply", "-f", "-"], {
+    stdin: kubeIdentities(
+      [
+        ["dev", "my-app"],
+        ["production", "my-app"],
+        ["external-secrets", "external-secrets"],
+      ],
+      { reviewer: false },
+    ),
+  });
+  return k;
+}
+
+/** Demo values at secret/dev/my-app, written as root before the root token is revoked. */
+async function writeDemoValues(address: string, rootToken: string): Promise<void> {
+  process.stderr.write(
+    `\n== kv: demo values into secret/dev/my-app (as root, before the root token goes): keys ${Object.keys(DEMO_VALUES).join(", ")}\n`,
+  );
+  const client = cluster!.nodes.find((n) => n.address === address)!.client(rootToken);
+  try {
+    await client.write("secret/data/dev/my-app", { data: DEMO_VALUES });
+  } finally {
+    await client.close();
+  }
+}
+
+/**
+ * The GitOps end: `bootstrap manifests` applied with kubectl, ESO out-of-cluster, and the Secret it makes from the
+ * server's KV values, waited on (generous deadline) and printed.
+ */
+async function esoSync(k: KubeCluster, spec: string, work: string): Promise<void> {
+  const { runSealkeeper } = await import("../test/harness/run-cli.js");
+  process.stderr.write(
+    `\n== External Secrets: the manifests into the cluster\n$ sealkeeper bootstrap manifests -f ${spec} | kubectl apply -f -\n`,
+  );
+  const manifests = await runSealkeeper(["bootstrap", "manifests", "-f", spec]);
+  if (manifests.code !== 0) throw new Error(`bootstrap manifests: exit ${manifests.code}: ${manifests.stderr}`);
+  process.stderr.write(await k.kubectlOk(["apply", "-f", "-"], { stdin: manifests.stdout }));
+  process.stderr.write("\n== External Secrets Operator v0.16.2, out-of-cluster\n");
+  eso = await startEso(k, work);
+  process.stderr.write(`controllers up in ${(eso.readyMs / 1000).toFixed(1)} s (log: ${eso.log})\n`);
+  const t0 = Date.now();
+  const secret = await waitFor("the Secret dev/my-app-secrets", 180_000, async () => {
+    const r = await k.kubectl(["get", "secret", "my-app-secrets", "-n", "dev", "-o", "json"]);
+    return r.code === 0 ? (JSON.parse(r.stdout) as { data?: Record<string, string> }) : undefined;
+  });
+  process.stderr.write(
+    `\n== kubectl get secret my-app-secrets -n dev: synced by ESO in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`,
+  );
+  for (const [key, value] of Object.entries(secret.data ?? {})) {
+    process.stderr.write(`  ${key}: ${Buffer.from(value, "base64").toString("utf8")}  (demo data)\n`);
+  }
+}
+
 /** The address of the node health says is active. */
 async function activeAddress(c: TestCluster): Promise<string> {
   for (const node of c.nodes) {
@@ -243,6 +339,8 @@ async function activeAddress(c: TestCluster): Promise<string> {
 }
 
 async function shutdown(code: number): Promise<never> {
+  await eso?.stop().catch(() => undefined);
+  await kube?.stop().catch(() => undefined);
   await cluster?.stop().catch(() => undefined);
   await ciIssuer?.close().catch(() => undefined);
   // the operators' gpg-agent (gpg started it for the demo's GNUPGHOME) goes too: on success, failure and Ctrl-C

@@ -92,7 +92,7 @@ export async function checkKubernetesAuth(
         check: "reviewer",
         status: "skipped",
         message:
-          "no token_reviewer_jwt: each login's own token reviews itself (its service account needs system:auth-delegator)",
+          "no token_reviewer_jwt in the spec: not checked (the server never returns one, e.g. --create-reviewer's); without one on the server, each login's own token reviews itself (its service account needs system:auth-delegator)",
       });
       continue;
     }

@@ -243,20 +243,27 @@ function b64json(part: string): Record<string, unknown> {
 }
 
 /**
- * Manifests for the namespaces and service accounts a test logs in with (`[namespace, name]` pairs), plus the
- * reviewer vault/vault-auth bound to system:auth-delegator (as Vault's docs set it up), for `kubectl apply -f -`.
+ * Manifests for the namespaces and service accounts a test logs in with (`[namespace, name]` pairs), plus (unless
+ * `reviewer: false`, for `--create-reviewer`, which makes its own) the reviewer vault/vault-auth bound to
+ * system:auth-delegator (as Vault's docs set it up), for `kubectl apply -f -`.
  */
-export function kubeIdentities(serviceAccounts: [string, string][]): string {
-  const all: [string, string][] = [...serviceAccounts, ["vault", "vault-auth"]];
+export function kubeIdentities(serviceAccounts: [string, string][], opts: { reviewer?: boolean } = {}): string {
+  const reviewer = opts.reviewer !== false;
+  const all: [string, string][] = [
+    ...serviceAccounts,
+    ...(reviewer ? [["vault", "vault-auth"] as [string, string]] : []),
+  ];
   return [...new Set(all.map(([ns]) => ns))]
     .map((ns) => `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${ns} }\n`)
     .concat(
       all.map(([ns, sa]) => `apiVersion: v1\nkind: ServiceAccount\nmetadata: { name: ${sa}, namespace: ${ns} }\n`),
-      [
-        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: { name: vault-auth-delegator }\n" +
-          'roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator" }\n' +
-          "subjects: [{ kind: ServiceAccount, name: vault-auth, namespace: vault }]\n",
-      ],
+      reviewer
+        ? [
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: { name: vault-auth-delegator }\n" +
+              'roleRef: { apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:auth-delegator" }\n' +
+              "subjects: [{ kind: ServiceAccount, name: vault-auth, namespace: vault }]\n",
+          ]
+        : [],
     )
     .join("---\n");
 }

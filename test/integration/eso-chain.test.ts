@@ -5,23 +5,21 @@
  * CRDs. The manifests applied are `bootstrap manifests`' output; an ExternalSecret whose role's policy does not cover
  * its path gets no Secret, and ESO reports the server's denial in its status.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { VaultClient } from "../../src/vault/client.js";
-import { logChildOutput } from "../harness/child-log.js";
-import { type DevServer, freePort, sleep, startDevServer } from "../harness/cluster.js";
+import { type DevServer, startDevServer } from "../harness/cluster.js";
+import { type EsoController, installEsoCrds, startEso, waitFor } from "../harness/eso.js";
 import { type KubeCluster, kubeIdentities, startKubeCluster } from "../harness/kube.js";
-import { esoCrdDir, kubeBinaryPath } from "../harness/paths.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 import { withoutAudit, writeReferenceSpec } from "./bootstrap-helpers.js";
 
 let kube: KubeCluster;
 let server: DevServer;
 let root: VaultClient;
-let eso: ChildProcess | undefined;
+let eso: EsoController | undefined;
 let dir: string;
 let specFile: string;
 let env: Record<string, string>;
@@ -35,17 +33,6 @@ const IDENTITIES = kubeIdentities([
   ["external-secrets", "external-secrets"],
 ]);
 
-/** Polls `fn` until it returns a value (not undefined), up to `ms`. */
-async function waitFor<T>(what: string, ms: number, fn: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await sleep(250);
-  }
-}
-
 async function getJson<T>(args: string[]): Promise<T | undefined> {
   const r = await kube.kubectl([...args, "-o", "json"]);
   return r.code === 0 ? (JSON.parse(r.stdout) as T) : undefined;
@@ -54,11 +41,8 @@ async function getJson<T>(args: string[]): Promise<T | undefined> {
 beforeAll(async () => {
   kube = await startKubeCluster();
   dir = mkdtempSync(join(tmpdir(), "sealkeeper-eso-"));
-  // ESO's CRDs from its module (scripts/build-kube.sh copies config/crds/bases), server-side: they are large
-  const crds = readdirSync(esoCrdDir()).filter((f) => f.endsWith(".yaml"));
-  expect(crds.length).toBeGreaterThan(5);
-  await kube.kubectlOk(["apply", "--server-side", ...crds.flatMap((f) => ["-f", join(esoCrdDir(), f)])]);
-  await kube.kubectlOk(["wait", "--for=condition=Established", "crd", "--all", "--timeout=120s"]);
+  // ESO's CRDs from its module (scripts/build-kube.sh copies config/crds/bases)
+  expect(await installEsoCrds(kube)).toBeGreaterThan(5);
   await kube.kubectlOk(["apply", "-f", "-"], { stdin: IDENTITIES });
   const reviewerToken = await kube.createToken("vault", "vault-auth", { duration: "4h" });
 
@@ -80,32 +64,15 @@ beforeAll(async () => {
   await root.write("secret/data/production/my-app", { data: { db_password: "prod-pw", api_key: "prod-key" } });
 
   // the real controller, out-of-cluster, as the admin; no leader election, metrics on loopback
-  const t0 = Date.now();
-  eso = spawn(
-    kubeBinaryPath("external-secrets"),
-    [`--metrics-addr=127.0.0.1:${await freePort()}`, "--enable-leader-election=false", "--loglevel=info"],
-    { env: { PATH: process.env.PATH, HOME: dir, KUBECONFIG: kube.kubeconfig }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  logChildOutput(eso, join(dir, "eso.log"));
-  await waitFor("ESO's controllers to start", 120_000, async () => {
-    if (eso?.exitCode !== null)
-      throw new Error(`ESO exited:\n${readFileSync(join(dir, "eso.log"), "utf8").slice(-3000)}`);
-    return /Starting workers/.test(readFileSync(join(dir, "eso.log"), "utf8")) ? true : undefined;
-  });
-  esoReadyMs = Date.now() - t0;
+  eso = await startEso(kube, dir);
+  esoReadyMs = eso.readyMs;
   process.stderr.write(
     `eso-chain: kube-apiserver ready in ${kube.startup.apiserverMs} ms, ESO controllers up in ${esoReadyMs} ms\n`,
   );
 }, 300_000);
 
 afterAll(async () => {
-  if (eso && eso.exitCode === null) {
-    const exited = new Promise<void>((r) => eso?.once("exit", () => r()));
-    eso.kill("SIGTERM");
-    const t = setTimeout(() => eso?.kill("SIGKILL"), 10_000);
-    await exited;
-    clearTimeout(t);
-  }
+  await eso?.stop();
   await root?.close();
   await server?.stop();
   await kube?.stop();
@@ -244,7 +211,7 @@ describe("ExternalSecret -> ESO -> server -> Kubernetes Secret", () => {
     const rss = kube.rssKiB();
     let esoRss = 0;
     try {
-      esoRss = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${eso?.pid}/status`, "utf8"))?.[1] ?? 0);
+      esoRss = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${eso?.proc.pid}/status`, "utf8"))?.[1] ?? 0);
     } catch {
       // exited
     }

@@ -34,6 +34,12 @@ export interface KubernetesConfigSpec {
   kubernetes_ca_cert?: string;
   /** Secret: never printed, masked in plans. */
   token_reviewer_jwt?: string;
+  /**
+   * Set by `--create-reviewer` (never by the spec file): `kept`, the server's reviewer JWT stays (no write is planned
+   * for this config, since a write without the JWT would clear it); `minted`, token_reviewer_jwt is a new token (shown
+   * as a change even when the server already has one).
+   */
+  token_reviewer_jwt_source?: "kept" | "minted";
   issuer?: string;
   disable_iss_validation?: boolean;
   disable_local_ca_jwt?: boolean;
@@ -111,7 +117,8 @@ export const kubernetesConfigKind: ResourceKind = {
   },
 };
 
-function planK8sConfig(
+/** The change taking `have` to `want` for auth/`authPath`/config (undefined: none). Pure. */
+export function planK8sConfig(
   authPath: string,
   want: KubernetesConfigSpec,
   have: ObservedK8sConfig | undefined,
@@ -154,8 +161,10 @@ function planK8sConfig(
   }
   if ((have.pem_keys ?? []).length > 0) fields.push({ field: "pem_keys", before: have.pem_keys, after: [] });
   // The server never returns the reviewer JWT, only whether one is set: a rotated JWT is not visible here.
-  const wantSet = want.token_reviewer_jwt !== undefined;
-  if (wantSet !== have.token_reviewer_jwt_set) {
+  const wantSet = want.token_reviewer_jwt !== undefined || want.token_reviewer_jwt_source === "kept";
+  if (want.token_reviewer_jwt_source === "minted" && have.token_reviewer_jwt_set) {
+    fields.push({ field: "token_reviewer_jwt", before: true, after: "a new token", sensitive: true });
+  } else if (wantSet !== have.token_reviewer_jwt_set) {
     fields.push({ field: "token_reviewer_jwt", before: have.token_reviewer_jwt_set, after: wantSet, sensitive: true });
   }
   if (fields.length === 0) return undefined;

@@ -1,4 +1,6 @@
 import type { Command } from "commander";
+import type { ReviewerOptions, ReviewerPlan } from "../../bootstrap/kube-reviewer.js";
+import type { KubeconfigCluster } from "../../bootstrap/kubeconfig.js";
 import type { LintFinding } from "../../bootstrap/lint.js";
 import type { Plan } from "../../bootstrap/plan.js";
 import type { BootstrapSpec } from "../../bootstrap/spec.js";
@@ -10,6 +12,15 @@ import { parseBoundedInt } from "../flags.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, clientFromOptions, type RawConnectionOpts } from "../options.js";
 import { paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import {
+  addClusterOptions,
+  addReviewerOptions,
+  clusterFromFlags,
+  fillSpecFromCluster,
+  type KubeFlags,
+  reviewerOptionsFromFlags,
+  writeReviewerApplied,
+} from "./bootstrap-kube.js";
 
 export interface ExportOpts extends RawConnectionOpts {
   file: string;
@@ -21,7 +32,7 @@ export interface ExportOpts extends RawConnectionOpts {
   out?: string;
 }
 
-interface BootstrapOpts extends RawConnectionOpts {
+interface BootstrapOpts extends RawConnectionOpts, KubeFlags {
   file: string;
   format?: string;
   purge?: boolean;
@@ -35,8 +46,6 @@ interface BootstrapOpts extends RawConnectionOpts {
   secretIdOut?: string;
   /** commander's --no-kubernetes */
   kubernetes?: boolean;
-  kubeconfig?: string;
-  context?: string;
 }
 
 /** `bootstrap plan|apply|verify|manifests`: declarative mounts, Kubernetes auth, policies and apps. */
@@ -50,16 +59,8 @@ export function registerBootstrap(program: Command, io: CliIO): void {
       .requiredOption("-f, --file <file>", "bootstrap spec (YAML)")
       .option("--format <format>", "output format: table or json (VAULT_FORMAT)");
 
-  const kubeOptions = (cmd: Command) =>
-    cmd
-      .option(
-        "--kubeconfig <file>",
-        "fill kubernetes_host, the CA (and issuer) of the spec's kubernetes auth from this cluster",
-      )
-      .option("--context <name>", "with --kubeconfig: the context to use (default: its current-context)");
-
-  const plan = kubeOptions(
-    specOptions(group.command("plan").description("show what apply would change, field by field")),
+  const plan = addReviewerOptions(
+    addClusterOptions(specOptions(group.command("plan").description("show what apply would change, field by field"))),
   );
   addConnectionOptions(plan);
   plan
@@ -68,18 +69,21 @@ export function registerBootstrap(program: Command, io: CliIO): void {
     .option("--detailed-exitcode", "exit 0 when there is nothing to do, 2 when changes are pending, 1 on error")
     .action(async (opts: BootstrapOpts) => {
       const format = resolveFormat(opts.format, io);
-      const spec = await loadSpecFromOptions(opts, io);
+      const reviewerOpts = await reviewerOptionsFromFlags(opts);
+      const { spec, cluster } = await loadSpecWithCluster(opts, io);
       await withClient(opts, io, async (client) => {
-        const result = await computePlan(client, spec, opts);
-        await printPlan(io, format, result, opts.strict);
+        const { result, reviewer } = await computePlan(client, spec, opts, 8, cluster, reviewerOpts);
+        await printPlan(io, format, result, opts.strict, reviewer);
         failOnFindings(result, opts);
         if (result.conflicts.length > 0) throw new ExitWith(ExitCode.error);
-        if (opts.detailedExitcode && result.changes.length > 0) throw new ExitWith(2);
+        const { reviewerPending } = await import("../../bootstrap/kube-reviewer.js");
+        const pending = result.changes.length > 0 || (reviewer !== undefined && reviewerPending(reviewer));
+        if (opts.detailedExitcode && pending) throw new ExitWith(2);
       });
     });
 
-  const apply = kubeOptions(
-    specOptions(group.command("apply").description("apply the plan; a second apply writes nothing")),
+  const apply = addReviewerOptions(
+    addClusterOptions(specOptions(group.command("apply").description("apply the plan; a second apply writes nothing"))),
   );
   addConnectionOptions(apply);
   apply
@@ -97,15 +101,30 @@ export function registerBootstrap(program: Command, io: CliIO): void {
     .action(async (opts: BootstrapOpts) => {
       const format = resolveFormat(opts.format, io);
       const concurrency = parseConcurrency(opts.concurrency);
-      const spec = await loadSpecFromOptions(opts, io);
+      const reviewerOpts = await reviewerOptionsFromFlags(opts);
+      const { spec, cluster } = await loadSpecWithCluster(opts, io);
       const { parseSecretIdFlag } = await import("../../bootstrap/secret-id.js");
       const secretIds = (opts.secretId ?? []).map(parseSecretIdFlag);
       await withClient(opts, io, async (client) => {
         const { applyPlan } = await import("../../bootstrap/apply.js");
-        const result = await computePlan(client, spec, opts, concurrency);
-        if (format === "table") await printPlan(io, format, result, opts.strict);
+        const planned = await computePlan(client, spec, opts, concurrency, cluster, reviewerOpts);
+        const { reviewer } = planned;
+        let result = planned.result;
+        if (format === "table") await printPlan(io, format, result, opts.strict, reviewer);
         failOnFindings(result, opts);
         if (opts.revokeRootToken) await preflightRevoke(client);
+        // the cluster first (the reviewer's token goes into the server's config), and only for a plan apply accepts
+        let reviewerApplied: import("../../bootstrap/kube-reviewer.js").AppliedReviewer | undefined;
+        if (reviewer && cluster && result.conflicts.length === 0) {
+          const { applyReviewer, markSpec } = await import("../../bootstrap/kube-reviewer.js");
+          reviewerApplied = await applyReviewer(cluster, reviewer);
+          if (format === "table") writeReviewerApplied(io, reviewerApplied, reviewer.options);
+          if (reviewerApplied.token) {
+            markSpec(spec, reviewer, reviewerApplied.token.value);
+            result = await planBootstrapNow(spec, planned.observed, opts);
+          }
+        }
+        await assertNoPendingToken(result);
         const applied = await applyPlan(client, result, {
           concurrency,
           onStep: (c) => {
@@ -119,8 +138,10 @@ export function registerBootstrap(program: Command, io: CliIO): void {
         }
         if (format === "json") {
           const { planToJson } = await import("../../bootstrap/plan.js");
+          const { reviewerToJson } = await import("../../bootstrap/kube-reviewer.js");
           writeJson(io, {
             plan: planToJson(result),
+            ...(reviewer ? { kubernetes: reviewerToJson(reviewer, reviewerApplied) } : {}),
             applied: applied.applied,
             requests: applied.requests,
             ...(delivered.length > 0 ? { secretIds: delivered } : {}),
@@ -149,7 +170,7 @@ export function registerBootstrap(program: Command, io: CliIO): void {
       });
     });
 
-  const verify = kubeOptions(
+  const verify = addClusterOptions(
     specOptions(
       group
         .command("verify")
@@ -215,21 +236,21 @@ export function registerBootstrap(program: Command, io: CliIO): void {
     });
 }
 
-async function loadSpecFromOptions(
-  opts: { file: string; kubeconfig?: string; context?: string },
+async function loadSpecFromOptions(opts: { file: string } & KubeFlags, io: CliIO): Promise<BootstrapSpec> {
+  return (await loadSpecWithCluster(opts, io)).spec;
+}
+
+/** The spec, with its kubernetes auth filled from the cluster the flags name (and that cluster, for the reviewer). */
+async function loadSpecWithCluster(
+  opts: { file: string } & KubeFlags,
   io: CliIO,
-): Promise<BootstrapSpec> {
+): Promise<{ spec: BootstrapSpec; cluster?: KubeconfigCluster }> {
   const { loadSpec } = await import("../../bootstrap/spec.js");
   const { resolve } = await import("node:path");
   const spec = loadSpec(resolve(io.cwd, opts.file), { env: io.env });
-  if (opts.context && !opts.kubeconfig) throw new UsageError("--context needs --kubeconfig");
-  if (opts.kubeconfig) {
-    const { fillFromKubeconfig } = await import("../../bootstrap/kubeconfig.js");
-    for (const note of await fillFromKubeconfig(spec, resolve(io.cwd, opts.kubeconfig), opts.context)) {
-      io.stderr.write(`${note}\n`);
-    }
-  }
-  return spec;
+  const cluster = await clusterFromFlags(opts, io);
+  if (cluster) await fillSpecFromCluster(spec, cluster, opts, io);
+  return { spec, cluster };
 }
 
 async function withClient(opts: BootstrapOpts, io: CliIO, fn: (client: VaultClient) => Promise<void>): Promise<void> {
@@ -262,19 +283,62 @@ async function noteStandby(client: VaultClient, io: CliIO): Promise<void> {
   );
 }
 
-async function computePlan(client: VaultClient, spec: BootstrapSpec, opts: BootstrapOpts, concurrency = 8) {
+/**
+ * Observes the server, then (with --create-reviewer) the cluster's reviewer, and plans both. The spec's reviewed
+ * methods are marked for the planner: kept, or a new token (a stand-in until apply mints it).
+ */
+async function computePlan(
+  client: VaultClient,
+  spec: BootstrapSpec,
+  opts: BootstrapOpts,
+  concurrency = 8,
+  cluster?: KubeconfigCluster,
+  reviewerOpts?: ReviewerOptions,
+) {
   const { observeState } = await import("../../bootstrap/observe.js");
-  const { planBootstrap } = await import("../../bootstrap/plan.js");
   const observed = await observeState(client, spec, { concurrency });
+  let reviewer: ReviewerPlan | undefined;
+  if (cluster && reviewerOpts) {
+    const { clusterSource } = await import("../../bootstrap/kubeconfig.js");
+    const { decideReviewer, markSpec, observeReviewer } = await import("../../bootstrap/kube-reviewer.js");
+    const k8s = await observeReviewer(cluster, reviewerOpts);
+    reviewer = decideReviewer(spec, observed, k8s, reviewerOpts, `${clusterSource(cluster)}, ${cluster.server}`);
+    markSpec(spec, reviewer);
+  }
+  return { result: await planBootstrapNow(spec, observed, opts), observed, reviewer };
+}
+
+async function planBootstrapNow(
+  spec: BootstrapSpec,
+  observed: import("../../bootstrap/plan.js").ObservedState,
+  opts: BootstrapOpts,
+): Promise<Plan> {
+  const { planBootstrap } = await import("../../bootstrap/plan.js");
   return planBootstrap(spec, observed, { purge: opts.purge });
 }
 
-async function printPlan(io: CliIO, format: "table" | "json", plan: Plan, strict = false): Promise<void> {
+/** The plan's stand-in for the reviewer token must never reach the server. */
+async function assertNoPendingToken(plan: Plan): Promise<void> {
+  const { PENDING_TOKEN } = await import("../../bootstrap/kube-reviewer.js");
+  if (plan.changes.some((c) => c.requests.some((r) => r.body?.token_reviewer_jwt === PENDING_TOKEN)))
+    throw new Error("internal: the plan still holds the reviewer token's stand-in");
+}
+
+async function printPlan(
+  io: CliIO,
+  format: "table" | "json",
+  plan: Plan,
+  strict = false,
+  reviewer?: ReviewerPlan,
+): Promise<void> {
   const { planToJson, renderPlan } = await import("../../bootstrap/plan.js");
+  const k = reviewer ? await import("../../bootstrap/kube-reviewer.js") : undefined;
   if (format === "json") {
-    writeJson(io, planToJson(plan));
+    const json = planToJson(plan) as Record<string, unknown>;
+    writeJson(io, reviewer && k ? { ...json, kubernetes: k.reviewerToJson(reviewer) } : json);
     return;
   }
+  if (reviewer && k) io.stdout.write(k.renderReviewerPlan(reviewer, paint(useColor(io))));
   io.stdout.write(renderPlan(plan, paint(useColor(io))));
   writeFindings(io, plan.findings, strict);
 }
