@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { reservePort, reserveRun } from "../harness/ports.js";
 
-const DIR = join(tmpdir(), "sealkeeper-ports");
+const DIR = process.env.SEALKEEPER_PORTS_DIR ?? join(tmpdir(), "sealkeeper-ports");
 const ROOT = join(import.meta.dirname, "..", "..");
 
 describe("test port reservations", () => {
