@@ -2,7 +2,7 @@
  * Real Vault/OpenBao servers on loopback for integration tests, the demo and benchmarks.
  * Every server gets free ports and its own temp dir, and is killed when the test process exits, also on failure.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +12,7 @@ import { VaultHttpError } from "../../src/errors.js";
 import { VaultClient } from "../../src/vault/client.js";
 import { resolveConnection } from "../../src/vault/env.js";
 import { logChildOutput } from "./child-log.js";
+import { spawnOwned } from "./owned-spawn.js";
 import { serverBinaryPath, serverKind } from "./paths.js";
 import { reservePort, reserveRun } from "./ports.js";
 
@@ -95,7 +96,7 @@ export class TestNode {
   /** Starts the server and waits until its API answers seal-status. */
   async start(): Promise<void> {
     if (this.running) return;
-    const proc = spawn(serverBinaryPath(), ["server", `-config=${this.configPath}`], {
+    const proc = spawnOwned(serverBinaryPath(), ["server", `-config=${this.configPath}`], {
       env: serverEnv(this.env),
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -366,7 +367,7 @@ export async function startDevServer(opts: { env?: Record<string, string>; args?
   const rootToken = `dev-${randomBytes(12).toString("hex")}`;
   const dir = mkdtempSync(join(tmpdir(), "sealkeeper-dev-"));
   const logPath = join(dir, "server.log");
-  const proc = spawn(
+  const proc = spawnOwned(
     serverBinaryPath(),
     [
       "server",

@@ -3,12 +3,13 @@
  * applied server-side, and the real controller run out-of-cluster as the admin (no leader election, metrics on
  * loopback). Used by eso-chain.test.ts and `npm run demo -- --kubernetes`.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { logChildOutput } from "./child-log.js";
 import { freePort, sleep } from "./cluster.js";
 import type { KubeCluster } from "./kube.js";
+import { spawnOwned } from "./owned-spawn.js";
 import { esoCrdDir, kubeBinaryPath } from "./paths.js";
 
 /** Polls `fn` until it returns a value (not undefined), up to `ms`. */
@@ -45,7 +46,7 @@ export async function startEso(kube: KubeCluster, dir: string): Promise<EsoContr
   if (!existsSync(bin)) throw new Error(`${bin} is missing: run bash scripts/build-kube.sh all`);
   const t0 = Date.now();
   const log = join(dir, "eso.log");
-  const proc = spawn(
+  const proc = spawnOwned(
     bin,
     [`--metrics-addr=127.0.0.1:${await freePort()}`, "--enable-leader-election=false", "--loglevel=info"],
     { env: { PATH: process.env.PATH, HOME: dir, KUBECONFIG: kube.kubeconfig }, stdio: ["ignore", "pipe", "pipe"] },

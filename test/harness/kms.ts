@@ -2,12 +2,13 @@
  * The AWS KMS emulator for tests: moto's server mode (pinned, installed by scripts/setup.sh into a venv under the
  * cache), bound to loopback on a free port. Keys live in its memory: create them in the test that uses them.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { logChildOutput } from "./child-log.js";
 import { freePort, sleep } from "./cluster.js";
+import { spawnOwned } from "./owned-spawn.js";
 import { cacheRoot } from "./paths.js";
 
 export const MOTO_VERSION = "5.2.5";
@@ -46,7 +47,7 @@ export async function startKmsEmulator(opts: { env?: Record<string, string> } = 
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     // moto reads no AWS_* for its own operation; a clean env keeps the host's settings out of it
-    const proc = spawn(bin, ["-H", "127.0.0.1", "-p", String(port)], {
+    const proc = spawnOwned(bin, ["-H", "127.0.0.1", "-p", String(port)], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, PYTHONUNBUFFERED: "1", ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -9,7 +9,7 @@
  * Start-up waits on etcd's /health and the API server's /readyz (generous deadlines, no fixed sleeps); `stop()` ends
  * both and removes the directory. A process-exit hook kills whatever a crashed test left.
  */
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFile, execFileSync } from "node:child_process";
 import { createPrivateKey, sign } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
@@ -17,6 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { logChildOutput } from "./child-log.js";
 import { freePort, sleep } from "./cluster.js";
+import { spawnOwned } from "./owned-spawn.js";
 import { kubeBinaryPath } from "./paths.js";
 
 /** The issuer every cluster since Kubernetes 1.21 puts in its service-account tokens by default. */
@@ -199,7 +200,7 @@ async function stopProc(proc: ChildProcess | undefined): Promise<void> {
 }
 
 function spawnLogged(bin: string, args: string[], logPath: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const proc = spawn(bin, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawnOwned(bin, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   logChildOutput(proc, logPath);
   live.add(proc);
   proc.on("exit", () => live.delete(proc));
