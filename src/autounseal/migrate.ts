@@ -411,15 +411,8 @@ async function observe(client: VaultClient, opts: { throwOther?: boolean } = {})
 }
 
 async function isUnsealedStandby(client: VaultClient): Promise<boolean> {
-  try {
-    const res = await client.request<{ ha_enabled?: boolean; is_self?: boolean }>("GET", "sys/leader", {
-      auth: false,
-      idempotent: true,
-    });
-    return res.body?.ha_enabled === true && res.body.is_self !== true;
-  } catch {
-    return false;
-  }
+  const leader = await client.leader().catch(() => undefined);
+  return leader?.haEnabled === true && !leader.isSelf;
 }
 
 function describeStatus(s: SealStatus): string {

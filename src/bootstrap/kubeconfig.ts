@@ -213,8 +213,3 @@ export async function fillFromCluster(spec: BootstrapSpec, k: KubeconfigCluster,
   if (notes.length === 0) throw new UsageError(`${flag}: the spec has no kubernetes auth method with a config to fill`);
   return notes;
 }
-
-/** `--kubeconfig FILE [--context C]`: fillFromCluster with the kubeconfig's context. */
-export async function fillFromKubeconfig(spec: BootstrapSpec, file: string, context?: string): Promise<string[]> {
-  return fillFromCluster(spec, readKubeconfig(file, context), "--kubeconfig");
-}

@@ -49,10 +49,9 @@ function fakeNode(address: string, script: (SealStatus | "down" | "stale")[], he
       if (state === "stale") throw new VaultHttpError(address, "GET", "/v1/sys/seal-status", 500, [STALE]);
       return state;
     },
-    async request(method: string, path: string) {
-      if (method !== "GET" || path !== "sys/leader") throw new Error(`unexpected ${method} ${path}`);
+    async leader() {
       if (!leader) throw new VaultHttpError(address, "GET", "/v1/sys/leader", 503, ["Vault is sealed"]);
-      return { status: 200, body: { ha_enabled: true, is_self: false, leader_address: "http://a" } };
+      return { haEnabled: true, isSelf: false, leaderAddress: "http://a" };
     },
     async health() {
       return { status: health, body: {} };
