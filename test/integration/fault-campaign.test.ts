@@ -26,6 +26,8 @@ import { runUnseal } from "../../src/ceremony/unseal.js";
 import { parseKeyShare } from "../../src/ceremony/unseal-key.js";
 import { parseOperatorSpec, parseRecipientSpec } from "../../src/ciphers/recipient-spec.js";
 import { ShareStore } from "../../src/store/share-store.js";
+import { VaultClient } from "../../src/vault/client.js";
+import { resolveConnection } from "../../src/vault/env.js";
 import { sleep, startCluster, startNode, type TestCluster, type TestNode, waitForHa } from "../harness/cluster.js";
 import { KMS_TEST_CREDENTIALS, KMS_TEST_REGION, type KmsEmulator, startKmsEmulator } from "../harness/kms.js";
 import { type AgeOperator, ageDecrypt, makeAgeOperator } from "../harness/operators.js";
@@ -286,6 +288,52 @@ describe("fault campaign", () => {
       fault: "SIGKILL of the active node after 8 of 43 steps",
       observed: `ApplyStepError naming the step (${done} of 43 applied), hint "run apply again"; a standby became active`,
       kept: "every applied step (raft); the rerun through a standby applied the rest; plan then empty",
+    });
+  });
+
+  it("3b. reads through a standby while the active node is frozen (SIGSTOP): OpenBao answers from its replica, Vault cannot", async () => {
+    // the deterministic half of step 3's difference: a standby that forwards reads (Vault) has no answer while the
+    // active node does not run; one that answers from its own replica (OpenBao 2.x) still has. Elections start only
+    // after the raft heartbeat timeout (5 s here), so a Vault read with a 2 s timeout meets the frozen node.
+    const active = await activeIndex();
+    const standby = (active + 1) % 3;
+    const pid = node(active).pid!;
+    const reader = (timeoutMs: number) =>
+      new VaultClient({
+        ...resolveConnection({ address: node(standby).address }, {}),
+        token: rootToken,
+        timeoutMs,
+      });
+    process.kill(pid, "SIGSTOP");
+    try {
+      if (openbao) {
+        let mounts: unknown;
+        for (let attempt = 1; attempt <= 3 && mounts === undefined; attempt++) {
+          const c = reader(3_000);
+          mounts = await c.read("sys/mounts").catch(() => undefined);
+          await c.close();
+        }
+        expect(mounts).toBeDefined();
+      } else {
+        const c = reader(2_000);
+        const err = await c.read("sys/mounts").then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        await c.close();
+        expect(err).toBeInstanceOf(Error);
+      }
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await waitForHa(cluster.nodes);
+    campaign.push({
+      step: "reads through a standby",
+      fault: "SIGSTOP of the active node",
+      observed: openbao
+        ? "the standby answered sys/mounts from its own replica"
+        : "the standby's read (forwarded to the frozen active node) got no answer within 2 s",
+      kept: "SIGCONT: one active node and standbys again",
     });
   });
 
