@@ -10,6 +10,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 // type-only: erased at build, so the SDK is still loaded only inside the functions below
 import type { KeyMetadata } from "@aws-sdk/client-kms";
 import { ExitCode, SealkeeperError } from "../errors.js";
+import { defaultTrustContext } from "../util/tls-trust.js";
 import type { StaticCredentials } from "./awskms-config.js";
 import { SEAL_KMS_ACTIONS } from "./iam.js";
 
@@ -81,6 +82,7 @@ async function createClient(
 ): Promise<{ kms: KmsModule; client: InstanceType<KmsModule["KMSClient"]> }> {
   const kms = await loadKms();
   const timeout = conn.timeoutMs ?? 10_000;
+  const trust = conn.endpoint?.startsWith("http:") ? undefined : defaultTrustContext();
   const client = new kms.KMSClient({
     region: conn.region,
     ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
@@ -94,7 +96,12 @@ async function createClient(
         }
       : {}),
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: Math.min(timeout, 5_000), requestTimeout: timeout },
+    requestHandler: {
+      connectionTimeout: Math.min(timeout, 5_000),
+      requestTimeout: timeout,
+      // a NODE_EXTRA_CA_CERTS the launcher deferred (src/util/tls-trust.ts) is trusted by the SDK's agent too
+      ...(trust ? { httpsAgent: { secureContext: trust } } : {}),
+    },
   });
   keepErrorBodies(client);
   return { kms, client };

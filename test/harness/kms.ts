@@ -4,6 +4,8 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import * as http from "node:http";
+import * as https from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { logChildOutput } from "./child-log.js";
@@ -39,7 +41,9 @@ process.on("exit", () => {
 });
 
 /** Starts moto_server on 127.0.0.1 and waits until it answers. Throws when moto is not installed. */
-export async function startKmsEmulator(opts: { env?: Record<string, string> } = {}): Promise<KmsEmulator> {
+export async function startKmsEmulator(
+  opts: { env?: Record<string, string>; tls?: { certPath: string; keyPath: string; caCertPath: string } } = {},
+): Promise<KmsEmulator> {
   const bin = kmsEmulatorBinary();
   if (!bin) throw new Error("moto_server not found: run scripts/setup.sh (or set MOTO_SERVER)");
   const dir = mkdtempSync(join(tmpdir(), "sealkeeper-kms-"));
@@ -47,20 +51,21 @@ export async function startKmsEmulator(opts: { env?: Record<string, string> } = 
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     // moto reads no AWS_* for its own operation; a clean env keeps the host's settings out of it
-    const proc = spawnOwned(bin, ["-H", "127.0.0.1", "-p", String(port)], {
+    const tlsArgs = opts.tls ? ["-c", opts.tls.certPath, "-k", opts.tls.keyPath] : [];
+    const proc = spawnOwned(bin, ["-H", "127.0.0.1", "-p", String(port), ...tlsArgs], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, PYTHONUNBUFFERED: "1", ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     logChildOutput(proc, logPath);
     live.add(proc);
     proc.on("exit", () => live.delete(proc));
-    const endpoint = `http://127.0.0.1:${port}`;
+    const endpoint = `${opts.tls ? "https" : "http"}://127.0.0.1:${port}`;
+    const ca = opts.tls ? readFileSync(opts.tls.caCertPath, "utf8") : undefined;
     const deadline = Date.now() + 30_000;
     while (Date.now() < deadline && proc.exitCode === null) {
       try {
         // moto answers its own dashboard API without credentials
-        const res = await fetch(`${endpoint}/moto-api/data.json`, { signal: AbortSignal.timeout(1000) });
-        if (res.ok) {
+        if ((await probe(`${endpoint}/moto-api/data.json`, ca)) === 200) {
           return {
             endpoint,
             async stop() {
@@ -86,6 +91,19 @@ export async function startKmsEmulator(opts: { env?: Record<string, string> } = 
   throw new Error(
     `moto_server did not start:\n${existsSync(logPath) ? readFileSync(logPath, "utf8").slice(-2000) : ""}`,
   );
+}
+
+/** The status of one GET (node:http or node:https with the given CA), rejecting when nothing answers within 1 s. */
+function probe(url: string, ca: string | undefined): Promise<number> {
+  const transport = url.startsWith("https:") ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = transport.get(url, { timeout: 1000, ...(ca ? { ca } : {}) }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+  });
 }
 
 /**

@@ -2,11 +2,13 @@
  * `autounseal awskms --validate / --create-key / --out` against the KMS emulator (moto) on loopback.
  * Keys are made in the test through the real AWS SDK; the CLI runs in-process.
  */
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort } from "../harness/cluster.js";
+import { BIN, childEnv, REPO_ROOT } from "../harness/child-cli.js";
+import { freePort, makeTlsMaterial } from "../harness/cluster.js";
 import { KMS_TEST_CREDENTIALS, KMS_TEST_REGION, type KmsEmulator, startKmsEmulator } from "../harness/kms.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 
@@ -213,5 +215,56 @@ describe("autounseal awskms --out", () => {
     const again = await runSealkeeper(argv, { env });
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/seal-awskms.hcl already exists: refusing to overwrite/);
+  });
+});
+
+/**
+ * The AWS SDK's own HTTPS agent trusts a NODE_EXTRA_CA_CERTS the npm launcher deferred (src/util/tls-trust.ts):
+ * moto serving TLS with a certificate of a throwaway CA, validated through bin/sealkeeper's #! line and through plain
+ * `node bin/sealkeeper` (Node loading the file itself); both must agree, and without the file both must refuse.
+ */
+describe("autounseal awskms --validate over TLS, the CA from NODE_EXTRA_CA_CERTS", () => {
+  let tlsEmu: KmsEmulator;
+  let tlsKey: string;
+  let caCertPath: string;
+  beforeAll(async () => {
+    const material = makeTlsMaterial(mkdtempSync(join(tmpdir(), "sk-kms-tls-")));
+    caCertPath = material.caCertPath;
+    tlsEmu = await startKmsEmulator({ tls: material });
+    const c = new kms.KMSClient({
+      region: KMS_TEST_REGION,
+      endpoint: tlsEmu.endpoint,
+      credentials: { accessKeyId: KMS_TEST_CREDENTIALS.accessKey, secretAccessKey: KMS_TEST_CREDENTIALS.secretKey },
+      requestHandler: { httpsAgent: { ca: readFileSync(caCertPath, "utf8") } },
+    });
+    tlsKey = (await c.send(new kms.CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    c.destroy();
+  }, 90_000);
+  afterAll(async () => {
+    await tlsEmu?.stop();
+  });
+  const run = (cmd: string, pre: string[], extraCa: string | undefined) => {
+    const args = [...pre, "autounseal", "awskms", "--region", KMS_TEST_REGION, "--endpoint", tlsEmu.endpoint];
+    const r = spawnSync(cmd, [...args, "--key-id", tlsKey, "--validate"], {
+      cwd: REPO_ROOT,
+      env: childEnv({ ...env, ...(extraCa ? { NODE_EXTRA_CA_CERTS: extraCa } : {}) }),
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  it("validates the key through the launcher and through node, with the CA file", () => {
+    for (const r of [run(BIN, [], caCertPath), run(process.execPath, [BIN], caCertPath)]) {
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/round trip\s+ok/);
+    }
+  });
+  it("refuses the endpoint without it, both ways", () => {
+    for (const r of [run(BIN, [], undefined), run(process.execPath, [BIN], undefined)]) {
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/certificate|self-signed|issuer/i);
+    }
   });
 });

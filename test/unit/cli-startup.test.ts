@@ -81,3 +81,49 @@ describe("start-up built-ins of the built CLI", () => {
     expect(mods.filter((m) => ["http", "https", "tls", "crypto"].includes(m))).toEqual([]);
   });
 });
+
+/**
+ * The npm launcher (bin/sealkeeper run through its #! line, as npm's bin link runs it) moves NODE_EXTRA_CA_CERTS aside
+ * before Node starts (Node 20 parses the file in full at start: about 110 ms with Debian's bundle here), and puts it
+ * back for child processes; the trust side is test/integration/status-tls.test.ts.
+ */
+function launch(env: Record<string, string>): { status: number | null; seen: Record<string, unknown> } {
+  const dir = mkdtempSync(join(tmpdir(), "sk-launcher-"));
+  const out = join(dir, "seen.json");
+  const preload = join(dir, "preload.cjs");
+  writeFileSync(
+    preload,
+    `const atStart = process.env.NODE_EXTRA_CA_CERTS ?? null;
+process.on("exit", () => require("node:fs").writeFileSync(${JSON.stringify(out)}, JSON.stringify({
+  atStart, atExit: process.env.NODE_EXTRA_CA_CERTS ?? null,
+  deferredAtExit: process.env.SEALKEEPER_DEFERRED_EXTRA_CA_CERTS ?? null,
+  tls: process.moduleLoadList.includes("NativeModule tls"),
+})));`,
+  );
+  const r = spawnSync(
+    join(process.cwd(), "bin", "sealkeeper"),
+    ["status", "-a", "http://127.0.0.1:1", "--timeout", "1s"],
+    {
+      env: { PATH: process.env.PATH, NO_COLOR: "1", NODE_OPTIONS: `--require ${preload}`, ...env },
+      encoding: "utf8",
+      timeout: 30_000,
+    },
+  );
+  expect(r.error).toBeUndefined();
+  return { status: r.status, seen: JSON.parse(readFileSync(out, "utf8")) };
+}
+
+describe("the launcher defers NODE_EXTRA_CA_CERTS", () => {
+  it("Node starts without it, the CLI's environment has it back, and an http:// status loads no TLS", () => {
+    const extra = join(mkdtempSync(join(tmpdir(), "sk-extra-")), "extra.pem");
+    writeFileSync(extra, "");
+    const r = launch({ NODE_EXTRA_CA_CERTS: extra });
+    expect(r.status).toBe(1); // nothing listens there
+    expect(r.seen).toEqual({ atStart: null, atExit: extra, deferredAtExit: null, tls: false });
+  });
+  it("without the variable nothing is deferred, and a stale deferral from the environment is dropped", () => {
+    const r = launch({ SEALKEEPER_DEFERRED_EXTRA_CA_CERTS: "/stale/from/a/parent" });
+    expect(r.status).toBe(1);
+    expect(r.seen).toEqual({ atStart: null, atExit: null, deferredAtExit: null, tls: false });
+  });
+});
