@@ -6,6 +6,8 @@
  * - the same unseal through the CLI (one `sealkeeper unseal` process, the quorum engine) vs what an operator does
  *   without it, the `vault operator unseal` (or `bao operator unseal`) loop: one process per share per node, 9 calls
  *   (goal: at least 5x faster).
+ * Each start-up and the CLI unseal run in this environment and, when it sets NODE_EXTRA_CA_CERTS, without it too
+ * (environments() below).
  * Run alone with `node --import tsx bench/ceremony.ts`; results and method in docs/benchmarks.md.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
