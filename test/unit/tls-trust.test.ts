@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -118,5 +118,30 @@ describe("every TLS caller uses it", () => {
     await expect(kubeRequest({ context: "t", server: url, ca, credentials: {} }, "GET", "/version")).rejects.toThrow(
       /cannot reach/,
     );
+  });
+});
+
+/**
+ * The deferral is only as good as its coverage: a TLS caller that makes its own connections without
+ * defaultTrustContext would silently stop trusting the user's NODE_EXTRA_CA_CERTS under the launcher. Every source
+ * file that loads node:https / node:tls (other than type-only) or builds a KMS client must use it.
+ */
+describe("no TLS caller in src/ bypasses the deferred trust", () => {
+  it("each file that opens TLS connections uses defaultTrustContext", () => {
+    const root = join(import.meta.dirname, "..", "..", "src");
+    const files = (readdirSync(root, { recursive: true }) as string[]).filter((f) => f.endsWith(".ts"));
+    const callers = files.filter((f) => {
+      const text = readFileSync(join(root, f), "utf8").replace(/^import type .*$/gm, "");
+      return /["']node:(https|tls)["']|KMSClient\(/.test(text);
+    });
+    const exempt = new Set(["util/lazy-builtin.ts", "util/tls-trust.ts"]);
+    const found = callers.filter((f) => !exempt.has(f)).sort();
+    expect(found).toEqual([
+      "autounseal/validate.ts",
+      "bootstrap/kube-check.ts",
+      "bootstrap/kubeconfig.ts",
+      "vault/client.ts",
+    ]);
+    for (const f of found) expect(readFileSync(join(root, f), "utf8"), f).toMatch(/defaultTrustContext\(/);
   });
 });
