@@ -8,8 +8,7 @@
  *
  * An API server that cannot be reached from here is a note, not a failure: Vault may well reach it from its network.
  */
-import type { SecureContext } from "node:tls";
-import { defaultTrustContext } from "../util/tls-trust.js";
+import { trustOptions } from "../util/tls-trust.js";
 import type { AuthSpec } from "./spec.js";
 
 export type KubeCheckStatus = "ok" | "fail" | "unreachable" | "skipped";
@@ -40,7 +39,12 @@ async function httpsCall(
     if (opts.body !== undefined) headers["content-type"] = "application/json";
     const req = transport.request(
       u,
-      { method: opts.method, headers, timeout: opts.timeoutMs, ...trustOptions(u, opts.ca) },
+      {
+        method: opts.method,
+        headers,
+        timeout: opts.timeoutMs,
+        ...(u.protocol === "https:" ? trustOptions({ ca: opts.ca || undefined }) : {}),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -53,13 +57,6 @@ async function httpsCall(
     if (opts.body !== undefined) req.write(opts.body);
     req.end();
   });
-}
-
-/** The given CA, else the default trust (with a NODE_EXTRA_CA_CERTS the launcher deferred: src/util/tls-trust.ts). */
-function trustOptions(u: URL, ca: string | undefined): { ca?: string; secureContext?: SecureContext } {
-  if (ca) return { ca };
-  const secureContext = u.protocol === "https:" ? defaultTrustContext() : undefined;
-  return secureContext ? { secureContext } : {};
 }
 
 const UNREACHABLE = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT"]);

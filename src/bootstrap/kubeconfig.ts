@@ -8,10 +8,9 @@
  */
 import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
-import type { SecureContext } from "node:tls";
 import { parse } from "yaml";
 import { UsageError } from "../errors.js";
-import { defaultTrustContext } from "../util/tls-trust.js";
+import { trustOptions } from "../util/tls-trust.js";
 import type { BootstrapSpec } from "./spec.js";
 
 interface KubeconfigFile {
@@ -102,7 +101,8 @@ export async function kubeRequest(
       {
         method,
         timeout: timeoutMs,
-        ...kubeTls(k),
+        // the cluster's CA, else the default trust (with a NODE_EXTRA_CA_CERTS the launcher deferred)
+        ...trustOptions({ ca: k.ca || undefined, cert: k.credentials.cert, key: k.credentials.key }),
         headers: {
           accept: "application/json",
           ...(payload !== undefined ? { "content-type": "application/json" } : {}),
@@ -121,18 +121,6 @@ export async function kubeRequest(
     );
     req.end(payload);
   });
-}
-
-/**
- * The TLS options of a call: the cluster's CA when the kubeconfig names one, else the default trust (with a
- * NODE_EXTRA_CA_CERTS the launcher deferred: src/util/tls-trust.ts); the client certificate when there is one.
- */
-function kubeTls(k: KubeconfigCluster): { ca?: string; cert?: string; key?: string; secureContext?: SecureContext } {
-  const client =
-    k.credentials.cert && k.credentials.key ? { cert: k.credentials.cert, key: k.credentials.key } : undefined;
-  if (k.ca) return { ca: k.ca, ...client };
-  const secureContext = defaultTrustContext(client);
-  return secureContext ? { secureContext } : { ...client };
 }
 
 /** The message of a Kubernetes Status answer (what kubectl prints for a failed call), else the bare status. */

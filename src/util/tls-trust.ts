@@ -25,7 +25,7 @@ let shared: Tls.SecureContext | null | undefined;
 let warned = false;
 
 /** The deferred file's path, when the launcher deferred one (else Node's own root store already holds it). */
-export function deferredExtraCaFile(): string | undefined {
+function deferredExtraCaFile(): string | undefined {
   const file = (globalThis as Record<symbol, unknown>)[DEFERRED_EXTRA_CA_CERTS];
   return typeof file === "string" && file !== "" ? file : undefined;
 }
@@ -58,6 +58,23 @@ export function defaultTrustContext(client?: { cert: string; key: string }): Tls
   }
   if (client === undefined) shared = context ?? null;
   return context;
+}
+
+/**
+ * The trust options of one TLS caller: an explicit CA replaces the default trust (Node's semantics), so it is passed
+ * as given, with the client certificate; without one, the default trust with a deferred NODE_EXTRA_CA_CERTS as one
+ * secure context (the client certificate inside it), or nothing to add when nothing was deferred.
+ */
+export function trustOptions(o: { ca?: string | string[]; cert?: string; key?: string }): {
+  ca?: string | string[];
+  cert?: string;
+  key?: string;
+  secureContext?: Tls.SecureContext;
+} {
+  const client = o.cert !== undefined && o.key !== undefined ? { cert: o.cert, key: o.key } : undefined;
+  const secureContext = o.ca === undefined ? defaultTrustContext(client) : undefined;
+  if (secureContext) return { secureContext };
+  return { ...(o.ca !== undefined ? { ca: o.ca } : {}), ...client };
 }
 
 /** For tests: forget the shared context. */

@@ -4,7 +4,7 @@ import type * as Https from "node:https";
 import { join } from "node:path";
 import { UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import { lazyBuiltin } from "../util/lazy-builtin.js";
-import { defaultTrustContext } from "../util/tls-trust.js";
+import { trustOptions } from "../util/tls-trust.js";
 import { type ConnectionSettings, isLoopbackAddress } from "./env.js";
 import type {
   HealthStatus,
@@ -280,15 +280,11 @@ function createAgent(s: ConnectionSettings): http.Agent {
     throw new UsageError("a client certificate needs its key, and a key its certificate (set both)");
   }
   if (!s.address.startsWith("https:")) return new http.Agent({ keepAlive: true, keepAliveMsecs: 4_000 });
-  // the default trust plus a NODE_EXTRA_CA_CERTS the launcher deferred (src/util/tls-trust.ts); an explicit CA replaces both
-  const secureContext =
-    ca === undefined && !s.tls.skipVerify
-      ? defaultTrustContext(cert !== undefined && key !== undefined ? { cert, key } : undefined)
-      : undefined;
   return new (https().Agent)({
     keepAlive: true,
     keepAliveMsecs: 4_000,
-    ...(secureContext ? { secureContext } : { ca, cert, key }),
+    // an explicit CA, else the default trust with a NODE_EXTRA_CA_CERTS the launcher deferred (src/util/tls-trust.ts)
+    ...(s.tls.skipVerify ? { ca, cert, key } : trustOptions({ ca, cert, key })),
     rejectUnauthorized: !s.tls.skipVerify,
     // Node checks the certificate against servername when it is set (the VAULT_TLS_SERVER_NAME semantics)
     ...(s.tls.serverName ? { servername: s.tls.serverName } : {}),
