@@ -298,6 +298,10 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
         },
       ],
       source: opts.source,
+      onRefused: (share, reason) =>
+        (opts.log ?? ((line: string) => process.stderr.write(`${line}\n`)))(
+          `share from ${share.operator ?? share.origin} [${share.fingerprint}]: refused: ${reason}`,
+        ),
       describe: (outcome, ctx) =>
         outcome === "node-down" && lost ? lost : describeFor(client.address, submitNonce)(outcome, ctx),
       prompt: ([n]) => ({

@@ -211,6 +211,13 @@ export interface QuorumRunOptions {
   onShare?: (share: KeyShare, results: ShareResult[]) => void;
   /** When a rejected set's wrong share is told (the rest of the set is proven). */
   onWrongShare?: (set: RejectedSet) => void;
+  /** The length of this cluster's shares when the ceremony knows it (else the first share a node counted tells). */
+  shareLength?: () => number | undefined;
+  /**
+   * A share refused before sending (it cannot be a share of this cluster): nothing was sent, no progress consumed,
+   * and the source is asked for the next one. Without it, the refusal ends the run as a UsageError.
+   */
+  onRefused?: (share: KeyShare, reason: string) => void;
 }
 
 export interface QuorumRun {
@@ -229,6 +236,8 @@ class Ledger {
   readonly given: KeyShare[] = [];
   readonly proven = new Map<string, KeyShare>();
   readonly rejected: RejectedSet[] = [];
+  /** The length of the shares a node counted in this run. */
+  length?: number;
   private readonly attempts = new Map<QuorumNode, KeyShare[]>();
 
   constructor(private readonly onWrongShare?: (set: RejectedSet) => void) {}
@@ -240,12 +249,17 @@ class Ledger {
   /** Books one outcome; for a rejected set, returns the set. */
   settle(node: QuorumNode, share: KeyShare, outcome: QuorumOutcome, before: number): RejectedSet | undefined {
     const attempt = this.counted(node);
+    if (outcome === "accepted" || outcome === "restarted" || outcome === "complete") this.length = share.bytes.length;
     switch (outcome) {
       case "accepted":
         this.attempts.set(node, node.progress <= before ? [share] : [...attempt, share]);
         return undefined;
       case "restarted":
         this.attempts.set(node, [share]);
+        return undefined;
+      case "duplicate":
+        // the node counts it in this attempt (by its own word): booked, so it is not replayed to it
+        if (!attempt.some((s) => s.fingerprint === share.fingerprint)) this.attempts.set(node, [...attempt, share]);
         return undefined;
       case "complete":
         for (const s of [...attempt, share]) this.proven.set(s.fingerprint, s);
@@ -283,6 +297,26 @@ class Ledger {
   }
 }
 
+/**
+ * Why `share` cannot be a share of this cluster, said before anything is sent; undefined when it may be one. (The
+ * bytes alone are checked where they are parsed: parseKeyShare.)
+ */
+function refusalOf(share: KeyShare, ledger: Ledger, known: number | undefined): string | undefined {
+  const who = `the share from ${share.operator ?? share.origin}`;
+  const length = known ?? ledger.length;
+  if (length !== undefined && share.bytes.length !== length) {
+    return (
+      `${who} is ${share.bytes.length} bytes, this cluster's shares are ${length} (${known !== undefined ? "by the server's share count" : "as those counted so far"}): ` +
+      "a digit dropped or added, or a key of another kind; it was not sent"
+    );
+  }
+  const wrong = ledger.rejected.find((r) => r.wrong?.fingerprint === share.fingerprint);
+  if (wrong) {
+    return `${who} [${share.fingerprint}] is the wrong share of the set ${wrong.address} refused (the others unsealed a node): it was not sent`;
+  }
+  return undefined;
+}
+
 function sameSet(a: RejectedSet, b: RejectedSet): boolean {
   const key = (r: RejectedSet) =>
     `${r.earlier}:${r.shares
@@ -307,8 +341,12 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
     return results;
   };
   // Only proven shares, and none the node already counts in its attempt: a share of a refused set (or one no set
-  // has proven yet) is asked for again rather than given on the engine's authority.
+  // has proven yet) is asked for again rather than given on the engine's authority. And only to a node whose whole
+  // attempt is proven: completing a set that holds an unproven share (or shares counted before this run) would be
+  // sending that share on the engine's authority too.
   const replay = async (t: QuorumTarget) => {
+    const counted = ledger.counted(t.node);
+    if (t.node.progress > counted.length || counted.some((s) => !ledger.proven.has(s.fingerprint))) return;
     for (const earlier of [...ledger.proven.values()]) {
       if (t.node.state !== "open") break;
       if (!ledger.counted(t.node).some((s) => s.fingerprint === earlier.fingerprint)) {
@@ -326,15 +364,23 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
     }
     const share = await opts.source.next(opts.prompt(opts.targets.map((t) => t.node)));
     if (share === null) break;
+    const refusal = refusalOf(share, ledger, opts.shareLength?.());
+    if (refusal) {
+      share.bytes.fill(0);
+      if (!opts.onRefused) throw new UsageError(refusal);
+      opts.onRefused(share, refusal);
+      continue;
+    }
     sharesUsed++;
     const repeated = seen.has(share.fingerprint);
     seen.add(share.fingerprint);
     if (!repeated) given.push(share);
     const results = await feedAll(open, share, repeated);
-    // A node that restarted since the last share counts only this one now: give it the proven shares again from
-    // memory, so the operators need not step up twice. One pass: a node that restarts again is left to later shares.
-    for (const r of results.filter((x) => x.outcome === "restarted")) {
-      await replay(open.find((t) => t.node.address === r.address)!);
+    // A node still counting gets the proven shares it lacks, from memory, so the operators need not step up twice:
+    // one that restarted (it counts only this share now) once its attempt is proven, and one left behind when a set
+    // completed elsewhere. One pass per share: a node that restarts again is left to later shares.
+    if (results.some((r) => r.outcome !== "accepted" && r.outcome !== "duplicate")) {
+      for (const t of opts.targets) if (t.node.state === "open") await replay(t);
     }
   }
   return { sharesUsed, given, rejected: ledger.rejected };

@@ -576,6 +576,8 @@ async function collectShares(
       },
     ],
     source: opts.source,
+    onRefused: (share, reason) =>
+      log(`share from ${share.operator ?? share.origin} [${share.fingerprint}]: refused: ${reason}`),
     describe: describeFor(report, critical, notes),
     prompt: ([n]) => ({
       progressLine: `${report.address} ${name}: ${phase === "update" ? "OLD" : "NEW"} shares ${n!.progress}/${n!.required} (nonce ${n!.nonce ?? report.nonce})`,

@@ -6,6 +6,7 @@
  * limit (--join-timeout), with progress shown.
  */
 import { describeError, SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { SHARE_BYTES } from "../store/share-text.js";
 import type { VaultClient } from "../vault/client.js";
 import type { SealStatus } from "../vault/types.js";
 import {
@@ -39,6 +40,8 @@ export interface UnsealNodeReport {
 export type UnsealEvent =
   | { kind: "node"; node: UnsealNodeReport }
   | { kind: "share"; share: KeyShare; results: ShareResult[] }
+  /** A share refused before sending: it cannot be a share of this cluster (nothing sent, no progress consumed). */
+  | { kind: "refused"; share: KeyShare; reason: string }
   /** The wrong share of a refused set is told: every other share of the set is proven by an unsealed node. */
   | { kind: "wrong-share"; set: RejectedSet }
   /** A node is being waited for (joining its leader); every few seconds while it lasts. */
@@ -74,6 +77,8 @@ export interface UnsealReport {
 
 interface UnsealTarget extends QuorumTarget {
   client: VaultClient;
+  /** The number of shares the node was initialised with, from its seal-status. */
+  shares?: number;
 }
 
 /**
@@ -202,6 +207,17 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
       }
       emit({ kind: "share", share, results });
     },
+    // more than one share: each is a Shamir share of the 32-byte key (33 bytes); one share is the key itself
+    shareLength: () => (targets.some((t) => (t.shares ?? 0) > 1) ? SHARE_BYTES : undefined),
+    onRefused: (share, reason) => {
+      opts.transcript?.append({
+        action: "unseal-share-refused",
+        operator: share.operator,
+        shareFingerprint: share.fingerprint,
+        detail: reason,
+      });
+      emit({ kind: "refused", share, reason });
+    },
     onWrongShare: (set) => {
       opts.transcript?.append({
         action: "unseal-wrong-share",
@@ -282,7 +298,9 @@ const describe: Parameters<typeof runQuorum>[0]["describe"] = (outcome, { node, 
 
 async function observe(t: UnsealTarget): Promise<void> {
   try {
-    applyStatus(t.node, await t.client.sealStatus());
+    const s = await t.client.sealStatus();
+    if (s.n > 0) t.shares = s.n;
+    applyStatus(t.node, s);
   } catch (err) {
     markFault(t.node, err);
   }

@@ -71,6 +71,12 @@ function reportEvent(io: CliIO, e: UnsealEvent, p: Paint): void {
     );
     return;
   }
+  if (e.kind === "refused") {
+    io.stderr.write(
+      `share from ${e.share.operator ?? e.share.origin} [${e.share.fingerprint}]: ${p.yellow("refused")}: ${e.reason}\n`,
+    );
+    return;
+  }
   if (e.kind === "wrong-share") {
     const w = e.set.wrong!;
     io.stderr.write(

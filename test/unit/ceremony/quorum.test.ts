@@ -120,7 +120,7 @@ describe("quorum engine: outcomes from answers", () => {
  */
 function raftNode(address: string, threshold: number, good: Set<string>, opts: { joining?: boolean } = {}) {
   const keys: string[] = [];
-  const state = { wedged: false, complete: false, received: [] as string[] };
+  const state = { wedged: false, complete: false, received: [] as string[], attempt: 1 };
   const node = newNode(address, 0, threshold);
   if (opts.joining) node.state = "waiting";
   const target: QuorumTarget = {
@@ -128,7 +128,7 @@ function raftNode(address: string, threshold: number, good: Set<string>, opts: {
     submit: async (s) => {
       state.received.push(s.origin);
       if (!keys.includes(s.hex)) keys.push(s.hex);
-      if (keys.length < threshold) return { progress: keys.length, nonce: "n", complete: false };
+      if (keys.length < threshold) return { progress: keys.length, nonce: `n${state.attempt}`, complete: false };
       const ok = keys.every((k) => good.has(k));
       keys.length = 0;
       if (ok) {
@@ -142,7 +142,11 @@ function raftNode(address: string, threshold: number, good: Set<string>, opts: {
       throw http(400, "cipher: message authentication failed");
     },
   };
-  return { target, state };
+  const restart = () => {
+    keys.length = 0;
+    state.attempt++;
+  };
+  return { target, state, restart };
 }
 
 describe("quorum engine: only proven shares are replayed (issue 25)", () => {
@@ -191,6 +195,32 @@ describe("quorum engine: only proven shares are replayed (issue 25)", () => {
       expect(wrong).toEqual([]);
     });
   }
+
+  it("a node restarted between shares gets the earlier share once the others prove it (fault campaign)", async () => {
+    const nodes = ["http://n1", "http://n2", "http://n3"].map((a) => raftNode(a, 3, goodHex));
+    let i = 0;
+    const shares = [good[0]!, good[1]!, good[2]!];
+    const outcomes: string[] = [];
+    await runQuorum({
+      targets: nodes.map((n) => n.target),
+      source: {
+        next: async () => {
+          if (i === 1) nodes[0]!.restart();
+          return shares[i++] ?? null;
+        },
+      },
+      describe: (o) => o,
+      prompt: () => ({ progressLine: "", remaining: 3 }),
+      onShare: (s, r) => outcomes.push(`${s.operator}: ${r.map((x) => x.outcome).join(" ")}`),
+    });
+    expect(nodes.map((n) => n.state.complete)).toEqual([true, true, true]);
+    expect(outcomes).toEqual([
+      "op1: accepted accepted accepted",
+      "op2: restarted accepted accepted",
+      "op3: accepted complete complete",
+      "op1: complete",
+    ]);
+  });
 
   it("the wrong share is named when the rest of the refused set completes a node", async () => {
     const leader = raftNode("http://n1", 3, goodHex);
