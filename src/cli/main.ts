@@ -6,6 +6,7 @@ import { VERSION } from "../version.js";
 import { registerCommands } from "./commands/index.js";
 import { ExitWith } from "./exit.js";
 import type { CliIO } from "./io.js";
+import { refuseSecretPaths } from "./options.js";
 import { paint, useColor } from "./output.js";
 
 /**
@@ -25,6 +26,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     });
   registerCommands(program, io, argv);
   for (const cmd of program.commands) applyEdge(cmd, io);
+  // a share or key given where a path goes is refused before any command reads it, naming the flag only
+  program.hook("preAction", (_program, action) => refuseSecretPaths(action, io));
 
   let code: number;
   try {
