@@ -4,6 +4,7 @@
  * KeyShare objects; the ceremonies never know which source they read.
  */
 import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { OpenShareError } from "../ciphers/errors.js";
 import { fileExtensionFor, recipientTypes } from "../ciphers/registry.js";
@@ -182,7 +183,8 @@ export function scriptedShareSource(opts: {
  * The interactive source: for each share, the operator chooses to type/paste it (masked) or to open their sealed
  * share file with their key (passphrase masked). A typo is explained and asked again; it never ends the ceremony.
  */
-export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }): ShareSource {
+export function interactiveShareSource(prompter: Prompter, opts: { cwd: string; home?: string }): ShareSource {
+  const path = (answer: string) => resolve(opts.cwd, expandHome(answer.trim(), opts.home ?? homedir()));
   return {
     async next(context) {
       prompter.say(`progress: ${context.progressLine}`);
@@ -204,8 +206,8 @@ export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }
             const share = parseKeyShare(text, "prompt");
             return { ...share, operator: await askName() };
           }
-          const file = resolve(opts.cwd, (await prompter.input("Sealed share file:")).trim());
-          const identityPath = (await prompter.input("Your private key / age identity file:")).trim();
+          const file = path(await prompter.input("Sealed share file:"));
+          const identityPath = path(await prompter.input("Your private key / age identity file:"));
           const identities = readIdentities([identityPath], opts.cwd);
           let share: KeyShare;
           try {
@@ -223,6 +225,11 @@ export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }
       }
     },
   };
+}
+
+/** `~` and `~/...` as a shell expands them at a path prompt (the answer never went through a shell). */
+export function expandHome(path: string, home: string): string {
+  return path === "~" ? home : path.startsWith("~/") ? join(home, path.slice(2)) : path;
 }
 
 /**
