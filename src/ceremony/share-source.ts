@@ -183,7 +183,20 @@ export function scriptedShareSource(opts: {
  * The interactive source: for each share, the operator chooses to type/paste it (masked) or to open their sealed
  * share file with their key (passphrase masked). A typo is explained and asked again; it never ends the ceremony.
  */
-export function interactiveShareSource(prompter: Prompter, opts: { cwd: string; home?: string }): ShareSource {
+export function interactiveShareSource(
+  prompter: Prompter,
+  opts: {
+    cwd: string;
+    home?: string;
+    /** The ceremony keeps a transcript (the name goes into it). */
+    transcript?: boolean;
+    /** The name Enter gives (the user name): a share is never counted anonymously by accident. */
+    defaultName?: string;
+  },
+): ShareSource {
+  const nameQuestion =
+    `Your name (${opts.transcript ? "for the transcript and the progress lines" : "for the progress lines"}` +
+    `${opts.defaultName ? `; Enter: ${opts.defaultName}` : ", optional"}):`;
   const path = (answer: string) => resolve(opts.cwd, expandHome(answer.trim(), opts.home ?? homedir()));
   return {
     async next(context) {
@@ -198,8 +211,7 @@ export function interactiveShareSource(prompter: Prompter, opts: { cwd: string; 
         // The name is asked AFTER the share: the share goes to the hidden prompt that comes right after the choice
         // (pasting it one prompt early used to put it on the echoed name line); a plain prompt refuses anything
         // share-shaped anyway (Prompter.input).
-        const askName = async () =>
-          (await prompter.input("Your name (for the transcript, optional):")).trim() || undefined;
+        const askName = async () => (await prompter.input(nameQuestion)).trim() || opts.defaultName || undefined;
         try {
           if (how === "paste") {
             const text = await prompter.secret("Share:");

@@ -18,6 +18,8 @@ export function addShareInputOptions(cmd: Command): Command {
 }
 
 export interface ShareInputOptions {
+  /** The ceremony keeps a transcript: the operator-name prompt says so only then. */
+  transcript?: string | boolean;
   shareFile?: string[];
   identity?: string[];
   passphraseFile?: string;
@@ -36,9 +38,12 @@ export async function shareSourceFromOptions(opts: ShareInputOptions, io: CliIO,
   const interactive = io.stdinIsTTY && !opts.nonInteractive && files.length === 0;
   if (interactive) {
     const { ttyPrompter } = await import("../prompt/prompter.js");
+    const user = io.env.USER || io.env.LOGNAME;
     return interactiveShareSource(ttyPrompter({ input: io.stdin, output: io.stderr }), {
       cwd: io.cwd,
+      transcript: Boolean(opts.transcript),
       ...(io.env.HOME ? { home: io.env.HOME } : {}),
+      ...(user ? { defaultName: user } : {}),
     });
   }
   const identities = readIdentities(opts.identity ?? [], io.cwd);

@@ -157,7 +157,10 @@ async function rekey(
     throw new UsageError("--verify takes only the NEW shares (no --operator, --shares, --threshold or --out)");
   }
   const interactive = io.stdinIsTTY && !opts.nonInteractive && (opts.shareFile ?? []).length === 0;
-  const source = await shareSourceFromOptions(opts, io, () => readAllStdin(io));
+  // a rekey that writes new shares keeps a transcript beside them even without --transcript
+  const source = await shareSourceFromOptions({ ...opts, transcript: opts.transcript ?? Boolean(store) }, io, () =>
+    readAllStdin(io),
+  );
   const p = paint(useColor(io, "stderr"));
   const { readRekeyStatus } = await import("../../ceremony/rekey.js");
   const before = await readRekeyStatus(client, endpoint).catch(() => undefined);
@@ -198,7 +201,8 @@ async function rekey(
       `next: give each new holder their file from ${report.delivered.dir}; each checks it with sealkeeper shares check` +
         (report.state === "complete"
           ? "\n"
-          : `, then ${report.newThreshold} of them run: sealkeeper rekey --verify -a ${client.address} --share-file THEIR-FILE --identity THEIR-KEY\n`),
+          : `, then ${report.newThreshold} of them run: sealkeeper rekey --verify -a ${client.address}` +
+            `${report.nonce ? ` --nonce ${report.nonce}` : ""} --share-file THEIR-FILE --identity THEIR-KEY\n`),
     );
   }
   if (transcript) io.stderr.write(`transcript: ${transcript.path} (last hash ${transcript.lastHash})\n`);

@@ -32,3 +32,37 @@ describe("path prompts expand ~", () => {
     expect(share).toMatchObject({ operator: "alice", origin: "file alice.txt" });
   });
 });
+
+describe("the operator-name prompt (issue 25 item 3)", () => {
+  const ask = async (opts: { transcript?: boolean; defaultName?: string }, name: string) => {
+    const answers = ["paste", `${"ab".repeat(32)}05`, name];
+    const asked: string[] = [];
+    const prompter = {
+      say: () => undefined,
+      select: async () => answers.shift(),
+      secret: async () => answers.shift(),
+      input: async (m: string) => {
+        asked.push(m);
+        return answers.shift();
+      },
+      confirm: async () => false,
+    } as unknown as Prompter;
+    const share = await interactiveShareSource(prompter, { cwd: "/", ...opts }).next({
+      progressLine: "",
+      remaining: 1,
+    });
+    return { asked, operator: share?.operator };
+  };
+
+  it("mentions a transcript only when there is one, and Enter gives the user name", async () => {
+    expect(await ask({ defaultName: "alice" }, "")).toEqual({
+      asked: ["Your name (for the progress lines; Enter: alice):"],
+      operator: "alice",
+    });
+    expect(await ask({ transcript: true, defaultName: "alice" }, "bob")).toEqual({
+      asked: ["Your name (for the transcript and the progress lines; Enter: alice):"],
+      operator: "bob",
+    });
+    expect((await ask({}, "")).operator).toBeUndefined();
+  });
+});
