@@ -51,6 +51,8 @@ export type QuorumOutcome =
 /** Outcomes after which a node takes no more shares in this run. */
 const STOPS: ReadonlySet<QuorumOutcome> = new Set([
   "complete",
+  // a node that reached its threshold and then neither unsealed nor answered: nothing more is sent to it
+  "no-unseal",
   "wrong-nonce",
   "gone",
   "sealed",
@@ -442,6 +444,7 @@ function settleAnswer(
   }
   if (a.outcome === "no-unseal") {
     node.contributors = [];
+    node.state = "stopped";
     return "no-unseal";
   }
   if (a.outcome === "repeat-reset") return "repeat-reset";

@@ -107,7 +107,7 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
             err instanceof VaultHttpError &&
             err.status >= 500 &&
             before + 1 >= target.node.required &&
-            (await watchJoin(target, limitMs, opts, emit))
+            (await watchJoin(target, limitMs, opts, emit)) === true
           ) {
             return { progress: 0, complete: true, nonce: "" };
           }
@@ -118,10 +118,10 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
           // A raft follower that reaches the threshold answers "sealed, progress 0" and finishes unsealing in the
           // background once it has used the keys to join the leader (seen on Vault 1.21): watch it do so. (Whoever
           // gave the other shares: another operator's run may have given them at the same moment.)
-          const unsealed = await watchJoin(target, limitMs, opts, emit);
-          return unsealed
-            ? { progress: 0, complete: true, nonce: "" }
-            : { progress: 0, complete: false, outcome: "no-unseal" };
+          const watched = await watchJoin(target, limitMs, opts, emit);
+          if (watched === true) return { progress: 0, complete: true, nonce: "" };
+          joinFailures.set(target.node, watched);
+          return { progress: 0, complete: false, outcome: "no-unseal" };
         }
         if (before > 0 && nonceBefore && s.nonce && s.nonce !== nonceBefore) {
           // A new attempt: the node restarted, or another operator's share just completed the old one and the node
@@ -254,7 +254,9 @@ function view(n: QuorumNode): UnsealNodeReport {
           ? "uninitialised"
           : n.last === "node-down"
             ? "unreachable"
-            : "failed";
+            : n.last === "no-unseal" && joinFailures.get(n)?.answered !== false
+              ? "sealed"
+              : "failed";
   return {
     address: n.address,
     state,
@@ -276,11 +278,17 @@ const describe: Parameters<typeof runQuorum>[0]["describe"] = (outcome, { node, 
         `progress to 0: one of those shares is wrong or from another cluster, not necessarily the last; only shares ` +
         `proven by an unsealed node are given again (${failure?.text})`
       );
-    case "no-unseal":
-      return (
-        `the node reached the threshold but had not unsealed when the join limit was reached (it reset to 0/` +
-        `${node.required}); for a raft follower, check that it can reach the leader, or raise --join-timeout`
-      );
+    case "no-unseal": {
+      const failure = joinFailures.get(node);
+      return failure?.answered === false
+        ? `the node reached the threshold and then stopped answering (${failure.reason}); nothing more is sent to ` +
+            `it. Check its log: a raft follower given a wrong key loops on "error decrypting challenge" and must be ` +
+            "restarted (SIGKILL if SIGTERM does not stop it); then run unseal again for it with shares that unsealed " +
+            "another node"
+        : `the node reached the threshold but had not unsealed when the join limit was reached (it reset to 0/` +
+            `${node.required}); nothing more is sent to it. For a raft follower, check that it can reach the leader ` +
+            "and its log, or raise --join-timeout";
+    }
     case "restarted":
       return `the node lost its progress (${before}/${node.required}: restarted, or reset elsewhere); the shares proven by an unsealed node are given again, the others are asked for again`;
     case "duplicate":
@@ -325,17 +333,24 @@ function markFault(node: QuorumNode, err: unknown): void {
   node.message = describeError(err);
 }
 
+/** Why a node that reached its threshold did not unseal (no-unseal): it stopped answering, or the limit passed. */
+interface JoinFailure {
+  answered: boolean;
+  reason: string;
+}
+const joinFailures = new WeakMap<QuorumNode, JoinFailure>();
+
 /**
- * Watches a node that reached the threshold until it has unsealed (true), or shows another outcome (a new attempt
- * started, it went down), or the limit passes (false). The wait follows the node's observable state, not a clock:
- * the limit is only there so that a follower that can never reach its leader does not hold the ceremony forever.
+ * Watches a node that reached the threshold until it has unsealed (true), or stops answering, or the limit passes
+ * (what happened). The wait follows the node's observable state, not a clock: the limit is only there so that a
+ * follower that can never reach its leader does not hold the ceremony forever.
  */
 async function watchJoin(
   t: UnsealTarget,
   limitMs: number,
   opts: UnsealOptions,
   emit: (e: UnsealEvent) => void,
-): Promise<boolean> {
+): Promise<true | JoinFailure> {
   const started = Date.now();
   let lastLine = started;
   const every = opts.waitingEveryMs ?? 5_000;
@@ -345,8 +360,8 @@ async function watchJoin(
     try {
       s = await t.client.sealStatus();
     } catch (err) {
-      markFault(t.node, err);
-      return false;
+      if (!(err instanceof SealkeeperError)) throw err;
+      return { answered: false, reason: describeError(err) };
     }
     if (!s.sealed) return true;
     // progress > 0 here is a new attempt begun by another operator's share while this node joins its leader: the
@@ -362,7 +377,7 @@ async function watchJoin(
       });
     }
   }
-  return false;
+  return { answered: true, reason: `still sealed after ${Math.round(limitMs / 1000)} s` };
 }
 
 /** Polls a sealed node for up to `ms`: true as soon as it reports unsealed. */

@@ -341,7 +341,10 @@ describe("rekey: resolveStart", () => {
  * A Shamir node as unseal sees it. A raft follower (`joinAfterMs`) answers the threshold share with "sealed,
  * progress 0" and unseals once it has joined, that long after; `migration` makes it ask for migrate=true.
  */
-function fakeUnsealNode(threshold: number, opts: { joinAfterMs?: number; migration?: boolean; down?: boolean } = {}) {
+function fakeUnsealNode(
+  threshold: number,
+  opts: { joinAfterMs?: number; migration?: boolean; down?: boolean; wedge?: boolean; calls?: string[] } = {},
+) {
   let progress = 0;
   let nonce = "";
   let sealed = true;
@@ -354,10 +357,11 @@ function fakeUnsealNode(threshold: number, opts: { joinAfterMs?: number; migrati
   const client = {
     address: "http://127.0.0.1:1",
     sealStatus: async () => {
-      if (opts.down) throw down();
+      if (opts.down || (opts.wedge && unsealAt !== undefined)) throw down();
       return status();
     },
     unseal: async (req: { key?: string; migrate?: boolean }) => {
+      opts.calls?.push(req.key ?? "");
       if (opts.migration && !req.migrate) throw http(400, "Vault is in migration mode; unseal requires migrate flag");
       if (!sealed) return status();
       if (!keys.has(req.key!)) {
@@ -430,6 +434,34 @@ describe("unseal over the engine", () => {
     const report = await run;
     expect(report.nodes[0]!.state).toBe("sealed");
     expect(report.nodes[0]!.message).toMatch(/reached the threshold but had not unsealed .* raise --join-timeout/);
+  });
+
+  it("no-unseal: nothing more is sent to that node (issue 25)", async () => {
+    vi.useFakeTimers();
+    const calls: string[] = [];
+    const run = runUnseal({
+      clients: [fakeUnsealNode(2, { joinAfterMs: 35_000, calls })],
+      source: fixedSource([share(1), share(2), share(3), share(4)]),
+      joinTimeoutMs: 10_000,
+    });
+    await vi.advanceTimersByTimeAsync(12_000);
+    const report = await run;
+    expect(calls).toHaveLength(2);
+    expect(report.nodes[0]!.message).toMatch(/nothing more is sent to it/);
+  });
+
+  it("a follower that reaches the threshold and stops answering: reported at once, with the reason; nothing more sent", async () => {
+    const calls: string[] = [];
+    const report = await runUnseal({
+      clients: [fakeUnsealNode(2, { joinAfterMs: 3_600_000, wedge: true, calls })],
+      source: fixedSource([share(1), share(2), share(3)]),
+      pollMs: 1,
+    });
+    expect(calls).toHaveLength(2);
+    expect(report.nodes[0]).toMatchObject({ state: "failed" });
+    expect(report.nodes[0]!.message).toMatch(
+      /reached the threshold and then stopped answering \(http:\/\/n1 refused the connection\); nothing more is sent to it/,
+    );
   });
 });
 
