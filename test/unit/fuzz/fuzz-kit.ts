@@ -167,6 +167,19 @@ export function expectNoSecret(
 }
 
 /**
+ * What an error about a record (a manifest, a transcript: files that hold no secret, only public hashes, fingerprints
+ * and sequence numbers) must not repeat when `secret` was slipped into it: the secret itself and its secret-shaped
+ * parts (secretsIn), minus any part the unmodified `seed` already holds. Those are the record's own public structure
+ * (a zero hash, a fingerprint), which a message may quote; searching the whole input's secret shapes instead flagged
+ * "0000000000000000", a mutated sequence number, as a secret (fuzz:deep seed 68079496).
+ */
+export function slippedSecrets(secret: string | undefined, seed: string): string[] {
+  if (secret === undefined) return [];
+  const structure = seed.toLowerCase();
+  return [secret, ...secretsIn(secret)].filter((s) => !structure.includes(s.toLowerCase()));
+}
+
+/**
  * Every secret-shaped substring of `input` (text, or bytes read as UTF-8 and as latin1): age secret keys in any case,
  * Vault/OpenBao tokens (hvs./hvb./hvr. and the legacy s./b./r.), shares and keys in hex (32+ digits) and base64
  * (40+ characters, mixed case), and the body of a PGP private key block. What an error must never repeat; the same

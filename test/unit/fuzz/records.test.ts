@@ -25,6 +25,7 @@ import {
   RUNS,
   reportCounts,
   secretArb,
+  slippedSecrets,
   tick,
 } from "./fuzz-kit.js";
 
@@ -83,18 +84,39 @@ afterAll(() => {
 });
 
 /** A JSON text with `secret` put where a field name or a value was (or anywhere): a hand edit gone wrong. */
-function jsonSlip(text: string): fc.Arbitrary<string> {
-  return fc.tuple(fc.nat(), anySecretArb, fc.boolean()).map(([at, secret, raw]) => {
-    const quoted = [...text.matchAll(/"(?:[^"\\]|\\.)*"|-?\b\d+\b/g)];
-    if (raw || quoted.length === 0) {
-      const i = at % (text.length + 1);
-      return text.slice(0, i) + secret + text.slice(i);
-    }
-    // a string (a field name or a value) or a number replaced by the secret as a JSON string
-    const m = quoted[at % quoted.length]!;
-    return text.slice(0, m.index!) + JSON.stringify(secret) + text.slice(m.index! + m[0].length);
-  });
+function jsonSlip(text: string): fc.Arbitrary<Slipped> {
+  return fc
+    .tuple(fc.nat(), anySecretArb, fc.boolean(), fc.array(fc.nat(), { maxLength: 2 }))
+    .map(([at, secret, raw, cuts]) => {
+      const quoted = [...text.matchAll(/"(?:[^"\\]|\\.)*"|-?\b\d+\b/g)];
+      let t: string;
+      if (raw || quoted.length === 0) {
+        const i = at % (text.length + 1);
+        t = text.slice(0, i) + secret + text.slice(i);
+      } else {
+        // a string (a field name or a value) or a number replaced by the secret as a JSON string
+        const m = quoted[at % quoted.length]!;
+        t = text.slice(0, m.index!) + JSON.stringify(secret) + text.slice(m.index! + m[0].length);
+      }
+      // and sometimes a byte cut elsewhere, so the slipped file is damaged in a second place too
+      for (const c of cuts) t = t.slice(0, c % (t.length + 1)) + t.slice((c % (t.length + 1)) + 1);
+      return { text: t, secret };
+    });
 }
+
+/**
+ * A record's text, and the secret slipped into it if any: what an error must not repeat is that secret
+ * (slippedSecrets), not the secret-shaped public hashes of the record itself. Junk (no structure) keeps the shapes.
+ */
+interface Slipped {
+  text: string;
+  secret?: string;
+  junk?: boolean;
+}
+const plain = (a: fc.Arbitrary<string>): fc.Arbitrary<Slipped> => a.map((text) => ({ text }));
+const junk = (a: fc.Arbitrary<string>): fc.Arbitrary<Slipped> => a.map((text) => ({ text, junk: true }));
+const forbidden = (s: Slipped, seed: string) =>
+  s.junk ? { input: s.text } : { secrets: slippedSecrets(s.secret, seed) };
 
 describe("manifest", () => {
   /** JSON values shaped like a manifest, with fields swapped for anything. */
@@ -130,12 +152,16 @@ describe("manifest", () => {
 
   it("readManifest: a manifest or a StoreError, for any file content", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(mutatedText([manifestText]), jsonSlip(manifestText), junkString), async (t) => {
-        tick("readManifest");
-        const file = join(dir, `m${fileNo++ % 8}.json`);
-        writeFileSync(file, t);
-        expectWellBehaved(await attempt(() => readManifest(file)), { allowed: [StoreError], input: t });
-      }),
+      fc.asyncProperty(
+        fc.oneof(plain(mutatedText([manifestText])), jsonSlip(manifestText), junk(junkString)),
+        async (s) => {
+          tick("readManifest");
+          const file = join(dir, `m${fileNo++ % 8}.json`);
+          writeFileSync(file, s.text);
+          const out = await attempt(() => readManifest(file));
+          expectWellBehaved(out, { allowed: [StoreError], ...forbidden(s, manifestText) });
+        },
+      ),
       params("readManifest", RUNS.medium),
     );
   });
@@ -152,11 +178,11 @@ describe("transcript", () => {
       `${"[".repeat(depth)}${"]".repeat(depth)}`,
     );
   const text = fc.oneof(
-    mutatedText([transcriptText]),
-    mutated([new Uint8Array(Buffer.from(transcriptText))]).map((b) => Buffer.from(b).toString("latin1")),
-    junkString,
-    fc.jsonValue({ maxDepth: 3 }).map((v) => `${JSON.stringify(v)}\n`),
-    { arbitrary: fc.integer({ min: 1, max: 50_000 }).map(nested), weight: 1 },
+    plain(mutatedText([transcriptText])),
+    plain(mutated([new Uint8Array(Buffer.from(transcriptText))]).map((b) => Buffer.from(b).toString("latin1"))),
+    junk(junkString),
+    junk(fc.jsonValue({ maxDepth: 3 }).map((v) => `${JSON.stringify(v)}\n`)),
+    { arbitrary: plain(fc.integer({ min: 1, max: 50_000 }).map(nested)), weight: 1 },
     jsonSlip(transcriptText),
   );
   it("verifyTranscriptText never throws: ok with a count, or the first bad line (never repeating a secret)", async () => {
@@ -164,13 +190,13 @@ describe("transcript", () => {
       fc.asyncProperty(
         text,
         fc.option(fc.string({ unit: fc.constantFrom(..."0123456789abcdef"), minLength: 64, maxLength: 64 })),
-        async (t, last) => {
+        async (s, last) => {
           tick("verifyTranscript");
-          const out = await attempt(() => verifyTranscriptText(t, last ?? undefined));
+          const out = await attempt(() => verifyTranscriptText(s.text, last ?? undefined));
           expectWellBehaved(out, { allowed: [] });
           if (out.ok && !out.value.ok) {
             expect(out.value.line).toBeGreaterThanOrEqual(0);
-            expectNoSecret(out.value.error, { input: t });
+            expectNoSecret(out.value.error, forbidden(s, transcriptText));
           }
         },
       ),
@@ -180,13 +206,13 @@ describe("transcript", () => {
 
   it("Transcript.open refuses a damaged file with a UsageError and never extends it", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(mutatedText([transcriptText]), jsonSlip(transcriptText)), async (t) => {
+      fc.asyncProperty(fc.oneof(plain(mutatedText([transcriptText])), jsonSlip(transcriptText)), async (s) => {
         tick("verifyTranscript");
         const file = join(dir, `t${fileNo++ % 8}.jsonl`);
-        writeFileSync(file, t);
+        writeFileSync(file, s.text);
         const out = await attempt(() => Transcript.open(file));
-        expectWellBehaved(out, { allowed: [UsageError], input: t });
-        if (!out.ok) expect(readFileSync(file, "utf8")).toBe(t);
+        expectWellBehaved(out, { allowed: [UsageError], ...forbidden(s, transcriptText) });
+        if (!out.ok) expect(readFileSync(file, "utf8")).toBe(s.text);
       }),
       params("Transcript.open", RUNS.medium),
     );

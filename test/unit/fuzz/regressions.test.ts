@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseSpec, SpecError } from "../../../src/bootstrap/spec.js";
 import { readCeremonyFile } from "../../../src/ceremony/ceremony-file.js";
-import { verifyTranscriptText } from "../../../src/ceremony/transcript.js";
+import { Transcript, verifyTranscriptText } from "../../../src/ceremony/transcript.js";
 import { runUnseal } from "../../../src/ceremony/unseal.js";
 import { parseKeyShare } from "../../../src/ceremony/unseal-key.js";
 import { RecipientError } from "../../../src/ciphers/errors.js";
@@ -19,7 +19,7 @@ import { YamlSpecError } from "../../../src/util/yaml-schema.js";
 import type { VaultClient } from "../../../src/vault/client.js";
 import { resolveConnection } from "../../../src/vault/env.js";
 import type { SealStatus } from "../../../src/vault/types.js";
-import { freshSecrets, secretsIn } from "./fuzz-kit.js";
+import { expectNoSecret, freshSecrets, secretsIn, slippedSecrets } from "./fuzz-kit.js";
 
 function messageOf(fn: () => unknown): string {
   try {
@@ -334,5 +334,41 @@ describe("the leak check itself (fuzz:deep seed 904836828, shrunk)", () => {
     expect(secretsIn(input).filter((w) => w.length === 16)).toEqual([]);
     // a real base64 share still yields its windows
     expect(secretsIn(freshSecrets().shareB64).length).toBeGreaterThan(1);
+  });
+});
+
+describe("a transcript's own structure is not a secret (fuzz:deep seed 68079496, shrunk)", () => {
+  // the counterexample's first line: its sequence number mutated to 10000000000000000, the genesis prev kept
+  const line = JSON.stringify({
+    action: "init-start",
+    seq: 10000000000000000,
+    time: "2026-01-01T00:00:00.000Z",
+    tool: "sealkeeper 0.1.0",
+    prev: "0".repeat(64),
+    hash: "a78fa37f0cb949e5e7a33922243153d136a0e56765ccb0a5a86129e60e0be936",
+  });
+  const seed = line.replace("10000000000000000", "1");
+
+  it("the error may quote the mutated sequence number; a slipped secret is still never repeated", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sk-regress-"));
+    const file = join(dir, "t.jsonl");
+    writeFileSync(file, `${line}\n`);
+    let message = "";
+    try {
+      Transcript.open(file);
+    } catch (err) {
+      expect(err).toBeInstanceOf(UsageError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/line 1 has sequence number 10000000000000000/);
+    // no secret was slipped in: nothing to find (the old property took the zero hash's windows for secrets)
+    expect(slippedSecrets(undefined, seed)).toEqual([]);
+    expectNoSecret(message, { secrets: slippedSecrets(undefined, seed) });
+    // the property still bites: any 16 characters of a slipped share, echoed, are found
+    const { shareHex } = freshSecrets();
+    const secrets = slippedSecrets(shareHex, seed);
+    expect(() => expectNoSecret(`${message} ${shareHex.slice(24, 40)}`, { secrets })).toThrow(/repeats a secret/);
+    // and a part of the secret that the record's structure also holds is structure, not evidence
+    expect(slippedSecrets(`${"0".repeat(32)}${shareHex.slice(32)}`, seed)).not.toContain("0".repeat(16));
   });
 });
