@@ -16,7 +16,10 @@ describe("where the token comes from (issue 35)", () => {
     expect(resolveToken({}, { HOME: "/nonexistent" })).toEqual({ token: undefined, source: undefined });
   });
   it("a variable set but empty (or blank) is no token, never the file's", () => {
-    expect(resolveToken({}, { VAULT_TOKEN: "", HOME: home })).toEqual({ token: undefined, source: "VAULT_TOKEN (empty)" });
+    expect(resolveToken({}, { VAULT_TOKEN: "", HOME: home })).toEqual({
+      token: undefined,
+      source: "VAULT_TOKEN (empty)",
+    });
     expect(resolveToken({}, { BAO_TOKEN: " ", VAULT_TOKEN: "v" })).toEqual({
       token: undefined,
       source: "BAO_TOKEN (empty)",
