@@ -75,6 +75,11 @@ export class VaultClient {
     return this.token !== undefined && this.token !== "";
   }
 
+  /** Where the settings' token came from (ConnectionSettings.tokenSource); "set later" once setToken replaced it. */
+  get tokenSource(): string | undefined {
+    return this.token === this.settings.token ? this.settings.tokenSource : "set later";
+  }
+
   /** True when the node is reached over plain HTTP on a host that is not loopback: secrets would cross a network. */
   isPlainHttpRemote(): boolean {
     return this.address.startsWith("http://") && !isLoopbackAddress(this.address);
