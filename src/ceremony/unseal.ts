@@ -282,13 +282,17 @@ const describe: Parameters<typeof runQuorum>[0]["describe"] = (outcome, { node, 
       const failure = joinFailures.get(node);
       return failure?.answered === false
         ? `the node reached the threshold and then stopped answering (${failure.reason}); nothing more is sent to ` +
-            `it. Check its log: a raft follower given a wrong key loops on "error decrypting challenge" and must be ` +
-            "restarted (SIGKILL if SIGTERM does not stop it); then run unseal again for it with shares that unsealed " +
-            "another node"
+            `it. ${WEDGED}`
         : `the node reached the threshold but had not unsealed when the join limit was reached (it reset to 0/` +
             `${node.required}); nothing more is sent to it. For a raft follower, check that it can reach the leader ` +
             "and its log, or raise --join-timeout";
     }
+    case "node-down":
+      // the share that reached the threshold went unanswered: a follower joining its leader with a wrong key does so
+      return before + 1 >= node.required
+        ? `the node stopped answering on the share that reached its threshold (${failure?.text}); nothing more is ` +
+            `sent to it. ${WEDGED}`
+        : failure?.text;
     case "restarted":
       return `the node lost its progress (${before}/${node.required}: restarted, or reset elsewhere); the shares proven by an unsealed node are given again, the others are asked for again`;
     case "duplicate":
@@ -332,6 +336,11 @@ function markFault(node: QuorumNode, err: unknown): void {
   node.last = err instanceof VaultConnectionError ? "node-down" : "failed";
   node.message = describeError(err);
 }
+
+const WEDGED =
+  'Check its log: a raft follower joining its leader with a wrong key loops on "error decrypting challenge" and ' +
+  "must be restarted (SIGKILL if SIGTERM does not stop it); then run unseal again for it with shares that unsealed " +
+  "another node";
 
 /** Why a node that reached its threshold did not unseal (no-unseal): it stopped answering, or the limit passed. */
 interface JoinFailure {

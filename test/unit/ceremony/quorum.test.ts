@@ -343,7 +343,14 @@ describe("rekey: resolveStart", () => {
  */
 function fakeUnsealNode(
   threshold: number,
-  opts: { joinAfterMs?: number; migration?: boolean; down?: boolean; wedge?: boolean; calls?: string[] } = {},
+  opts: {
+    joinAfterMs?: number;
+    migration?: boolean;
+    down?: boolean;
+    wedge?: boolean;
+    hangAtThreshold?: boolean;
+    calls?: string[];
+  } = {},
 ) {
   let progress = 0;
   let nonce = "";
@@ -362,6 +369,7 @@ function fakeUnsealNode(
     },
     unseal: async (req: { key?: string; migrate?: boolean }) => {
       opts.calls?.push(req.key ?? "");
+      if (opts.hangAtThreshold && progress + 1 >= threshold) throw down();
       if (opts.migration && !req.migrate) throw http(400, "Vault is in migration mode; unseal requires migrate flag");
       if (!sealed) return status();
       if (!keys.has(req.key!)) {
@@ -448,6 +456,19 @@ describe("unseal over the engine", () => {
     const report = await run;
     expect(calls).toHaveLength(2);
     expect(report.nodes[0]!.message).toMatch(/nothing more is sent to it/);
+  });
+
+  it("a follower whose threshold share goes unanswered (OpenBao joining with a wrong key): named, nothing more sent", async () => {
+    const calls: string[] = [];
+    const report = await runUnseal({
+      clients: [fakeUnsealNode(2, { hangAtThreshold: true, calls })],
+      source: fixedSource([share(1), share(2), share(3)]),
+    });
+    expect(calls).toHaveLength(2);
+    expect(report.nodes[0]!.state).toBe("unreachable");
+    expect(report.nodes[0]!.message).toMatch(
+      /stopped answering on the share that reached its threshold .*nothing more is sent to it.*error decrypting challenge/,
+    );
   });
 
   it("a follower that reaches the threshold and stops answering: reported at once, with the reason; nothing more sent", async () => {
