@@ -88,6 +88,11 @@ export interface RekeyOptions {
   /** After the new shares are written, go on collecting NEW shares for verification from the same source
    *  (an interactive ceremony); otherwise the run ends there and the new holders verify with mode "verify". */
   continueToVerify?: boolean;
+  /**
+   * With continueToVerify: runs once the new shares are written, before verification starts, so that the new
+   * holders can check their files (`shares check`) first; false stops there (verify later with --verify).
+   */
+  beforeVerify?: (report: RekeyReport) => Promise<boolean>;
   transcript?: Transcript;
   onEvent?: (e: RekeyEvent) => void;
   log?: (line: string) => void;
@@ -377,6 +382,7 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
         }
         settlePending(critical.record);
         verifyNow = report.state === "in-progress" && Boolean(opts.continueToVerify);
+        if (verifyNow && opts.beforeVerify) verifyNow = await opts.beforeVerify({ ...report });
       }
     } finally {
       critical.leave?.();

@@ -460,7 +460,13 @@ describe("interactive: one run takes the OLD shares, writes the new ones, then t
         operators: [`gina=age:${gina.recipient}`, `ivy=age:${ivy.recipient}`].map(parseOperatorSpec),
       },
       continueToVerify: true,
+      // the pause before verification (issue 25): the new files are written, nothing verified yet
+      beforeVerify: async (r) => {
+        pausedWith = { files: readdirSync(out).sort(), phase: r.phase, state: r.state };
+        return true;
+      },
     });
+    let pausedWith: { files: string[]; phase: string; state: string } | undefined;
     const give = async (at: number, who: string, share: string) => {
       at = await kb.waitFor("how will you give your share?", at);
       kb.type("\r");
@@ -475,6 +481,8 @@ describe("interactive: one run takes the OLD shares, writes the new ones, then t
     at = await give(at, "frank", newKeys[0]!);
     at = await give(at, "hank", newKeys[2]!);
     at = await kb.waitFor("NEW shares 0/2", at);
+    expect(pausedWith).toMatchObject({ phase: "verify", state: "in-progress" });
+    expect(pausedWith!.files).toEqual(expect.arrayContaining(["gina.age", "ivy.age", "manifest.json"]));
     const fresh = [ageDecrypt(gina, join(out, "gina.age")).trim(), ageDecrypt(ivy, join(out, "ivy.age")).trim()];
     at = await give(at, "gina", fresh[0]!);
     await give(at, "ivy", fresh[1]!);

@@ -177,6 +177,23 @@ async function rekey(
     nonce: opts.nonce,
     endpoint,
     continueToVerify: interactive,
+    // a pause before verification: the new holders check their files first (issue 25)
+    ...(interactive
+      ? {
+          beforeVerify: async (r: RekeyReport) => {
+            const { ttyPrompter } = await import("../../prompt/prompter.js");
+            const dir = r.delivered?.dir ?? "the output directory";
+            io.stderr.write(
+              `the new shares are written to ${dir}. Before verifying, each new holder can check their file (in ` +
+                `another terminal): sealkeeper shares check --file ${dir}/THEIR-FILE --identity THEIR-KEY\n`,
+            );
+            return ttyPrompter({ input: io.stdin, output: io.stderr }).confirm(
+              "Have the new holders checked their files? Continue to verification with their NEW shares",
+              true,
+            );
+          },
+        }
+      : {}),
     pendingDir: pendingDir(io.env),
     log: (line) => io.stderr.write(`${line}\n`),
     get transcript() {
