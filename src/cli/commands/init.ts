@@ -96,7 +96,7 @@ export function registerInit(program: Command, io: CliIO): void {
         if (format === "json") {
           writeJson(io, { ...summarise(outcome), ...(opts.printRootToken ? { rootToken: outcome.rootToken } : {}) });
         } else {
-          io.stdout.write(renderInitSummary(outcome));
+          io.stdout.write(renderInitSummary(outcome, await store.modeText().catch(() => "mode unknown")));
           if (opts.printRootToken)
             io.stdout.write(`root token (you asked for it in plaintext): ${outcome.rootToken}\n`);
         }
@@ -127,10 +127,10 @@ function summarise(o: InitOutcome) {
   };
 }
 
-function renderInitSummary(o: InitOutcome): string {
+function renderInitSummary(o: InitOutcome, dirMode: string): string {
   const head =
     `initialised: ${o.kind} shares, ${o.manifest.threshold} of ${o.manifest.shares}, sealed by the ${o.sealMode}\n` +
-    `output: ${o.dir} (0700; files 0600)\n\n`;
+    `output: ${o.dir} (directory ${dirMode}; files 0600)\n\n`;
   const table = renderTable(
     ["OPERATOR", "KEY", "RECIPIENT", "FILE"],
     o.manifest.operators.map((op) => [op.name, op.keyType, op.recipientFingerprint, op.file]),
