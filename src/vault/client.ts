@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import * as http from "node:http";
 import type * as Https from "node:https";
+import type { LookupFunction } from "node:net";
 import { join } from "node:path";
 import { UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import { lazyBuiltin } from "../util/lazy-builtin.js";
@@ -48,22 +49,29 @@ export interface RawResponse<T> {
  * server's errors[]), VaultConnectionError when the node cannot be reached or does not speak the Vault API.
  * Never logs; messages never contain request or response bodies.
  */
+export interface VaultClientOptions {
+  /** Name resolution for the node's host (default: the system's, dns.lookup). Tests map a name to loopback. */
+  lookup?: LookupFunction;
+}
+
 export class VaultClient {
   readonly address: string;
   readonly settings: ConnectionSettings;
   private readonly agent: http.Agent;
   private token: string | undefined;
+  private readonly lookup: LookupFunction | undefined;
 
-  constructor(settings: ConnectionSettings) {
+  constructor(settings: ConnectionSettings, opts: VaultClientOptions = {}) {
     this.settings = settings;
     this.address = settings.address;
     this.token = settings.token;
+    this.lookup = opts.lookup;
     this.agent = createAgent(settings);
   }
 
-  /** A client for another node with the same TLS, token and timeout settings. */
+  /** A client for another node with the same TLS, token, timeout and opt-in settings. */
   withAddress(address: string): VaultClient {
-    return new VaultClient({ ...this.settings, address, token: this.token });
+    return new VaultClient({ ...this.settings, address, token: this.token }, { lookup: this.lookup });
   }
 
   /** Replace the token used by later requests (e.g. after init or login). */
@@ -81,15 +89,43 @@ export class VaultClient {
   }
 
   /**
-   * Refuses to send a secret (share, token) over plain HTTP to a host that is not loopback unless allowed.
-   * Call before the first request that carries a share.
+   * For the ceremonies that carry key material (shares, root tokens, the init answer), before their first request:
+   * refuses plain HTTP to a host that is not loopback unless allowed (`--allow-insecure-http`, also taken from the
+   * settings), and TLS without verification (`--tls-skip-verify`, VAULT_SKIP_VERIFY) to such a host unless
+   * `--allow-unverified-tls` was given. (Every request with a token or a body is checked again in `request`.)
    */
-  assertSafeForSecrets(allowInsecureHttp: boolean): void {
-    if (this.isPlainHttpRemote() && !allowInsecureHttp) {
+  assertSafeForSecrets(allowInsecureHttp = false): void {
+    if (this.isPlainHttpRemote() && !allowInsecureHttp && !this.settings.allowInsecureHttp) {
       throw new UsageError(
         `refusing to send key material over plain HTTP to ${this.address}; use https, or pass --allow-insecure-http`,
       );
     }
+    if (
+      this.address.startsWith("https:") &&
+      this.settings.tls.skipVerify &&
+      !isLoopbackAddress(this.address) &&
+      !this.settings.allowUnverifiedTls
+    ) {
+      throw new UsageError(
+        `refusing to send key material to ${this.address} without verifying its TLS certificate ` +
+          "(--tls-skip-verify or VAULT_SKIP_VERIFY): anyone on the path could read it",
+        { hint: "give the CA with --ca-cert (VAULT_CACERT), or pass --allow-unverified-tls" },
+      );
+    }
+  }
+
+  /**
+   * Every request that carries a token, a body or an irreversible answer is refused over plain HTTP to a host that
+   * is not loopback, unless the settings allow it: whichever command sends it (root revoke, bootstrap, export...).
+   */
+  private assertSafeRequest(method: string, displayPath: string, hasToken: boolean, opts: RequestOptions): void {
+    if (!this.isPlainHttpRemote() || this.settings.allowInsecureHttp) return;
+    if (!hasToken && opts.body === undefined && opts.irreversible === undefined) return;
+    const what = hasToken ? "a token" : "key material";
+    throw new UsageError(
+      `refusing to send ${what} over plain HTTP to ${this.address} (${method} ${displayPath}): anyone on the path could read it`,
+      { hint: "use https, or pass --allow-insecure-http" },
+    );
   }
 
   async close(): Promise<void> {
@@ -203,6 +239,7 @@ export class VaultClient {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const attempts = opts.idempotent ? 3 : 1;
     const displayPath = `/v1/${path.replace(/^\/+/, "")}`;
+    this.assertSafeRequest(method, displayPath, headers["x-vault-token"] !== undefined, opts);
 
     for (let attempt = 1; ; attempt++) {
       let status: number;
@@ -216,6 +253,7 @@ export class VaultClient {
           this.agent,
           this.settings.timeoutMs,
           opts.irreversible,
+          this.lookup,
         ));
       } catch (err) {
         const converted = toConnectionError(this.address, err, this.settings.timeoutMs);
@@ -304,6 +342,7 @@ function send(
   agent: http.Agent,
   timeoutMs: number,
   irreversible?: RequestOptions["irreversible"],
+  lookup?: LookupFunction,
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const transport = url.protocol === "https:" ? https() : http;
@@ -324,6 +363,7 @@ function send(
         agent,
         headers: body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) },
         signal: abort.signal,
+        ...(lookup ? { lookup } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];

@@ -10,6 +10,13 @@ export interface ConnectionSettings {
   tls: TlsSettings;
   /** Per-request timeout (connect + headers + body), milliseconds. */
   timeoutMs: number;
+  /**
+   * The user's explicit opt-in (`--allow-insecure-http`) to send tokens and key material over plain HTTP to a host
+   * that is not loopback. Without it the client refuses every such request (VaultClient.request).
+   */
+  allowInsecureHttp?: boolean;
+  /** The user's explicit opt-in (`--allow-unverified-tls`) to send key material over TLS that is not verified. */
+  allowUnverifiedTls?: boolean;
 }
 
 export interface TlsSettings {
@@ -33,6 +40,8 @@ export interface ConnectionFlags {
   tlsServerName?: string;
   tlsSkipVerify?: boolean;
   timeout?: string;
+  allowInsecureHttp?: boolean;
+  allowUnverifiedTls?: boolean;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -112,6 +121,8 @@ export function resolveConnection(flags: ConnectionFlags, env: Env): ConnectionS
     token: flags.token ?? readEnv(env, "TOKEN") ?? readTokenHelperFile(env),
     namespace: flags.namespace ?? readEnv(env, "NAMESPACE"),
     timeoutMs,
+    allowInsecureHttp: flags.allowInsecureHttp === true,
+    allowUnverifiedTls: flags.allowUnverifiedTls === true,
     tls: {
       caCert: flags.caCert ?? readEnv(env, "CACERT"),
       caPath: flags.caPath ?? readEnv(env, "CAPATH"),

@@ -22,7 +22,6 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
     .option("-o, --out <dir>", "ceremony output directory (default: the ceremony file's out)")
     .option("--transcript <file>", "ceremony transcript (default: <out>/transcript.jsonl)")
     .option("--concurrency <n>", "bootstrap requests in flight at once (default 8)")
-    .option("--allow-insecure-http", "allow shares over plain HTTP to non-loopback hosts")
     .option("--allow-no-audit", "revoke the root token even when no audit device is enabled");
   addConnectionOptions(cmd, { multi: true });
   addFormatOption(cmd);

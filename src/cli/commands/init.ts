@@ -35,7 +35,6 @@ export function registerInit(program: Command, io: CliIO): void {
     .option("--seal-shares <mode>", "server (Vault's pgp_keys), client (sealkeeper seals) or auto", "auto")
     .option("-o, --out <dir>", "output directory (created 0700; must not hold a ceremony)")
     .option("--transcript <file>", "ceremony transcript (default: <out>/transcript.jsonl)")
-    .option("--allow-insecure-http", "allow init over plain HTTP to a non-loopback host")
     .action(async (opts) => {
       const format = resolveFormat(opts.format, io);
       const { readCeremonyFile } = await import("../../ceremony/ceremony-file.js");

@@ -41,6 +41,8 @@ export function registerRoot(program: Command, io: CliIO): void {
       const format = resolveFormat(opts.format, io);
       const client = await clientFromOptions(opts, io);
       try {
+        // the root token is key material: refused over plain HTTP or unverified TLS before it is even decrypted
+        client.assertSafeForSecrets();
         if (opts.rootTokenFile || opts.identity) {
           if (!opts.rootTokenFile || !opts.identity) {
             throw new UsageError("--root-token-file and --identity go together");
