@@ -9,6 +9,7 @@ import { OpenShareError } from "../ciphers/errors.js";
 import { fileExtensionFor, recipientTypes } from "../ciphers/registry.js";
 import { UsageError } from "../errors.js";
 import type { Prompter } from "../prompt/prompter.js";
+import { escapeControl } from "../util/redact.js";
 import { type KeyShare, parseKeyShare } from "./unseal-key.js";
 
 export interface ShareSource {
@@ -67,7 +68,8 @@ export async function openShareFile(
   } catch (err) {
     throw new UsageError(`cannot read share file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
   }
-  const operator = operatorFromManifest(path) ?? operatorFromFileName(basename(path));
+  // the file's name is outside input too: shown escaped (a name may hold anything but "/" and NUL)
+  const operator = (await operatorFromManifest(path)) ?? escapeControl(operatorFromFileName(basename(path)));
   const origin = `file ${basename(path)}`;
   const { detectSealedType, openSealedShare } = await import("../ciphers/registry.js");
   const sealedType = detectSealedType(new Uint8Array(content));
@@ -92,12 +94,22 @@ export async function openShareFile(
   );
 }
 
-function operatorFromManifest(path: string): string | undefined {
+/**
+ * The operator's name from a manifest.json beside the file, when that manifest is valid (the schema allows only
+ * plain names: no control character reaches the terminal or the transcript from it) and lists the file. A manifest
+ * that is absent, unreadable or invalid names nobody: the file name does.
+ */
+async function operatorFromManifest(path: string): Promise<string | undefined> {
+  let text: string;
   try {
-    const manifest = JSON.parse(readFileSync(join(dirname(path), "manifest.json"), "utf8")) as {
-      operators?: { name?: string; file?: string }[];
-    };
-    return manifest.operators?.find((o) => o.file === basename(path))?.name;
+    text = readFileSync(join(dirname(path), "manifest.json"), "utf8");
+  } catch {
+    return undefined;
+  }
+  try {
+    // loaded only when there is a manifest: the schema library costs start-up time
+    const { validateManifest } = await import("../store/manifest.js");
+    return validateManifest(JSON.parse(text)).operators.find((o) => o.file === basename(path))?.name;
   } catch {
     return undefined;
   }

@@ -4,7 +4,7 @@ import type { BootstrapClusterResult } from "../../ceremony/bootstrap-cluster.js
 import type { Transcript } from "../../ceremony/transcript.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientsFromOptions } from "../options.js";
-import { resolveFormat, writeJson } from "../output.js";
+import { resolveFormat, terminalSafe, writeJson } from "../output.js";
 
 /** `bootstrap cluster`: the scripted bootstrap in one command (added to the `bootstrap` group). */
 export function registerBootstrapCluster(program: Command, io: CliIO): void {
@@ -53,7 +53,7 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
         store: new ShareStore(out),
         concurrency,
         allowNoAudit: Boolean(opts.allowNoAudit),
-        log: (line) => io.stderr.write(`${line}\n`),
+        log: (line) => io.stderr.write(`${terminalSafe(line)}\n`),
         pendingDir: (await import("../../ceremony/pending.js")).pendingDir(io.env),
         waitingIntervalMs: io.stderrIsTTY ? 5_000 : 30_000,
         get transcript() {

@@ -7,7 +7,7 @@ import { UsageError } from "../../errors.js";
 import { collect, int, parseSealShares } from "../flags.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientFromOptions } from "../options.js";
-import { renderTable, resolveFormat, writeJson } from "../output.js";
+import { renderTable, resolveFormat, terminalSafe, writeJson } from "../output.js";
 
 export function registerInit(program: Command, io: CliIO): void {
   const cmd = program
@@ -82,7 +82,7 @@ export function registerInit(program: Command, io: CliIO): void {
           client,
           store,
           cwd: file?.baseDir ?? io.cwd,
-          log: (line) => io.stderr.write(`${line}\n`),
+          log: (line) => io.stderr.write(`${terminalSafe(line)}\n`),
           pendingDir: pendingDir(io.env),
           // a line every few seconds for a person at a terminal; a log file gets one every 30 s
           waitingIntervalMs: io.stderrIsTTY ? 5_000 : 30_000,
