@@ -4,6 +4,7 @@ import type * as Https from "node:https";
 import type { LookupFunction } from "node:net";
 import { join } from "node:path";
 import { UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { BodyTooLargeError, formatBytes, MiB, readBoundedBody } from "../util/bounded-body.js";
 import { lazyBuiltin } from "../util/lazy-builtin.js";
 import { trustOptions } from "../util/tls-trust.js";
 import { type ConnectionSettings, isLoopbackAddress } from "./env.js";
@@ -34,8 +35,20 @@ export interface RequestOptions {
    * which no client-side deadline may abandon while the server is still producing it. `onWaiting` is called every
    * `waitingIntervalMs` (default 5 s) while the answer is awaited, with the time waited so far.
    */
-  irreversible?: { onWaiting?: (waitedMs: number) => void; waitingIntervalMs?: number };
+  irreversible?: {
+    onWaiting?: (waitedMs: number) => void;
+    waitingIntervalMs?: number;
+    /** Called when the answer's headers arrive (its body may still be streaming). */
+    onAnswer?: () => void;
+  };
+  /** The most bytes of answer read (default BODY_LIMIT, LIST_BODY_LIMIT for LIST); past it the request fails. */
+  maxBodyBytes?: number;
 }
+
+/** A Vault answer is a few KiB; 4 MiB is far beyond any (policies and configurations included). */
+export const BODY_LIMIT = 4 * MiB;
+/** A LIST of many keys (policies, roles, secrets of a big mount) may be large. */
+export const LIST_BODY_LIMIT = 64 * MiB;
 
 export interface RawResponse<T> {
   status: number;
@@ -254,6 +267,7 @@ export class VaultClient {
           this.settings.timeoutMs,
           opts.irreversible,
           this.lookup,
+          opts.maxBodyBytes ?? (method === "LIST" ? LIST_BODY_LIMIT : BODY_LIMIT),
         ));
       } catch (err) {
         const converted = toConnectionError(this.address, err, this.settings.timeoutMs);
@@ -341,8 +355,9 @@ function send(
   body: string | undefined,
   agent: http.Agent,
   timeoutMs: number,
-  irreversible?: RequestOptions["irreversible"],
-  lookup?: LookupFunction,
+  irreversible: RequestOptions["irreversible"],
+  lookup: LookupFunction | undefined,
+  maxBodyBytes: number,
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const transport = url.protocol === "https:" ? https() : http;
@@ -366,21 +381,18 @@ function send(
         ...(lookup ? { lookup } : {}),
       },
       (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          done();
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") });
-        });
-        res.on("error", (err) => {
-          done();
-          reject(err);
-        });
-        // a connection closed half-way through the answer ends the response without 'end'
-        res.on("aborted", () => {
-          done();
-          reject(Object.assign(new Error("the connection closed during the answer"), { code: "ECONNRESET" }));
-        });
+        irreversible?.onAnswer?.();
+        readBoundedBody(res, maxBodyBytes).then(
+          (bytes) => {
+            done();
+            resolve({ status: res.statusCode ?? 0, text: bytes.toString("utf8") });
+          },
+          (err: Error) => {
+            done();
+            if (err instanceof BodyTooLargeError) req.destroy();
+            reject(err);
+          },
+        );
       },
     );
     req.on("error", (err) => {
@@ -471,6 +483,14 @@ export function toConnectionError(address: string, err: unknown, timeoutMs: numb
       cause: err,
       hint: "the node may be down or overloaded; raise --timeout (VAULT_CLIENT_TIMEOUT) if it is just slow",
     });
+  }
+  if (err instanceof BodyTooLargeError) {
+    return new VaultConnectionError(
+      address,
+      "protocol",
+      `${address} answered more than ${formatBytes(err.limit)}: stopped reading (a Vault answer is far smaller)`,
+      { cause: err, hint: "check the address: is it the API port of a Vault or OpenBao node?" },
+    );
   }
   if (code === "ECONNREFUSED") {
     return new VaultConnectionError(address, "refused", `${address} refused the connection (nothing listens there)`, {
