@@ -146,7 +146,11 @@ function readTokenHelperFile(env: Env): string | undefined {
   }
 }
 
-/** Validates an address and strips trailing slashes. */
+/**
+ * Validates an address, strips trailing slashes and any userinfo (`https://user:pass@vault:8200`): Vault and OpenBao
+ * take no credentials in the address, and the address is copied into the manifest, the transcript, pending records and
+ * messages, where a password must not go.
+ */
 export function normaliseAddress(address: string): string {
   let url: URL;
   try {
@@ -157,7 +161,17 @@ export function normaliseAddress(address: string): string {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new UsageError(`address "${redactSecrets(address)}" must start with http:// or https://`);
   }
-  return address.replace(/\/+$/, "");
+  return stripUserinfo(address).replace(/\/+$/, "");
+}
+
+/** `scheme://user:pass@host...` -> `scheme://host...` (the authority ends at the first "/", "?" or "#"). */
+function stripUserinfo(address: string): string {
+  const start = address.indexOf("//") + 2;
+  const rest = address.slice(start);
+  const end = rest.search(/[/?#]/);
+  const authority = end === -1 ? rest : rest.slice(0, end);
+  const at = authority.lastIndexOf("@");
+  return at === -1 ? address : address.slice(0, start) + rest.slice(at + 1);
 }
 
 /** True when the address names a loopback host (127.0.0.0/8, ::1, localhost). */

@@ -154,15 +154,20 @@ describe("an answer of 1 GiB", () => {
     const recipient = await identityToRecipient(await generateX25519Identity());
     const work = mkdtempSync(join(tmpdir(), "sk-bounded-"));
     const state = join(work, "state");
-    const r = await runSealkeeper(initArgv(address, recipient, join(work, "out")), {
+    // given with userinfo (issue 34): the messages, the pending record and the transcript have the address without it
+    const withUserinfo = address.replace("http://", "http://admin:s3cret-pass@");
+    const r = await runSealkeeper(initArgv(withUserinfo, recipient, join(work, "out")), {
       env: { SEALKEEPER_STATE_DIR: state },
     });
+    expect(r.stderr).not.toContain("s3cret-pass");
+    expect(readFileSync(join(work, "out", "transcript.jsonl"), "utf8")).not.toContain("s3cret-pass");
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toContain(`${address} answered more than 4 MiB: stopped reading`);
     expect(r.stderr).toMatch(/after the init request was sent, and the server initialised the node/);
     // the pending record stays: the next status or init against the node says what happened
     const records = readdirSync(join(state, "pending"));
     expect(records).toHaveLength(1);
+    expect(readFileSync(join(state, "pending", records[0]!), "utf8")).not.toContain("s3cret-pass");
     expect(JSON.parse(readFileSync(join(state, "pending", records[0]!), "utf8"))).toMatchObject({
       ceremony: "init",
       node: address,
