@@ -462,7 +462,7 @@ describe("fault campaign", () => {
     const made = await runSealkeeper([...kmsArgs, "--create-key", "--alias", "alias/campaign"], { env });
     expect(made.code, made.stderr).toBe(0);
     const gen = await runSealkeeper(
-      [...kmsArgs, "--key-id", "alias/campaign", "--static-credentials", "--output", "hcl"],
+      [...kmsArgs, "--key-id", "alias/campaign", "--static-credentials", "--print-credentials", "--output", "hcl"],
       { env },
     );
     expect(gen.code, gen.stderr).toBe(0);
