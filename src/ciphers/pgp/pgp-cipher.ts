@@ -257,6 +257,30 @@ export const pgpBackend: CipherBackend = {
     return armorMessage(binary);
   },
 
+  async checkServerSealed(recipient: LoadedRecipient, sealedB64: string): Promise<void> {
+    const handle = recipient.handle as PgpHandle | undefined;
+    if (recipient.type !== "pgp" || !handle?.key) throw new Error("not a loaded pgp recipient");
+    const binary = decodeBase64OrHex(sealedB64);
+    if (binary === null || firstPacketTag(binary) !== 1) {
+      throw new Error("the server's sealed share is not base64 of an OpenPGP message");
+    }
+    const found = (await openpgp.readMessage({ binaryMessage: binary })).getEncryptionKeyIDs();
+    // the key IDs of this key that can encrypt (the subkey Vault picks is one of them; a sign-only one is not)
+    const expected: openpgp.KeyID[] = [];
+    for (const id of handle.key.getKeyIDs()) {
+      const usable = await handle.key.getEncryptionKey(id, handle.checkedAt).catch(() => undefined);
+      if (usable) expected.push(usable.getKeyID());
+    }
+    const ours = (id: openpgp.KeyID) => expected.some((e) => e.equals(id));
+    if (found.length === 0 || !found.every(ours)) {
+      const hex = (ids: openpgp.KeyID[]) => ids.map((i) => i.toHex().toUpperCase()).join(", ") || "none";
+      throw new Error(
+        `the server sealed it to key ID ${hex(found)}, not to the encryption key of ${recipient.fingerprint} ` +
+          `(${hex(expected)}): its holder could not open it`,
+      );
+    }
+  },
+
   async open(sealedIn, identityIn, passphrase) {
     const sealed = toBytes(sealedIn);
     const keys = await readIdentity(toBytes(identityIn));

@@ -155,6 +155,8 @@ async function prepareDestination(opts: GenerateOpts, io: CliIO): Promise<Destin
     return {
       delivery: { kind: "pgp", pgpKeyB64: recipient.serverPgpKeyB64, fingerprint: recipient.fingerprint },
       outPath,
+      // not for sealing (the server does): to check that the server's message is addressed to this key
+      recipient,
     };
   }
   if (opts.tokenRecipient) {
