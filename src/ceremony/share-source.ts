@@ -10,6 +10,7 @@ import { fileExtensionFor, recipientTypes } from "../ciphers/registry.js";
 import { UsageError } from "../errors.js";
 import type { Prompter } from "../prompt/prompter.js";
 import { escapeControl } from "../util/redact.js";
+import { wipe } from "../util/wipe.js";
 import { type KeyShare, parseKeyShare } from "./unseal-key.js";
 
 export interface ShareSource {
@@ -34,19 +35,31 @@ export function readIdentities(paths: string[], cwd: string): Identity[] {
   return paths.map((p) => {
     const path = resolve(cwd, p);
     try {
-      return { path, content: new Uint8Array(readFileSync(path)) };
+      // the file's own buffer, not a copy: wipeIdentities zeroes it once the shares are open
+      return { path, content: readFileSync(path) };
     } catch (err) {
       throw new UsageError(`cannot read identity file ${p}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
     }
   });
 }
 
-/** Reads a passphrase file: its first line, without the newline. */
+/** Zeroes the identity files' bytes (src/util/wipe.ts). */
+export function wipeIdentities(identities: Identity[]): void {
+  wipe(...identities.map((i) => i.content));
+}
+
+/** Reads a passphrase file: its first line, without the newline. The file's bytes are zeroed once decoded. */
 export function readPassphraseFile(path: string, cwd: string): string {
+  let bytes: Buffer;
   try {
-    return readFileSync(resolve(cwd, path), "utf8").split(/\r?\n/)[0] ?? "";
+    bytes = readFileSync(resolve(cwd, path));
   } catch (err) {
     throw new UsageError(`cannot read passphrase file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+  try {
+    return bytes.toString("utf8").split(/\r?\n/)[0] ?? "";
+  } finally {
+    wipe(bytes);
   }
 }
 
@@ -139,7 +152,20 @@ export function scriptedShareSource(opts: {
   return {
     async next() {
       const item = items[index++];
-      return item ? item() : null;
+      // the identities' bytes are zeroed once no more files are to be opened, or when the source fails
+      if (!item) {
+        wipeIdentities(opts.identities);
+        return null;
+      }
+      try {
+        const share = await item();
+        // the files come first: after the last one the identities are no longer needed
+        if (index >= opts.files.length) wipeIdentities(opts.identities);
+        return share;
+      } catch (err) {
+        wipeIdentities(opts.identities);
+        throw err;
+      }
     },
   };
 }
@@ -180,6 +206,8 @@ export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }
             if (!(err instanceof OpenShareError && err.reason === "passphrase-required")) throw err;
             const passphrase = await prompter.secret("Passphrase for your key:");
             share = await openShareFile(file, identities, passphrase);
+          } finally {
+            wipeIdentities(identities);
           }
           return { ...share, operator: (await askName()) ?? share.operator };
         } catch (err) {

@@ -294,16 +294,21 @@ export const pgpBackend: CipherBackend = {
     const addressed = keys.filter((k) => k.getKeyIDs().some((id) => wanted.some((w) => w.equals(id, true))));
     if (addressed.length === 0) return null;
     const unlocked: openpgp.PrivateKey[] = [];
-    for (const key of addressed) unlocked.push(await unlock(key, passphrase));
     try {
+      for (const key of addressed) unlocked.push(await unlock(key, passphrase));
       const { data } = await openpgp.decrypt({ message, decryptionKeys: unlocked, format: "binary" });
       return data as Uint8Array;
     } catch (err) {
+      if (err instanceof OpenShareError) throw err;
       const fpr = addressed[0]!.getFingerprint().toUpperCase();
       const why = err instanceof Error ? err.message : String(err);
       throw new OpenShareError("corrupt", `the sealed share for pgp key ${fpr} cannot be decrypted: ${why}`, {
         cause: err,
       });
+    } finally {
+      // the decrypted secret key material openpgp.js holds for this call: zeroed by its own clearPrivateParams
+      // (in openpgp.js 6.3 at run time, not in its typings), which fills each private parameter with zeros
+      for (const k of [...unlocked, ...keys]) (k as unknown as { clearPrivateParams(): void }).clearPrivateParams();
     }
   },
 };
