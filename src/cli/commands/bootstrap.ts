@@ -11,7 +11,7 @@ import { ExitWith } from "../exit.js";
 import { parseBoundedInt } from "../flags.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, clientFromOptions, type RawConnectionOpts } from "../options.js";
-import { paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import { paint, renderTable, resolveFormat, terminalSafe, useColor, writeJson } from "../output.js";
 import {
   addClusterOptions,
   addReviewerOptions,
@@ -128,7 +128,7 @@ export function registerBootstrap(program: Command, io: CliIO): void {
         const applied = await applyPlan(client, result, {
           concurrency,
           onStep: (c) => {
-            if (format === "table") io.stderr.write(`applied ${c.id}\n`);
+            if (format === "table") io.stderr.write(`applied ${terminalSafe(c.id)}\n`);
           },
         });
         let delivered: import("../../bootstrap/secret-id.js").DeliveredSecretId[] = [];
@@ -151,7 +151,9 @@ export function registerBootstrap(program: Command, io: CliIO): void {
         }
         if (format === "table") {
           for (const d of delivered) {
-            io.stdout.write(`secret_id for ${d.role} sealed to ${d.recipient}: ${d.file} (accessor ${d.accessor})\n`);
+            io.stdout.write(
+              terminalSafe(`secret_id for ${d.role} sealed to ${d.recipient}: ${d.file} (accessor ${d.accessor})\n`),
+            );
           }
         }
         if (opts.revokeRootToken) {
@@ -347,7 +349,7 @@ function writeFindings(io: CliIO, findings: LintFinding[], asErrors: boolean): v
   if (findings.length === 0) return;
   const label = asErrors ? "error" : "warning";
   for (const f of findings) {
-    io.stderr.write(`${label}: ${f.file}:${f.line}: ${f.rule}: ${f.message} (fix: ${f.fix})\n`);
+    io.stderr.write(terminalSafe(`${label}: ${f.file}:${f.line}: ${f.rule}: ${f.message} (fix: ${f.fix})\n`));
   }
 }
 

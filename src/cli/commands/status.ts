@@ -6,7 +6,7 @@ import { type NodeStatus, observeNodes } from "../../vault/observe.js";
 import { ExitWith } from "../exit.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientsFromOptions } from "../options.js";
-import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import { type Paint, paint, renderTable, resolveFormat, terminalSafe, useColor, writeJson } from "../output.js";
 
 export function registerStatus(program: Command, io: CliIO): void {
   const cmd = program
@@ -42,7 +42,7 @@ async function reportLostInits(nodes: NodeStatus[], io: CliIO): Promise<void> {
   for (const n of nodes) {
     if (!n.initialized) continue;
     const lost = diagnoseLostInit(dir, n.address, defaultRescueDirs(io.env));
-    if (lost) io.stderr.write(`${p.red("warning:")} ${lost}\n`);
+    if (lost) io.stderr.write(`${p.red("warning:")} ${terminalSafe(lost)}\n`);
   }
 }
 
@@ -76,7 +76,7 @@ async function reportLostRekeys(nodes: NodeStatus[], clients: VaultClient[], io:
       nonce: status.nonce,
       verificationNonce: status.verification_nonce || undefined,
     });
-    if (lost) io.stderr.write(`${p.red("warning:")} ${lost}\n`);
+    if (lost) io.stderr.write(`${p.red("warning:")} ${terminalSafe(lost)}\n`);
   }
 }
 
