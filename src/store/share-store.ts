@@ -72,13 +72,14 @@ export class ShareStore {
    * Pre-flight, to call BEFORE any irreversible server call (init, rekey): creates the directory 0700 when absent
    * (parents too), tightens an existing EMPTY directory to 0700, refuses one that already holds a ceremony
    * (manifest.json, a share file `*.asc`/`*.age`, or a leftover temp file), and proves it writable by creating,
-   * fsyncing and removing a probe file. The directory must be the user's own: a symbolic link (which would send the
+   * fsyncing and removing a probe file. `existingFiles: "keep"` accepts a directory that already holds sealed files
+   * (they are never overwritten: writeSecretFile refuses an existing name). The directory must be the user's own: a symbolic link (which would send the
    * files wherever it points), a directory owned by another user, or a non-empty one writable by group or others
    * (who could delete or replace the only copies of the sealed shares and the manifest) is refused, naming the reason.
    * @throws StoreError naming the directory and the reason (not a directory, a symlink, not ours, writable by
    *   others, holds a ceremony, errno code).
    */
-  async checkWritable(): Promise<CheckWritableResult> {
+  async checkWritable(opts: { existingFiles?: "refuse" | "keep" } = {}): Promise<CheckWritableResult> {
     let created = false;
     let tightened = false;
     let looseMode = false;
@@ -98,7 +99,8 @@ export class ShareStore {
       }
       this.refuseForeign(st);
       const entries = created ? [] : await this.fs.readdir(this.dir);
-      const existing = this.findCeremonyFiles(entries);
+      // "keep": a directory of delivered secrets (e.g. secret_ids) that a rerun adds to under new names
+      const existing = opts.existingFiles === "keep" ? [] : this.findCeremonyFiles(entries);
       if (existing.length > 0) {
         const shown = existing.slice(0, 3).join(", ") + (existing.length > 3 ? ", ..." : "");
         throw new StoreError(

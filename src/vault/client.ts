@@ -96,6 +96,11 @@ export class VaultClient {
     return this.token !== undefined && this.token !== "";
   }
 
+  /** Where the settings' token came from (ConnectionSettings.tokenSource); "set later" once setToken replaced it. */
+  get tokenSource(): string | undefined {
+    return this.token === this.settings.token ? this.settings.tokenSource : "set later";
+  }
+
   /** True when the node is reached over plain HTTP on a host that is not loopback: secrets would cross a network. */
   isPlainHttpRemote(): boolean {
     return this.address.startsWith("http://") && !isLoopbackAddress(this.address);
@@ -142,8 +147,12 @@ export class VaultClient {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.agent.destroy();
   }
+
+  /** Set by close(): a request still in flight then is not retried (it would outlive its command). */
+  private closed = false;
 
   // ---- system operations -------------------------------------------------------------------------------------
 
@@ -253,6 +262,9 @@ export class VaultClient {
     const attempts = opts.idempotent ? 3 : 1;
     const displayPath = `/v1/${path.replace(/^\/+/, "")}`;
     this.assertSafeRequest(method, displayPath, headers["x-vault-token"] !== undefined, opts);
+    // the timeout bounds the request, retries included: `status --timeout 3s` ends within 3 s (issue 25)
+    const started = Date.now();
+    const left = () => this.settings.timeoutMs - (Date.now() - started);
 
     for (let attempt = 1; ; attempt++) {
       let status: number;
@@ -264,15 +276,21 @@ export class VaultClient {
           headers,
           body,
           this.agent,
-          this.settings.timeoutMs,
+          attempt === 1 ? this.settings.timeoutMs : Math.max(1, left()),
           opts.irreversible,
           this.lookup,
           opts.maxBodyBytes ?? (method === "LIST" ? LIST_BODY_LIMIT : BODY_LIMIT),
         ));
       } catch (err) {
         const converted = toConnectionError(this.address, err, this.settings.timeoutMs);
-        if (attempt < attempts && (converted.reason === "reset" || converted.reason === "refused")) {
-          await sleep(100 * 2 ** (attempt - 1));
+        const pause = 100 * 2 ** (attempt - 1);
+        if (
+          attempt < attempts &&
+          !this.closed &&
+          left() > pause &&
+          (converted.reason === "reset" || converted.reason === "refused")
+        ) {
+          await sleep(pause);
           continue;
         }
         throw converted;
