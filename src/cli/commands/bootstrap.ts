@@ -11,7 +11,7 @@ import { ExitWith } from "../exit.js";
 import { parseBoundedInt } from "../flags.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, clientFromOptions, type RawConnectionOpts } from "../options.js";
-import { paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import { paint, renderTable, resolveFormat, terminalSafe, useColor, writeJson } from "../output.js";
 import {
   addClusterOptions,
   addReviewerOptions,
@@ -162,7 +162,7 @@ export function registerBootstrap(program: Command, io: CliIO): void {
                 stop: interruption.signal,
                 stoppedBy: interruption.received,
                 onStep: (c) => {
-                  if (format === "table") io.stderr.write(`applied ${c.id}\n`);
+                  if (format === "table") io.stderr.write(`applied ${terminalSafe(c.id)}\n`);
                   else progress();
                 },
               }),
@@ -193,12 +193,16 @@ export function registerBootstrap(program: Command, io: CliIO): void {
             for (const d of delivered) {
               if (d.status === "exists") {
                 io.stdout.write(
-                  `secret_id for ${d.role}: the role already has one (accessor ${d.accessor}); nothing minted ` +
-                    "(--rotate-secret-id replaces it)\n",
+                  terminalSafe(
+                    `secret_id for ${d.role}: the role already has one (accessor ${d.accessor}); nothing minted ` +
+                      "(--rotate-secret-id replaces it)\n",
+                  ),
                 );
                 continue;
               }
-              io.stdout.write(`secret_id for ${d.role} sealed to ${d.recipient}: ${d.file} (accessor ${d.accessor})\n`);
+              io.stdout.write(
+                terminalSafe(`secret_id for ${d.role} sealed to ${d.recipient}: ${d.file} (accessor ${d.accessor})\n`),
+              );
               if (d.revoked && d.revoked.length > 0) {
                 io.stdout.write(
                   `  the previous secret_id(s) of ${d.role} were destroyed (accessor ${d.revoked.join(", ")})\n`,
@@ -453,7 +457,7 @@ function writeFindings(io: CliIO, findings: LintFinding[], asErrors: boolean): v
   if (findings.length === 0) return;
   const label = asErrors ? "error" : "warning";
   for (const f of findings) {
-    io.stderr.write(`${label}: ${f.file}:${f.line}: ${f.rule}: ${f.message} (fix: ${f.fix})\n`);
+    io.stderr.write(terminalSafe(`${label}: ${f.file}:${f.line}: ${f.rule}: ${f.message} (fix: ${f.fix})\n`));
   }
 }
 
