@@ -256,6 +256,9 @@ export function registerBootstrap(program: Command, io: CliIO): void {
         const concurrency = parseConcurrency(opts.concurrency);
         const spec = await loadSpecFromOptions(opts, io);
         await withClient(opts, io, async (client) => {
+          // a spec with no roles asks the server nothing: prove the token first, so that an expired or revoked CI
+          // token fails the job (exit 1) instead of passing a verify that checked nothing
+          await client.read("auth/token/lookup-self");
           const { verifyBootstrap, verifyToJson } = await import("../../bootstrap/verify.js");
           const report = await verifyBootstrap(client, spec, {
             concurrency,
