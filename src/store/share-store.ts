@@ -137,7 +137,9 @@ export class ShareStore {
       await this.fs.unlink(probe);
     } catch (err) {
       if (err instanceof StoreError) throw err;
-      throw new StoreError(`output directory ${this.dir} is not writable: ${errnoCode(err)}`, { cause: err });
+      throw new StoreError(`output directory ${this.dir} is not writable: ${describeErrno(errnoCode(err))}`, {
+        cause: err,
+      });
     }
     return { created, tightened, looseMode, mode };
   }
@@ -302,4 +304,18 @@ function octal(mode: number): string {
 
 function overwriteError(path: string, cause: unknown): StoreError {
   return new StoreError(`refusing to overwrite existing file ${path}`, { cause, code: "EEXIST" });
+}
+
+/** An errno code as a person reads it, with the code kept for searching: "read-only file system (EROFS)". */
+export function describeErrno(code: string): string {
+  const words: Record<string, string> = {
+    EROFS: "it is on a read-only file system",
+    EACCES: "permission denied",
+    EPERM: "operation not permitted",
+    ENOSPC: "the disk is full",
+    EDQUOT: "the disk quota is exhausted",
+    ENOENT: "a directory on its path does not exist (or was removed meanwhile)",
+    ENOTDIR: "a part of its path is not a directory",
+  };
+  return words[code] ? `${words[code]} (${code})` : code;
 }
