@@ -52,6 +52,8 @@ export class VaultClient {
   readonly address: string;
   readonly settings: ConnectionSettings;
   private readonly agent: http.Agent;
+  /** Set by close(): a request whose socket close() destroyed is not retried (status --timeout bounds the command). */
+  private closed = false;
   private token: string | undefined;
 
   constructor(settings: ConnectionSettings) {
@@ -93,6 +95,7 @@ export class VaultClient {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.agent.destroy();
   }
 
@@ -219,7 +222,7 @@ export class VaultClient {
         ));
       } catch (err) {
         const converted = toConnectionError(this.address, err, this.settings.timeoutMs);
-        if (attempt < attempts && (converted.reason === "reset" || converted.reason === "refused")) {
+        if (!this.closed && attempt < attempts && (converted.reason === "reset" || converted.reason === "refused")) {
           await sleep(100 * 2 ** (attempt - 1));
           continue;
         }

@@ -88,7 +88,7 @@ export function statusExitCode(nodes: NodeStatus[]): number {
 
 export function renderStatusTable(nodes: NodeStatus[], p: Paint): string {
   const rows = nodes.map((n) => {
-    if (!n.reachable) return [n.address, p.red("unreachable"), "-", "-", "-", "-", "-", "-", n.error ?? ""];
+    if (!n.reachable) return [n.address, p.red("unreachable"), "-", "-", "-", "-", "-", "-", "-", n.error ?? ""];
     const state = !n.initialized ? p.yellow("uninitialised") : n.sealed ? p.yellow("sealed") : p.green("unsealed");
     const progress = n.sealed && n.initialized ? `${n.progress}/${n.threshold}` : "-";
     return [
@@ -97,11 +97,25 @@ export function renderStatusTable(nodes: NodeStatus[], p: Paint): string {
       progress,
       n.threshold && n.shares ? `${n.threshold} of ${n.shares}` : "-",
       n.sealType ?? "-",
-      n.haRole ?? "-",
+      migrationCell(n, p),
+      n.haRole === "standby-unhealthy" || n.haRole === "removed" ? p.yellow(n.haRole) : (n.haRole ?? "-"),
       n.version ?? "-",
       n.clusterName ?? "-",
-      "",
+      n.note ?? "",
     ];
   });
-  return renderTable(["ADDRESS", "STATE", "PROGRESS", "QUORUM", "SEAL", "HA", "VERSION", "CLUSTER", "ERROR"], rows);
+  return renderTable(
+    ["ADDRESS", "STATE", "PROGRESS", "QUORUM", "SEAL", "MIGRATION", "HA", "VERSION", "CLUSTER", "NOTE"],
+    rows,
+  );
+}
+
+/**
+ * A seal migration seen on the node: "needs-shares" (sealed in migration mode: the old shares with migrate=true, i.e.
+ * `autounseal migrate`), "waiting-for-active" (unsealed with migrate=true: the node that becomes active migrates the
+ * seal), "-" when none is pending.
+ */
+function migrationCell(n: NodeStatus, p: Paint): string {
+  if (!n.migration) return "-";
+  return n.sealed ? p.yellow("needs-shares") : p.yellow("waiting-for-active");
 }
