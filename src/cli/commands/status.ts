@@ -18,9 +18,13 @@ export function registerStatus(program: Command, io: CliIO): void {
     const clients = await clientsFromOptions(opts, io);
     try {
       const nodes = await observeNodes(clients);
-      if (format === "json") writeJson(io, nodes);
-      else io.stdout.write(renderStatusTable(nodes, paint(useColor(io))));
-      await reportLostInits(nodes, io);
+      const lostInits = await reportLostInits(nodes, io);
+      if (format === "json") {
+        writeJson(
+          io,
+          nodes.map((n) => (lostInits.has(n.address) ? { ...n, lostInit: lostInits.get(n.address) } : n)),
+        );
+      } else io.stdout.write(renderStatusTable(nodes, paint(useColor(io))));
       await reportLostRekeys(nodes, clients, io);
       throw new ExitWith(statusExitCode(nodes));
     } finally {
@@ -33,16 +37,24 @@ export function registerStatus(program: Command, io: CliIO): void {
  * An initialised node whose sealkeeper init left a pending record and no manifest or rescue bundle lost its answer:
  * say so, and what to do, on stderr (src/ceremony/pending.ts).
  */
-async function reportLostInits(nodes: NodeStatus[], io: CliIO): Promise<void> {
-  if (!nodes.some((n) => n.initialized)) return;
-  const { defaultRescueDirs, diagnoseLostInit, pendingDir } = await import("../../ceremony/pending.js");
+async function reportLostInits(
+  nodes: NodeStatus[],
+  io: CliIO,
+): Promise<Map<string, { stale: boolean; text: string; records: string[] }>> {
+  const found = new Map<string, { stale: boolean; text: string; records: string[] }>();
+  if (!nodes.some((n) => n.initialized)) return found;
+  const { defaultRescueDirs, lostInitReport, pendingDir } = await import("../../ceremony/pending.js");
   const dir = pendingDir(io.env);
   const p = paint(useColor(io, "stderr"));
   for (const n of nodes) {
     if (!n.initialized) continue;
-    const lost = diagnoseLostInit(dir, n.address, defaultRescueDirs(io.env));
-    if (lost) io.stderr.write(`${p.red("warning:")} ${lost}\n`);
+    // checked against the node: an unsealed node is not locked out, its record is stale
+    const lost = lostInitReport(dir, n.address, defaultRescueDirs(io.env), { sealed: n.sealed });
+    if (!lost) continue;
+    found.set(n.address, lost);
+    io.stderr.write(`${lost.stale ? p.yellow("note:") : p.red("warning:")} ${lost.text}\n`);
   }
+  return found;
 }
 
 /**
