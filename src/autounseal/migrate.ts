@@ -313,7 +313,7 @@ export async function runMigration(opts: MigrationOptions): Promise<MigrationRep
           }
           emit({ kind: "unsealing", address });
           try {
-            await submitShares(client, opts.shares, status, emit, opts.waitingIntervalMs);
+            await submitShares(client, opts.shares, status, emit, opts.waitingIntervalMs, opts.signal);
           } finally {
             emit({ kind: "submitted", address });
           }
@@ -348,11 +348,28 @@ export async function runMigration(opts: MigrationOptions): Promise<MigrationRep
       }
       await abortableSleep(pollMs, opts.signal);
     }
+    if (opts.signal?.aborted) {
+      // stopped: one last look (a node whose completing share was just answered may have finished), bounded
+      const seen = await within(observe(client), Date.now() + 5_000);
+      if (seen?.kind === "status" && !seen.status.sealed && !seen.status.migration && usesAutoUnseal(seen.status)) {
+        say("finished", describeStatus(seen.status));
+        finals.set(address, seen.status);
+        if (!results.has(address)) {
+          const how = done ? "unsealed-with-migrate" : "auto-unsealed";
+          results.set(address, {
+            address,
+            how,
+            type: seen.status.type,
+            recoverySeal: seen.status.recovery_seal === true,
+          });
+        }
+      }
+    }
   };
   await Promise.all(opts.plan.nodes.map((n) => drive(n.address)));
 
   const unfinished = opts.plan.nodes.filter((n) => !finals.has(n.address)).map((n) => states.get(n.address)!);
-  if (opts.signal?.aborted) {
+  if (opts.signal?.aborted && unfinished.length > 0) {
     throw new MigrationUnfinished(
       `stopped before the migration finished (${unfinished.length} of ${opts.plan.nodes.length} nodes not finished)`,
       opts.plan.nodes.map((n) => states.get(n.address)!),
@@ -443,8 +460,12 @@ async function submitShares(
   status: SealStatus,
   emit: (e: MigrationEvent) => void,
   waitingIntervalMs: number | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const node = newNode(client.address, status.progress, status.t, status.nonce);
+  // a stopped run sends no further share (the one in flight is answered first); the rerun gives them again
+  const given = fixedSource(shares);
+  const source = { next: async (ctx: Parameters<typeof given.next>[0]) => (signal?.aborted ? null : given.next(ctx)) };
   await runQuorum({
     targets: [
       {
@@ -465,7 +486,7 @@ async function submitShares(
         },
       },
     ],
-    source: fixedSource(shares),
+    source,
     refusal: "rejected-set",
     describe: (_outcome, { failure }) => failure?.text,
     prompt: ([n]) => ({

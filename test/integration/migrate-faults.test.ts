@@ -196,6 +196,19 @@ describe("faults mid-ceremony (issue 27)", () => {
     // the old active is stopped: a migrated standby takes over and migrates the seal. A run killed meanwhile left
     // its lock behind (written here as SIGKILL leaves it: the pid of a process that has ended)
     await active.stop();
+    for (const n of [a, b]) {
+      await waitUntil(`${n.nodeId} migrated by the new active node`, async () => {
+        const c = n.client();
+        try {
+          const s = await c.sealStatus();
+          return !s.sealed && !s.migration && s.type === "awskms";
+        } catch {
+          return false;
+        } finally {
+          await c.close();
+        }
+      });
+    }
     writeFileSync(
       join(dir, "seal-migration.lock"),
       `${JSON.stringify({ pid: await deadPid(), host: hostname(), started: new Date().toISOString() })}\n`,
