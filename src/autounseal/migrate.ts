@@ -64,7 +64,14 @@ export function classifyNode(seen: Observation, health?: number): NodeRole {
  * uninitialised, or every node already auto-unseals with no migration pending (nothing to migrate), or no node is
  * reachable.
  */
-export async function planMigration(clients: VaultClient[]): Promise<MigrationPlan> {
+export async function planMigration(
+  clients: VaultClient[],
+  opts: {
+    /** An earlier run of this migration left its progress (or lock) and no record: a cluster found all done is
+     *  that migration finished, and the plan goes on so that the record is written. */
+    resuming?: boolean;
+  } = {},
+): Promise<MigrationPlan> {
   const observed = await Promise.all(
     clients.map(async (c) => {
       const seen = await observe(c, { throwOther: true });
@@ -90,7 +97,7 @@ export async function planMigration(clients: VaultClient[]): Promise<MigrationPl
     threshold = Math.max(threshold, s.t);
     shares = Math.max(shares, s.n);
   }
-  if (observed.every((o) => o.role === "migrated")) {
+  if (!opts.resuming && observed.every((o) => o.role === "migrated")) {
     const type = reachable[0]!.status!.type;
     throw new MigrationError(
       observed.length === 1

@@ -8,7 +8,7 @@
  *   out), replaced by each such run and removed once the record is written. Neither holds a secret (0644).
  */
 import { randomBytes } from "node:crypto";
-import { link, open, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { access, link, open, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { UsageError } from "../errors.js";
@@ -16,6 +16,7 @@ import type { MigrationNodeState } from "./migrate.js";
 
 export const LOCK_FILE = "seal-migration.lock";
 export const PROGRESS_FILE = "seal-migration-progress.json";
+export const RECORD_FILE = "seal-migration.json";
 
 interface LockBody {
   pid: number;
@@ -138,4 +139,18 @@ export async function writeMigrationProgress(
 /** Removes the progress file once the migration record is written. */
 export async function removeMigrationProgress(manifestPath: string): Promise<void> {
   await unlink(join(dirname(manifestPath), PROGRESS_FILE)).catch(() => undefined);
+}
+
+/**
+ * True when an earlier run of the migration beside this manifest left where it stood (the progress file) and no record:
+ * the cluster may have finished since, and a rerun writes the record.
+ */
+export async function migrationUnrecorded(manifestPath: string): Promise<boolean> {
+  const dir = dirname(manifestPath);
+  const exists = (name: string) =>
+    access(join(dir, name)).then(
+      () => true,
+      () => false,
+    );
+  return (await exists(PROGRESS_FILE)) && !(await exists(RECORD_FILE));
 }

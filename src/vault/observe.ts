@@ -69,19 +69,24 @@ export async function staleSealStandby(
 /** Observes one node: seal-status and health, concurrently. Never throws: an unreachable node is reported as such. */
 export async function observeNode(client: VaultClient): Promise<NodeStatus> {
   try {
-    const [seal, health] = await Promise.all([client.sealStatus(), client.health()]);
+    const healthAsked = client.health();
+    // both at once; a health failure is read below (or not at all, when seal-status fails first)
+    healthAsked.catch(() => undefined);
+    const seal = await client.sealStatus();
+    let health: Awaited<typeof healthAsked>;
+    try {
+      health = await healthAsked;
+    } catch (err) {
+      // seal-status answered, health did not: up, its role unknown (seen on OpenBao 2.6 right after a standby was
+      // unsealed with migrate=true: health 500 with no message for a moment)
+      if (!(err instanceof VaultHttpError)) throw err;
+      return {
+        ...fromSealStatus(client.address, seal),
+        note: `sys/health answers ${err.status}${err.errors.length > 0 ? ` (${err.errors.join("; ")})` : ""}`,
+      };
+    }
     return {
-      address: client.address,
-      reachable: true,
-      initialized: seal.initialized,
-      sealed: seal.sealed,
-      threshold: seal.t,
-      shares: seal.n,
-      progress: seal.progress,
-      nonce: seal.nonce || undefined,
-      sealType: seal.type,
-      recoverySeal: seal.recovery_seal,
-      migration: seal.migration,
+      ...fromSealStatus(client.address, seal),
       haRole: HEALTH_ROLE[health.status] ?? `http-${health.status}`,
       ...(health.status === 474
         ? {
@@ -90,9 +95,7 @@ export async function observeNode(client: VaultClient): Promise<NodeStatus> {
         : health.status === 530
           ? { note: "removed from the raft cluster (health 530)" }
           : {}),
-      version: seal.version,
       clusterName: seal.cluster_name ?? health.body?.cluster_name,
-      storageType: seal.storage_type,
     };
   } catch (err) {
     if (!(err instanceof SealkeeperError)) throw err;
@@ -117,4 +120,24 @@ export async function observeNode(client: VaultClient): Promise<NodeStatus> {
 /** Observes every node concurrently; order follows the input. */
 export function observeNodes(clients: VaultClient[]): Promise<NodeStatus[]> {
   return Promise.all(clients.map(observeNode));
+}
+
+/** What seal-status alone tells about a node. */
+function fromSealStatus(address: string, seal: Awaited<ReturnType<VaultClient["sealStatus"]>>): NodeStatus {
+  return {
+    address,
+    reachable: true,
+    initialized: seal.initialized,
+    sealed: seal.sealed,
+    threshold: seal.t,
+    shares: seal.n,
+    progress: seal.progress,
+    nonce: seal.nonce || undefined,
+    sealType: seal.type,
+    recoverySeal: seal.recovery_seal,
+    migration: seal.migration,
+    version: seal.version,
+    clusterName: seal.cluster_name,
+    storageType: seal.storage_type,
+  };
 }

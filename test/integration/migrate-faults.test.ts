@@ -94,10 +94,13 @@ describe("faults mid-ceremony (issue 27)", () => {
     // the request close() cut was retried with a fresh time-out)
     const statusAt = Date.now();
     const st = await spawnCli(["status", ...addrArgs(), "--timeout", "5s"], { env: { HOME: work } }).exited;
-    expect(Date.now() - statusAt).toBeLessThan(9_000);
-    expect(st.code).toBe(1);
-    expect(st.stdout).toMatch(new RegExp(`${escapeRe(node(2).address)}\\s+unreachable .*did not answer within 5s`));
+    const statusMs = Date.now() - statusAt;
     thaw(node(2));
+    expect(statusMs).toBeLessThan(9_000);
+    expect(st.code, st.stderr).toBe(1);
+    expect(st.stdout, st.stderr).toMatch(
+      new RegExp(`${escapeRe(node(2).address)}\\s+unreachable .*did not answer within 5s`),
+    );
     const rerun = await runSealkeeper(["unseal", ...addrArgs(), "--non-interactive"], {
       stdin: `${keys.slice(2, 5).join("\n")}\n`,
     });
@@ -170,7 +173,7 @@ describe("faults mid-ceremony (issue 27)", () => {
     for (const n of [a, b]) {
       expect(st.stdout).toMatch(
         new RegExp(
-          `${escapeRe(n.address)}\\s+unsealed\\s+-\\s+(?:3 of 5|-)\\s+awskms\\s+waiting-for-active\\s+standby`,
+          `${escapeRe(n.address)}\\s+unsealed\\s+-\\s+(?:3 of 5|-)\\s+awskms\\s+waiting-for-active\\s+(?:standby|-)\\s`,
         ),
       );
     }
@@ -228,15 +231,22 @@ describe("faults mid-ceremony (issue 27)", () => {
     expect(r2.stderr.match(/^error: .*$/m)![0]).not.toContain(b.address);
     expect(r2.stderr).toMatch(new RegExp(`^hint: restart ${escapeRe(active.address)} with the seal stanza`, "m"));
 
-    // the old active comes back with the stanza: sealed in migration mode, it waits for the old shares
+    // the old active comes back with the stanza. Vault: sealed in migration mode, it waits for the old shares;
+    // OpenBao 2.6: the seal was migrated meanwhile and it unseals itself. Either way the rerun finishes and writes the
+    // record (the progress file of the runs before says this migration is not recorded yet)
     appendFileSync(join(active.dir, "config.hcl"), `\n${readFileSync(stanzaPath, "utf8")}`);
     await active.start();
-    const sealedInMigration = await runSealkeeper(["status", "-a", active.address]);
-    expect(sealedInMigration.stdout).toMatch(/\ssealed\s+0\/3\s+3 of 5\s+awskms\s+needs-shares\s/);
+    const back = await runSealkeeper(["status", "-a", active.address]);
+    const needsShares = /\ssealed\s+0\/3\s+3 of 5\s+awskms\s+needs-shares\s/.test(back.stdout);
+    if (!needsShares) expect(back.stdout).toMatch(/\s(?:unsealed|sealed)\s+\S+\s+3 of 5\s+awskms\s+-\s/);
     const run3 = spawnCli(args(120), { env, cwd: dir });
     const r3 = await run3.exited;
     expect(r3.code, r3.stderr).toBe(0);
-    expect(r3.stdout).toMatch(new RegExp(`${escapeRe(active.address)} \\(already restarted with the stanza`));
+    expect(r3.stdout).toMatch(
+      new RegExp(
+        `${escapeRe(active.address)} \\((?:already restarted with the stanza|already on the new seal|sealed now)`,
+      ),
+    );
     expect(r3.stdout).toMatch(/migration done: the old unseal shares are now the recovery keys \(3 of 5\)/);
     const record = JSON.parse(readFileSync(join(dir, "seal-migration.json"), "utf8"));
     expect(record).toMatchObject({ from: "shamir", to: "awskms", recoveryThreshold: 3, recoveryShares: 5 });

@@ -61,6 +61,17 @@ describe("status during faults and migration", () => {
     );
     expect(renderStatusTable([n], paint(false))).toMatch(/http:\/\/n\s+sealed\s+0\/3\s+3 of 5\s+awskms\s+needs-shares/);
   });
+  it("seal-status answers, health 500 (OpenBao right after a migrate unseal): up, the health answer in the note", async () => {
+    const c = {
+      ...fake({ seal: { ...base, type: "awskms", migration: true } }),
+      health: async () => {
+        throw new VaultHttpError("http://n", "GET", "/v1/sys/health", 500, []);
+      },
+    } as unknown as VaultClient;
+    const n = await observeNode(c);
+    expect(n).toMatchObject({ reachable: true, sealed: false, migration: true, note: "sys/health answers 500" });
+    expect(renderStatusTable([n], paint(false))).toMatch(/unsealed\s+-\s+3 of 5\s+awskms\s+waiting-for-active\s+-/);
+  });
   it("health 474 and 530 are named", async () => {
     const unhealthy = await observeNode(fake({ health: 474 }));
     expect(unhealthy.haRole).toBe("standby-unhealthy");

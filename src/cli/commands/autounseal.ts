@@ -265,7 +265,12 @@ function registerMigrate(group: Command, io: CliIO): void {
         if (lock?.tookOver) io.stderr.write(`${lock.path}: ${lock.tookOver}\n`);
         const { describeConfigChange, MigrationUnfinished, planMigration, runMigration, writeMigrationRecord } =
           await import("../../autounseal/migrate.js");
-        const plan = await planMigration(clients);
+        // a run killed before it wrote the record (its lock left stale) or one that stopped unfinished (its progress
+        // file): a cluster found all on the new seal is that migration done, and this run writes the record
+        const resuming =
+          manifestPath !== undefined &&
+          (lock?.tookOver !== undefined || (await files.migrationUnrecorded(manifestPath)));
+        const plan = await planMigration(clients, { resuming });
         // the instructions go where a person reads them; stdout stays for the result in --format json
         (format === "json" ? io.stderr : io.stdout).write(describeConfigChange(plan, stanza));
         for (const w of plan.warnings) io.stderr.write(`warning: ${w}\n`);

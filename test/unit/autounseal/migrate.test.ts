@@ -149,6 +149,9 @@ describe("planMigration", () => {
     await expect(planMigration([a.client, fakeNode("http://f", [migrated]).client])).rejects.toThrow(
       "every node already uses the awskms seal with no migration pending: there is nothing to migrate",
     );
+    // unless an earlier run of this migration left it unrecorded: then the plan goes on and the record gets written
+    const resumed = await planMigration([a.client, fakeNode("http://f", [migrated]).client], { resuming: true });
+    expect(resumed.nodes.map((n) => n.role)).toEqual(["migrated", "migrated"]);
   });
   it("refuses an uninitialised node and a cluster already on awskms", async () => {
     await expect(planMigration([fakeNode("http://a", [shamir({ initialized: false })]).client])).rejects.toThrow(
