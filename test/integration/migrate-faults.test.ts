@@ -18,7 +18,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { STALE_SEAL_CONFIG } from "../../src/autounseal/migrate.js";
 import { spawnCli, waitUntil } from "../harness/child-cli.js";
-import { initAndUnseal, startCluster, type TestCluster, type TestNode, waitForHa } from "../harness/cluster.js";
+import {
+  initAndUnseal,
+  startCluster,
+  type TestCluster,
+  type TestNode,
+  unsealNodes,
+  waitForHa,
+} from "../harness/cluster.js";
 import { type KmsEmulator, startKmsEmulator, writeTestSealStanza } from "../harness/kms.js";
 import { activeClient, healthOf, restartWithSeal } from "../harness/migration.js";
 import { serverKind } from "../harness/paths.js";
@@ -84,9 +91,11 @@ describe("faults mid-ceremony (issue 27)", () => {
       );
       return Date.now() - started;
     })();
-    const r = await run;
+    const r = await run.finally(() => undefined);
+    const healthyMs = await healthyUnsealedAt.catch(() => Number.POSITIVE_INFINITY);
+    if (healthyMs >= 25_000) thaw(node(2)); // let the next test run on a live cluster
     // before: the first look at the nodes waited for the frozen one's seal-status until --timeout (40 s)
-    expect(await healthyUnsealedAt).toBeLessThan(25_000);
+    expect(healthyMs).toBeLessThan(25_000);
     expect(r.code, r.stderr).not.toBe(0);
     expect(r.stdout + r.stderr).toContain(node(2).address);
     for (const i of [0, 1]) expect(r.stdout).toMatch(new RegExp(`${escapeRe(node(i).address)}\\s+unsealed`));
@@ -109,6 +118,11 @@ describe("faults mid-ceremony (issue 27)", () => {
   }, 240_000);
 
   it("autounseal migrate resumes from every fault point and finishes with the data kept", async () => {
+    // whatever the test before left sealed (it stops early when it fails)
+    const stillSealed = [];
+    for (const n of cluster.nodes) if ((await sealed(n)) !== false) stillSealed.push(n);
+    if (stillSealed.length > 0) await unsealNodes(stillSealed, keys.slice(0, 3));
+    await waitForHa(cluster.nodes);
     await waitForVoters();
     const dir = join(work, "migration");
     mkdirSync(dir);
