@@ -308,7 +308,7 @@ function registerMigrate(group: Command, io: CliIO): void {
                   e.address,
                   enterCriticalSection({
                     doing: `the share completing ${e.address}'s threshold is answered (the node moves to the new seal)`,
-                    wouldLose: "the answer to that share, and this run's record of the migration",
+                    wouldLose: "this run's record of the migration (the answer to that share)",
                     say: (line) => io.stderr.write(`${line}\n`),
                   }),
                 );
