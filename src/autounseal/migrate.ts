@@ -483,12 +483,23 @@ async function submitShares(
           // a node frozen meanwhile costs its own timeout and is looked at again (a lost share is given again).
           const completing = node.required > 0 && node.progress + 1 >= node.required;
           if (completing) emit({ kind: "completing", address: client.address });
-          const s = completing
-            ? await submitMigrationShare(client, share, {
-                waitingIntervalMs,
-                onWaiting: (waitedMs) => emit({ kind: "answer-waiting", address: client.address, waitedMs }),
-              })
-            : await client.unseal({ key: share.hex, migrate: true });
+          let s: SealStatus;
+          try {
+            s = completing
+              ? await submitMigrationShare(client, share, {
+                  waitingIntervalMs,
+                  onWaiting: (waitedMs) => emit({ kind: "answer-waiting", address: client.address, waitedMs }),
+                })
+              : await client.unseal({ key: share.hex, migrate: true });
+          } catch (err) {
+            // OpenBao 2.6: the node unsealed with migrate=true as a standby and its read-only post-unseal setup ran
+            // before the answer was composed, which then fails like its seal-status (STALE_SEAL_CONFIG). Seen on a
+            // standby's completing share. Its shares are done: the driver's next look confirms what it is.
+            if (err instanceof VaultHttpError && err.errors.some((e) => STALE_SEAL_CONFIG.test(e))) {
+              return { progress: 0, nonce: "", complete: true };
+            }
+            throw err;
+          }
           return { progress: s.progress, required: s.t, nonce: s.sealed ? s.nonce : "", complete: !s.sealed };
         },
       },

@@ -336,6 +336,33 @@ describe("runMigration", () => {
     ]);
   });
 
+  it("OpenBao: the completing share answered with the stale-config 500 is a standby that unsealed (issue 27)", async () => {
+    const inMigration = shamir({ type: "awskms", sealed: true, migration: true });
+    const b = fakeNode("http://b", [inMigration, "stale", migrated]);
+    const sent: unknown[] = [];
+    const client = {
+      ...b.client,
+      sealStatus: b.client.sealStatus,
+      leader: b.client.leader,
+      async unseal(req: unknown) {
+        sent.push(req);
+        if (sent.length < 2) return shamir({ type: "awskms", sealed: true, migration: true, progress: 1 });
+        throw new VaultHttpError("http://b", "PUT", "/v1/sys/unseal", 500, [STALE]);
+      },
+    } as unknown as VaultClient;
+    const events: string[] = [];
+    const report = await runMigration({
+      clients: [client],
+      plan: loneStandby("http://b"),
+      shares,
+      pollMs: 1,
+      onEvent: (e) => events.push(`${e.kind} ${e.address}`),
+    });
+    expect(sent).toHaveLength(2);
+    expect(events).toContain("node-done http://b");
+    expect(report.nodes[0]).toMatchObject({ how: "unsealed-with-migrate", type: "awskms" });
+  });
+
   it("a node that never comes back times out with a hint", async () => {
     const n = fakeNode("http://a", [shamir()]);
     const err = await runAlone(n).then(unexpected, (e: MigrationUnfinished) => e);
