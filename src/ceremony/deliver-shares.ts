@@ -271,7 +271,7 @@ export function checkOperatorCount(operators: { name: string }[], shares: number
  */
 export async function loadOperators(operators: OperatorSpec[], cwd: string): Promise<DeliveryOperator[]> {
   const { loadRecipient } = await import("../ciphers/registry.js");
-  return Promise.all(
+  const loaded = await Promise.all(
     operators.map(async (op) => {
       try {
         return { name: op.name, recipient: await loadRecipient(op.recipient, { cwd }) };
@@ -280,6 +280,34 @@ export async function loadOperators(operators: OperatorSpec[], cwd: string): Pro
       }
     }),
   );
+  checkDistinctHolders(loaded);
+  return loaded;
+}
+
+/**
+ * No two share holders with one key: whoever holds that key would open both shares, and a threshold of holders could
+ * be fewer people than the threshold says. Compared by key material (`LoadedRecipient.keys`), so a key given as a
+ * file and as a literal, a recipients file listing another holder's recipient, or a PGP subkey reused under another
+ * primary key are all caught. There is no override: a person who should hold two shares is a threshold of one less.
+ * @throws UsageError naming both holders, their specs and the shared key.
+ */
+export function checkDistinctHolders(operators: DeliveryOperator[]): void {
+  const seen = new Map<string, { op: DeliveryOperator; name: string }>();
+  for (const op of operators) {
+    for (const key of op.recipient.keys) {
+      const first = seen.get(key.material);
+      if (first && first.op !== op) {
+        const same = first.name === key.name ? key.name : `${first.name}, the same key as ${key.name}`;
+        throw new UsageError(
+          `operators ${first.op.name} (${first.op.recipient.spec.raw}) and ${op.name} (${op.recipient.spec.raw}) ` +
+            `would be sealed to one key (${same}): whoever holds it opens both shares, so fewer people than the ` +
+            "threshold could unseal; nothing was sent",
+          { hint: "give each holder a key of their own (a person holds one share)" },
+        );
+      }
+      if (!first) seen.set(key.material, { op, name: key.name });
+    }
+  }
 }
 
 /** A test seal to each recipient sealkeeper will seal to itself: if one fails, it fails before the server call. */

@@ -6,7 +6,11 @@
 import { ageDescriptor } from "./age/age-descriptor.js";
 import { OpenShareError, RecipientError } from "./errors.js";
 import { pgpDescriptor } from "./pgp/pgp-descriptor.js";
-import { toBytes } from "./sniff.js";
+import { asText, firstPacketTag, toBytes } from "./sniff.js";
+
+/** OpenPGP packet tag 6: a public key (a private key is tag 5). */
+const PUBLIC_KEY_TAG = 6;
+
 import type {
   CipherBackend,
   CipherDescriptor,
@@ -112,6 +116,24 @@ export async function openSealedShare(
 ): Promise<Uint8Array | null> {
   const identityType = detectIdentityType(identity);
   if (identityType === null) {
+    const text = asText(toBytes(identity).subarray(0, 4096));
+    // the usual mistake: the PUBLIC half given where the private one belongs
+    if (/-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(text) || firstPacketTag(toBytes(identity)) === PUBLIC_KEY_TAG) {
+      throw new OpenShareError(
+        "bad-identity",
+        "the identity is a pgp PUBLIC key: opening a share needs the private key",
+        {
+          hint: "export the private key with: gpg --export-secret-keys --armor KEYID > key.asc",
+        },
+      );
+    }
+    if (/^\s*(#.*\n\s*)*age1[0-9a-z]+\s*$/m.test(text) && !/AGE-SECRET-KEY-/.test(text)) {
+      throw new OpenShareError(
+        "bad-identity",
+        "the identity is an age recipient (age1..., the public key): opening a share needs the identity file",
+        { hint: "give the file age-keygen wrote, whose line starts AGE-SECRET-KEY-1" },
+      );
+    }
     throw new OpenShareError("bad-identity", "the identity is neither a pgp private key nor an age identity file");
   }
   const sealedType = detectSealedType(sealed);

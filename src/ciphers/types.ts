@@ -46,6 +46,13 @@ export interface LoadedRecipient {
    * `root_token_pgp_key` want (armored input is converted). Absent for types the server cannot encrypt to.
    */
   serverPgpKeyB64?: string;
+  /**
+   * Every key this recipient's seal can go to: `material` identifies the key MATERIAL (not its name), so that two
+   * recipients sharing any one are known to be one holder (deliver-shares.ts `checkDistinctHolders`); `name` is how
+   * people know it. pgp: the primary key and each encryption subkey, by algorithm and public parameters (a subkey
+   * imported under another primary gets a new fingerprint but keeps its material); age: each recipient string.
+   */
+  keys: { material: string; name: string }[];
   /** The spec it was loaded from. */
   spec: RecipientSpec;
   /** The backend's parsed key material. Opaque to everyone but the backend that made it. */

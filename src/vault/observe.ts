@@ -69,14 +69,12 @@ export async function staleSealStandby(
 /** Observes one node: seal-status and health, concurrently. Never throws: an unreachable node is reported as such. */
 export async function observeNode(client: VaultClient): Promise<NodeStatus> {
   try {
-    const healthAsked = client.health();
-    // both at once; a health failure is read below (or not at all, when seal-status fails first)
-    healthAsked.catch(() => undefined);
-    const seal = await client.sealStatus();
-    let health: Awaited<typeof healthAsked>;
-    try {
-      health = await healthAsked;
-    } catch (err) {
+    // both settle before the node is reported: a request left in flight would outlive the command (and its timeout)
+    const [sealed, healthy] = await Promise.allSettled([client.sealStatus(), client.health()]);
+    if (sealed.status === "rejected") throw sealed.reason;
+    const seal = sealed.value;
+    if (healthy.status === "rejected") {
+      const err = healthy.reason;
       // seal-status answered, health did not: up, its role unknown (seen on OpenBao 2.6 right after a standby was
       // unsealed with migrate=true: health 500 with no message for a moment)
       if (!(err instanceof VaultHttpError)) throw err;
@@ -85,6 +83,7 @@ export async function observeNode(client: VaultClient): Promise<NodeStatus> {
         note: `sys/health answers ${err.status}${err.errors.length > 0 ? ` (${err.errors.join("; ")})` : ""}`,
       };
     }
+    const health = healthy.value;
     return {
       ...fromSealStatus(client.address, seal),
       haRole: HEALTH_ROLE[health.status] ?? `http-${health.status}`,

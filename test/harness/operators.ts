@@ -105,6 +105,42 @@ export function makePgpOperator(
   return { name, email, fingerprint, publicKeyPath, secretKeyPath, passphrase: opts.passphrase, gnupgHome: home };
 }
 
+/**
+ * Adds `donor`'s encryption subkey to `holder`'s key as one of its own (gpg's "Existing key", by keygrip), as a person
+ * who moves one encryption key between two identities does, and exports `holder`'s public key again. The new subkey
+ * packet has its own creation time, so its fingerprint differs from the donor's; its key material is the same.
+ */
+export function shareEncryptionSubkey(holder: PgpOperator, donor: PgpOperator): void {
+  if (holder.gnupgHome !== donor.gnupgHome) throw new Error("both keys must live in one GNUPGHOME");
+  const listing = gpg(donor.gnupgHome, [
+    "--with-colons",
+    "--with-keygrip",
+    "--list-keys",
+    donor.fingerprint,
+  ]).toString();
+  const grip = /^sub:[^\n]*\n(?:fpr:[^\n]*\n)?grp:+([0-9A-F]{40}):/m.exec(listing)?.[1];
+  if (!grip) throw new Error(`no encryption subkey keygrip in ${donor.name}'s key`);
+  execFileSync(
+    "gpg",
+    [
+      "--homedir",
+      holder.gnupgHome,
+      "--batch",
+      "--expert",
+      "--pinentry-mode",
+      "loopback",
+      "--passphrase",
+      holder.passphrase ?? "",
+      "--command-fd",
+      "0",
+      "--edit-key",
+      holder.fingerprint,
+    ],
+    { input: `addkey\n13\n${grip}\nQ\n0\nsave\n`, stdio: ["pipe", "pipe", "pipe"] },
+  );
+  writeFileSync(holder.publicKeyPath, gpg(holder.gnupgHome, ["--armor", "--export", holder.fingerprint]));
+}
+
 /** Decrypts a file with the real gpg (the operator's key is in home). Returns the plaintext. */
 export function gpgDecrypt(op: Pick<PgpOperator, "gnupgHome" | "passphrase">, file: string): string {
   return gpg(op.gnupgHome, [

@@ -149,7 +149,14 @@ export const ageBackend: CipherBackend = {
     const handle: AgeHandle = { recipients };
     const shown =
       recipients.length === 1 ? recipients[0]! : `${recipients.length} recipients: ${recipients.join(", ")}`;
-    return { type: "age", fingerprint: recipients.join(","), describe: `age ${shown}`, spec, handle };
+    return {
+      type: "age",
+      fingerprint: recipients.join(","),
+      describe: `age ${shown}`,
+      keys: recipients.map((r) => ({ material: `age:${r.toLowerCase()}`, name: `age recipient ${r}` })),
+      spec,
+      handle,
+    };
   },
 
   async seal(recipient: LoadedRecipient, plaintext: Uint8Array): Promise<string> {

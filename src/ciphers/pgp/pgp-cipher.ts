@@ -104,6 +104,34 @@ async function explainCannotEncrypt(key: openpgp.PublicKey, now: Date): Promise<
   }
 }
 
+/**
+ * The primary key and every subkey that may encrypt, by material: the algorithm and the public parameters that make
+ * the key (the KDF parameters of an ECDH key are settings, not key material, and are left out). A fingerprint would
+ * not do: it covers the creation time, so the same subkey imported under another primary (gpg's "Existing key") has
+ * a new fingerprint but opens the same messages.
+ */
+function keyMaterial(key: openpgp.PublicKey): { material: string; name: string }[] {
+  const material = (p: { algorithm: openpgp.enums.publicKey; publicParams: object }) => {
+    const params = p.publicParams as Record<string, unknown>;
+    const parts = Object.keys(params)
+      .filter((k) => k !== "kdfParams")
+      .sort()
+      .map((k) => {
+        const v = params[k] as Uint8Array | { write(): Uint8Array };
+        return `${k}=${Buffer.from(v instanceof Uint8Array ? v : v.write()).toString("hex")}`;
+      });
+    return `pgp:${p.algorithm}:${parts.join(",")}`;
+  };
+  const subkeys = key.subkeys.filter((s) => hasEncryptFlag(s.bindingSignatures));
+  return [
+    { material: material(key.keyPacket), name: `pgp key ${key.getFingerprint().toUpperCase()}` },
+    ...subkeys.map((s) => ({
+      material: material(s.keyPacket),
+      name: `pgp subkey ${s.getFingerprint().toUpperCase()} of ${key.getFingerprint().toUpperCase()}`,
+    })),
+  ];
+}
+
 /** AES-256 when the recipient lists it (go-crypto's first candidate), else AES-128, which every implementation has. */
 async function chooseCipher(key: openpgp.PublicKey, now: Date): Promise<"aes256" | "aes128"> {
   const primary = await key.getPrimaryUser(now).catch(() => null);
@@ -232,6 +260,7 @@ export const pgpBackend: CipherBackend = {
       fingerprint: publicKey.getFingerprint().toUpperCase(),
       describe: describeKey(publicKey),
       serverPgpKeyB64: Buffer.from(binary).toString("base64"),
+      keys: keyMaterial(publicKey),
       spec,
       handle,
     };

@@ -112,9 +112,22 @@ export async function checkShareFile(
     if (operator) {
       result.operator = operator.name;
       if (operator.fileSha256 !== fileSha256) {
+        // another ceremony's file (same operator name), or a changed one: the manifest beside the file can tell
+        const beside = join(dirname(filePath), manifestMod.MANIFEST_FILE);
+        const own =
+          opts.manifest && resolve(beside) !== manifestPath && (await exists(beside))
+            ? await manifestMod.readManifest(beside).catch(() => null)
+            : null;
+        const ceremony = `the ceremony of ${manifest.node} made ${manifest.created}`;
+        if (own && manifestMod.findManifestOperator(own, name, fileSha256)?.fileSha256 === fileSha256) {
+          return fail(
+            "file hash",
+            `${opts.file} is from another ceremony (${own.node}, made ${own.created}: the manifest beside it lists it) than ${result.manifest} (${ceremony}); nothing suggests it was changed: check it against its own manifest`,
+          );
+        }
         return fail(
           "file hash",
-          `${opts.file} differs from the file the ceremony wrote (SHA-256 does not match the manifest)`,
+          `${opts.file} is not the file ${result.manifest} records for ${operator.name} (${ceremony}; SHA-256 differs): it is from another ceremony, or it was changed since it was written`,
         );
       }
       pass("file hash");
@@ -141,8 +154,17 @@ export async function checkShareFile(
   } catch (err) {
     if (!(err instanceof OpenShareError) || err.reason !== "passphrase-required" || !io.stdinIsTTY) throw err;
     // a person at a terminal: ask, masked, rather than make them rerun with a file
-    const { ttyPrompter } = await import("../../prompt/prompter.js");
-    passphrase = await ttyPrompter({ input: io.stdin, output: io.stderr }).secret("Passphrase for your identity");
+    const { PromptInterrupted, ttyPrompter } = await import("../../prompt/prompter.js");
+    try {
+      passphrase = await ttyPrompter({ input: io.stdin, output: io.stderr }).secret("Passphrase for your identity");
+    } catch (stop) {
+      if (!(stop instanceof PromptInterrupted)) throw stop;
+      // an offline check: nothing anywhere changed; say so, then exit with the interrupt's code
+      io.stderr.write(
+        `stopped by ${stop.said} at the passphrase prompt: ${opts.file} was not opened, and nothing changed anywhere (this check is offline); run it again to check the file\n`,
+      );
+      throw new ExitWith(stop.exitCode);
+    }
     plaintext = await openSealedShare(sealed, identity, passphrase);
   }
   if (plaintext === null) {

@@ -188,7 +188,14 @@ describe("pgp seal", () => {
   });
 
   it("refuses a recipient of another type", async () => {
-    const fake = { type: "age", fingerprint: "x", describe: "x", spec: parseRecipientSpec("pgp:x"), handle: {} };
+    const fake = {
+      type: "age",
+      fingerprint: "x",
+      describe: "x",
+      keys: [],
+      spec: parseRecipientSpec("pgp:x"),
+      handle: {},
+    };
     await expect(pgpBackend.seal(fake, SHARE)).rejects.toThrow(/not a loaded pgp recipient/);
   });
 });

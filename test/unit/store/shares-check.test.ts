@@ -146,7 +146,44 @@ describe("sealkeeper shares check", () => {
     await writeFile(join(base, "carol-copy-manifest.json"), await readFile(join(dir, "manifest.json")));
     const r = await check("--file", "carol.age", "--identity", "carol.txt", "--manifest", "carol-copy-manifest.json");
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("FAIL carol.age differs from the file the ceremony wrote");
+    expect(r.stderr).toContain(
+      "FAIL carol.age is not the file carol-copy-manifest.json records for carol (the ceremony of http://127.0.0.1:8200 made",
+    );
+    expect(r.stderr).toContain("it is from another ceremony, or it was changed since it was written");
+  });
+
+  it("says 'another ceremony' for a file checked against another ceremony's manifest (issue 26.8)", async () => {
+    // a second ceremony for the same operator names: carol's file there is listed by its own manifest
+    const other = join(base, "ceremony-2");
+    const store = new ShareStore(other);
+    await store.checkWritable();
+    const recipient = await loadRecipient(parseRecipientSpec(`age:${await identityToRecipient(ids.carol!)}`));
+    const w = await store.writeSecretFile("carol.age", await sealShare(recipient, enc(shareHex(9))));
+    await store.writeManifest(
+      buildManifest({
+        node: "http://127.0.0.1:8300",
+        kind: "unseal",
+        threshold: 1,
+        shares: 1,
+        operators: [
+          { name: "carol", recipient, file: w.name, fileSha256: w.sha256, sealedBy: "client", share: shareBytes(9) },
+        ],
+        rootToken: { file: "root-token.age", fileSha256: "0".repeat(64), recipient, sealedBy: "client" },
+      }),
+    );
+    const r = await check(
+      "--file",
+      "ceremony-2/carol.age",
+      "--identity",
+      "carol.txt",
+      "--manifest",
+      "ceremony/manifest.json",
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /FAIL ceremony-2\/carol\.age is from another ceremony \(http:\/\/127\.0\.0\.1:8300, made \S+: the manifest beside it lists it\) than ceremony\/manifest\.json/,
+    );
+    expect(r.stderr).not.toContain("or it was changed");
   });
 
   it("fails for a file the manifest does not list", async () => {
