@@ -10,8 +10,9 @@
 
 import { fixedSource, newNode, runQuorum } from "../ceremony/quorum.js";
 import type { KeyShare } from "../ceremony/unseal-key.js";
-import { SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { ExitCode, SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
+import { STALE_SEAL_CONFIG, staleSealStandby } from "../vault/observe.js";
 import type { SealStatus } from "../vault/types.js";
 
 /** True when seal-status says the node auto-unseals (a KMS/HSM seal, recovery keys instead of unseal keys). */
@@ -19,7 +20,12 @@ export function usesAutoUnseal(status: Pick<SealStatus, "type" | "recovery_seal"
   return status.recovery_seal === true || (status.type !== "" && status.type !== "shamir");
 }
 
-export type NodeRole = "active" | "standby" | "sealed" | "unreachable";
+/**
+ * What a node is when the plan is made. A first run sees active/standby/sealed/unreachable (all on Shamir); a rerun
+ * also sees nodes already restarted with the stanza ("migrating": sealed in migration mode waiting for the old shares,
+ * or unsealed with migrate=true and waiting for the new active node) and nodes already on the new seal ("migrated").
+ */
+export type NodeRole = "migrating" | "standby" | "sealed" | "unreachable" | "active" | "migrated";
 
 export interface MigrationNodePlan {
   address: string;
@@ -41,28 +47,43 @@ export class MigrationError extends SealkeeperError {}
 
 const REDACT = /^(\s*(?:access_key|secret_key|session_token)\s*=\s*)"(?:[^"\\]|\\.)*"/gm;
 
+/** Where one node stands in a migration, from its seal-status (and sys/leader for an OpenBao standby). */
+export function classifyNode(seen: Observation, health?: number): NodeRole {
+  if (seen.kind === "migrating-standby") return "migrating";
+  if (seen.kind === "down") return "unreachable";
+  const s = seen.status;
+  if (s.migration) return "migrating";
+  if (usesAutoUnseal(s)) return s.sealed ? "sealed" : "migrated";
+  if (s.sealed) return "sealed";
+  return health === 200 ? "active" : "standby";
+}
+
 /**
- * Reads every node and orders them for the migration. Throws MigrationError when a node is uninitialised, or the
- * cluster already auto-unseals (nothing to migrate), or no node is reachable.
+ * Reads every node and orders them for the migration. A rerun finds nodes in every state (done, waiting in
+ * migration mode, still on Shamir, down) and plans the rest of the work. Throws MigrationError when a node is
+ * uninitialised, or every node already auto-unseals with no migration pending (nothing to migrate), or no node is
+ * reachable.
  */
-export async function planMigration(clients: VaultClient[]): Promise<MigrationPlan> {
+export async function planMigration(
+  clients: VaultClient[],
+  opts: {
+    /** An earlier run of this migration left its progress (or lock) and no record: a cluster found all done is
+     *  that migration finished, and the plan goes on so that the record is written. */
+    resuming?: boolean;
+  } = {},
+): Promise<MigrationPlan> {
   const observed = await Promise.all(
     clients.map(async (c) => {
       const seen = await observe(c, { throwOther: true });
-      if (seen.kind === "migrating-standby") {
-        // an OpenBao standby of an earlier, unfinished run: already unsealed with migrate=true
-        return { client: c, status: undefined, health: 429, migrating: true };
-      }
-      if (seen.kind === "down") return { client: c, status: undefined, health: undefined, migrating: false };
-      const status = seen.status;
-      const health = status.sealed ? undefined : (await c.health()).status;
-      return { client: c, status, health, migrating: false };
+      const status = seen.kind === "status" ? seen.status : undefined;
+      const health = status && !status.sealed && !status.migration ? (await c.health()).status : undefined;
+      return { client: c, status, role: classifyNode(seen, health) };
     }),
   );
   const reachable = observed.filter((o) => o.status !== undefined);
   if (reachable.length === 0) {
     throw new MigrationError(
-      observed.some((o) => o.migrating)
+      observed.some((o) => o.role === "migrating")
         ? "no node answers seal-status: every reachable node waits, unsealed in migration mode, for an active node to migrate the seal"
         : "no node answered: check the addresses",
     );
@@ -72,30 +93,32 @@ export async function planMigration(clients: VaultClient[]): Promise<MigrationPl
   for (const o of reachable) {
     const s = o.status!;
     if (!s.initialized) throw new MigrationError(`${o.client.address} is not initialised: there is nothing to migrate`);
-    if (!s.migration && usesAutoUnseal(s) && !s.sealed) {
-      throw new MigrationError(`${o.client.address} already uses the ${s.type} seal: there is nothing to migrate`);
-    }
-    // Under migration seal-status still reports the Shamir t/n while sealed; take the largest seen.
+    // Under migration seal-status still reports the Shamir t/n while sealed (the recovery t/n after: the same).
     threshold = Math.max(threshold, s.t);
     shares = Math.max(shares, s.n);
   }
-  const roleOf = (o: (typeof observed)[number]): NodeRole =>
-    o.migrating
-      ? "standby"
-      : o.status === undefined
-        ? "unreachable"
-        : o.status.sealed
-          ? "sealed"
-          : o.health === 200
-            ? "active"
-            : "standby";
-  const rank: Record<NodeRole, number> = { standby: 0, sealed: 1, unreachable: 1, active: 2 };
+  if (!opts.resuming && observed.every((o) => o.role === "migrated")) {
+    const type = reachable[0]!.status!.type;
+    throw new MigrationError(
+      observed.length === 1
+        ? `${observed[0]!.client.address} already uses the ${type} seal: there is nothing to migrate`
+        : `every node already uses the ${type} seal with no migration pending: there is nothing to migrate`,
+    );
+  }
+  const rank: Record<NodeRole, number> = {
+    migrating: 0,
+    standby: 1,
+    sealed: 2,
+    unreachable: 2,
+    active: 3,
+    migrated: 4,
+  };
   const nodes = observed
-    .map((o) => ({ address: o.client.address, role: roleOf(o) }))
+    .map((o) => ({ address: o.client.address, role: o.role }))
     .sort((a, b) => rank[a.role] - rank[b.role]);
   if (threshold < 1) throw new MigrationError("the nodes report no unseal threshold");
   const warnings: string[] = [];
-  const active = observed.find((o) => roleOf(o) === "active");
+  const active = observed.find((o) => o.role === "active");
   if (active?.client.hasToken()) {
     // Seen on Vault 1.21: with peers still non-voters (autopilot promotes them after its stabilisation time), stopping
     // the active node leaves no quorum, no standby takes over, and the migration never completes.
@@ -132,12 +155,14 @@ export function describeConfigChange(plan: MigrationPlan, stanza: string): strin
     "Then restart the nodes ONE AT A TIME, in this order; sealkeeper unseals each with the old shares and migrate=true:",
   ];
   plan.nodes.forEach((n, i) => {
-    const what =
-      n.role === "active"
-        ? "the active node, last: stopping it hands leadership to a migrated standby, which performs the migration"
-        : n.role === "standby"
-          ? "standby"
-          : `${n.role} now`;
+    const what = {
+      active: "the active node, last: stopping it hands leadership to a migrated standby, which performs the migration",
+      standby: "standby",
+      sealed: "sealed now",
+      unreachable: "unreachable now",
+      migrating: "already restarted with the stanza: it gets the old shares with migrate=true, nothing to restart",
+      migrated: "already on the new seal: nothing to do",
+    }[n.role];
     lines.push(`  ${i + 1}. ${n.address} (${what})`);
   });
   lines.push(
@@ -151,6 +176,8 @@ export function describeConfigChange(plan: MigrationPlan, stanza: string): strin
 export type MigrationEvent =
   | { kind: "waiting"; address: string; role: NodeRole }
   | { kind: "unsealing"; address: string }
+  /** The node's share submissions are over (answered, refused or the node went away): nothing is in flight to it. */
+  | { kind: "submitted"; address: string }
   /** The share that reaches the threshold is about to go: its answer is awaited with no time limit. */
   | { kind: "completing"; address: string }
   /** Every `waitingIntervalMs` while a migrate=true share's answer is awaited. */
@@ -162,6 +189,8 @@ export type MigrationEvent =
       /** Set when the node was recognised by something other than its seal-status (see STALE_SEAL_CONFIG). */
       detail?: string;
     }
+  /** A node seen done earlier is sealed in migration mode again (it restarted): it gets the old shares again. */
+  | { kind: "node-restarted"; address: string }
   | { kind: "finished"; address: string; type: string };
 
 export interface MigrationOptions {
@@ -170,11 +199,20 @@ export interface MigrationOptions {
   /** The old unseal shares, at least `plan.threshold` of them. Held in memory only. */
   shares: KeyShare[];
   onEvent?: (e: MigrationEvent) => void;
-  /** How long to wait for each node to come back with the new seal (default 15 min). */
+  /**
+   * How long to wait for the nodes to come back with the new seal (default 15 min): every node still pending gets
+   * this long from the run's start or the last step any node made, whichever is later (the operator restarts them one
+   * at a time). A node that does not answer costs its own wait, never another node's.
+   */
   nodeTimeoutMs?: number;
   pollMs?: number;
   /** How often `answer-waiting` is emitted while a share's answer is awaited (default 5 s). */
   waitingIntervalMs?: number;
+  /**
+   * Stops the run (MigrationInterrupted) at the next step of every node; a share whose answer is awaited is never
+   * abandoned: its node's driver stops once it is answered.
+   */
+  signal?: AbortSignal;
 }
 
 export interface MigrationNodeResult {
@@ -192,11 +230,40 @@ export interface MigrationReport {
   sealType: string;
 }
 
+/** Where each node stood when a run ended unfinished (interrupted or timed out); no secret. */
+export interface MigrationNodeState {
+  address: string;
+  /**
+   * finished: on the new seal, unsealed, migration over; migrating: restarted with the stanza, in migration mode;
+   * old-seal: still on Shamir (not restarted yet); sealed: on the new seal, unsealing itself; unreachable: refused
+   * or reset; no-answer: connected but silent (frozen) until the node timeout. Before the first look: the plan's role.
+   */
+  state: NodeRole | "finished" | "old-seal" | "no-answer";
+  detail: string;
+}
+
+/** The run stopped before every node finished; `nodes` says where each stands (for the record and the message). */
+export class MigrationUnfinished extends MigrationError {
+  constructor(
+    message: string,
+    readonly nodes: MigrationNodeState[],
+    readonly interrupted: boolean,
+    hint: string,
+  ) {
+    super(message, { hint, exitCode: ExitCode.remote });
+  }
+}
+
+const RESUME_HINT =
+  "run the same command again: it looks at every node, skips finished ones and gives the old shares to those in migration mode";
+
 /**
- * Waits for each node, in plan order, to come back with the new seal, and unseals it with the old shares and
- * migrate=true; a node that unseals itself (migration already done by the new active) needs nothing. Then waits until
- * every node is unsealed on the new seal with migration finished.
- * Throws MigrationError when the shares are too few or rejected, or a node does not come back in time.
+ * Drives every node at once, each on its own: waits for it to come back with the new seal, unseals it with the old
+ * shares and migrate=true when it waits in migration mode (again if it restarts later), and follows it until it is on
+ * the new seal, unsealed, migration finished (the new active node migrates the seal; the others follow). A node that
+ * does not answer (down, or frozen) delays only its own driver.
+ * Throws MigrationError when the shares are too few or rejected; MigrationUnfinished when nodes did not finish in
+ * time (naming only those) or the run was stopped by `signal`.
  */
 export async function runMigration(opts: MigrationOptions): Promise<MigrationReport> {
   const emit = (e: MigrationEvent) => opts.onEvent?.(e);
@@ -206,97 +273,175 @@ export async function runMigration(opts: MigrationOptions): Promise<MigrationRep
     throw new MigrationError(`${opts.shares.length} shares given, the threshold is ${opts.plan.threshold}`);
   }
   const byAddress = new Map(opts.clients.map((c) => [c.address, c]));
-  const results: MigrationNodeResult[] = [];
-  // Every pending node is watched on each round, not only the next in the plan: an operator may restart nodes in
-  // another order (or before the plan was printed), and whichever node waits in migration mode gets the shares.
-  const pending = [...opts.plan.nodes];
-  for (const node of pending) emit({ kind: "waiting", address: node.address, role: node.role });
-  let deadline = Date.now() + nodeTimeout;
-  while (pending.length > 0) {
-    for (const node of [...pending]) {
-      const client = byAddress.get(node.address)!;
-      const seen = await observe(client);
-      if (seen.kind === "migrating-standby") {
-        // OpenBao 2.6: unsealed in migration mode, a standby; its seal-status answers again once migrated
-        results.push({ address: node.address, how: "unsealed-with-migrate", type: seen.loaded, recoverySeal: true });
-        emit({ kind: "node-done", address: node.address, how: "unsealed-with-migrate", detail: seen.detail });
-        pending.splice(pending.indexOf(node), 1);
-        deadline = Date.now() + nodeTimeout;
-        continue;
-      }
-      if (seen.kind === "down") continue;
-      const status = seen.status;
-      let how: MigrationNodeResult["how"] | undefined;
-      if (status.migration && status.sealed) {
-        emit({ kind: "unsealing", address: node.address });
-        await submitShares(client, opts.shares, status, emit, opts.waitingIntervalMs);
-        continue;
-      }
-      // a standby unsealed in migration mode waits for the new active node to migrate the seal
-      if (status.migration && !status.sealed) how = "unsealed-with-migrate";
-      else if (!status.sealed && usesAutoUnseal(status)) how = "auto-unsealed";
-      if (how) {
-        results.push({ address: node.address, how, type: status.type, recoverySeal: status.recovery_seal === true });
-        emit({ kind: "node-done", address: node.address, how });
-        pending.splice(pending.indexOf(node), 1);
-        deadline = Date.now() + nodeTimeout;
-      }
-      // else: still on Shamir (not restarted yet), or sealed on the new seal and unsealing itself: keep watching
-    }
-    if (pending.length === 0) break;
-    if (Date.now() > deadline) {
-      const names = pending.map((n) => n.address).join(", ");
-      throw new MigrationError(`${names} did not come back with the new seal within ${nodeTimeout / 1000}s`, {
-        hint: "restart it with the seal stanza, then run the command again: finished nodes are skipped",
-      });
-    }
-    await sleep(pollMs);
+  // Every node still pending gets nodeTimeout from the last step made anywhere: the operator restarts the nodes one
+  // at a time, and each restart is a step.
+  let lastStep = Date.now();
+  const deadline = () => lastStep + nodeTimeout;
+  const stepped = () => {
+    lastStep = Date.now();
+  };
+  const results = new Map<string, MigrationNodeResult>();
+  const finals = new Map<string, SealStatus>();
+  const states = new Map<string, MigrationNodeState>();
+  for (const node of opts.plan.nodes) {
+    states.set(node.address, { address: node.address, state: node.role, detail: "not looked at yet" });
+    emit({ kind: "waiting", address: node.address, role: node.role });
   }
 
-  // The migration is done when every node reports the new seal, unsealed, with no migration pending.
-  deadline = Date.now() + nodeTimeout;
-  const finals = new Map<string, SealStatus>();
-  for (const node of opts.plan.nodes) {
-    const client = byAddress.get(node.address)!;
-    for (;;) {
-      const seen = await observe(client);
-      const status = seen.kind === "status" ? seen.status : undefined;
-      if (status && !status.sealed && !status.migration && usesAutoUnseal(status)) {
-        finals.set(node.address, status);
-        emit({ kind: "finished", address: node.address, type: status.type });
+  const drive = async (address: string): Promise<void> => {
+    const client = byAddress.get(address)!;
+    const say = (state: MigrationNodeState["state"], detail: string) => states.set(address, { address, state, detail });
+    let done = false;
+    while (!opts.signal?.aborted && Date.now() <= deadline()) {
+      const seen = await within(observe(client), deadline(), opts.signal);
+      if (seen === undefined) {
+        if (!opts.signal?.aborted) say("no-answer", `no answer to seal-status within the node timeout`);
         break;
       }
-      if (Date.now() > deadline) {
-        if (seen.kind === "migrating-standby") {
-          throw new MigrationError(
-            `${node.address} is unsealed in migration mode but no active node has migrated the seal: ${seen.detail}`,
-            {
-              hint:
-                "the seal is migrated by the node that becomes active: stop the node that is still active on Shamir " +
-                "(or step it down) so that a standby restarted with the stanza takes over, then restart it with the " +
-                "stanza and run the command again",
-            },
-          );
+      if (seen.kind === "down") {
+        say("unreachable", "not reachable (down or restarting)");
+      } else if (seen.kind === "migrating-standby") {
+        // OpenBao 2.6: unsealed in migration mode, a standby; its seal-status answers again once migrated
+        say("migrating", seen.detail);
+        if (!done) {
+          done = true;
+          stepped();
+          results.set(address, { address, how: "unsealed-with-migrate", type: seen.loaded, recoverySeal: true });
+          emit({ kind: "node-done", address, how: "unsealed-with-migrate", detail: seen.detail });
         }
-        throw new MigrationError(
-          `${node.address} has not finished the migration (${status ? describeStatus(status) : "unreachable"})`,
-          { hint: "if the old active node is still running on Shamir, stop it and restart it with the seal stanza" },
-        );
+      } else {
+        const status = seen.status;
+        if (status.migration && status.sealed) {
+          say("migrating", "sealed in migration mode: the old shares are being given with migrate=true");
+          if (done) {
+            // it had unsealed with migrate=true and restarted since: its progress is gone, it needs the shares again
+            done = false;
+            emit({ kind: "node-restarted", address });
+          }
+          emit({ kind: "unsealing", address });
+          try {
+            await submitShares(client, opts.shares, status, emit, opts.waitingIntervalMs, opts.signal);
+          } finally {
+            emit({ kind: "submitted", address });
+          }
+          continue;
+        }
+        const finished = !status.sealed && !status.migration && usesAutoUnseal(status);
+        if ((status.migration && !status.sealed) || finished) {
+          // a standby unsealed in migration mode waits for the new active node to migrate the seal
+          const how = status.migration ? "unsealed-with-migrate" : "auto-unsealed";
+          if (!done) {
+            done = true;
+            stepped();
+            results.set(address, { address, how, type: status.type, recoverySeal: status.recovery_seal === true });
+            emit({ kind: "node-done", address, how });
+          }
+        }
+        if (finished) {
+          say("finished", describeStatus(status));
+          finals.set(address, status);
+          stepped();
+          emit({ kind: "finished", address, type: status.type });
+          return;
+        }
+        if (usesAutoUnseal(status) || status.migration) say(classifyNode(seen), describeStatus(status));
+        else
+          say(
+            "old-seal",
+            `still on the ${status.type} seal (${status.sealed ? "sealed" : "unsealed"}): not restarted with the stanza yet`,
+          );
+        // else: still on Shamir (not restarted yet), sealed on the new seal and unsealing itself, or unsealed with
+        // migrate=true waiting for the new active node: keep watching
       }
-      await sleep(pollMs);
+      await abortableSleep(pollMs, opts.signal);
     }
+    if (opts.signal?.aborted) {
+      // stopped: one last look (a node whose completing share was just answered may have finished), bounded
+      const seen = await within(observe(client), Date.now() + 5_000);
+      if (seen?.kind === "status" && !seen.status.sealed && !seen.status.migration && usesAutoUnseal(seen.status)) {
+        say("finished", describeStatus(seen.status));
+        finals.set(address, seen.status);
+        if (!results.has(address)) {
+          const how = done ? "unsealed-with-migrate" : "auto-unsealed";
+          results.set(address, {
+            address,
+            how,
+            type: seen.status.type,
+            recoverySeal: seen.status.recovery_seal === true,
+          });
+        }
+      }
+    }
+  };
+  await Promise.all(opts.plan.nodes.map((n) => drive(n.address)));
+
+  const unfinished = opts.plan.nodes.filter((n) => !finals.has(n.address)).map((n) => states.get(n.address)!);
+  if (opts.signal?.aborted && unfinished.length > 0) {
+    throw new MigrationUnfinished(
+      `stopped before the migration finished (${unfinished.length} of ${opts.plan.nodes.length} nodes not finished)`,
+      opts.plan.nodes.map((n) => states.get(n.address)!),
+      true,
+      RESUME_HINT,
+    );
   }
+  if (unfinished.length > 0) throw unfinishedError(unfinished, opts.plan.nodes.length, nodeTimeout, states);
   const any = [...finals.values()][0]!;
   return {
     nodes: opts.plan.nodes.map((n) => {
       const s = finals.get(n.address)!;
-      const r = results.find((x) => x.address === n.address)!;
-      return { ...r, type: s.type, recoverySeal: s.recovery_seal === true };
+      const how = results.get(n.address)?.how ?? "auto-unsealed";
+      return { address: n.address, how, type: s.type, recoverySeal: s.recovery_seal === true };
     }),
     recoveryThreshold: any.t,
     recoveryShares: any.n,
     sealType: any.type,
   };
+}
+
+/** The error of a run whose node timeout passed: names only the nodes that did not finish, each with its state. */
+function unfinishedError(
+  unfinished: MigrationNodeState[],
+  total: number,
+  nodeTimeout: number,
+  states: Map<string, MigrationNodeState>,
+): MigrationUnfinished {
+  const waiting = unfinished.filter((s) => s.state === "migrating");
+  const absent = unfinished.filter((s) => s.state !== "migrating");
+  const parts = unfinished.map((s) => `${s.address} (${s.state}: ${s.detail})`);
+  const message =
+    `${unfinished.length} of ${total} nodes did not finish the migration within ${nodeTimeout / 1000}s of the last ` +
+    `step: ${parts.join("; ")}`;
+  const hint =
+    absent.length > 0
+      ? `restart ${absent.map((s) => s.address).join(", ")} with the seal stanza (a frozen or down node is named ` +
+        `here alone), then ${RESUME_HINT}`
+      : waiting.length > 0
+        ? "the seal is migrated by the node that becomes active: stop the node that is still active on Shamir (or step " +
+          `it down) so that a standby restarted with the stanza takes over, restart it with the stanza, then ${RESUME_HINT}`
+        : RESUME_HINT;
+  return new MigrationUnfinished(message, [...states.values()], false, hint);
+}
+
+/** Resolves with `p`, or undefined once `deadline` passes or `signal` aborts (p is a read: it may be abandoned). */
+async function within<T>(p: Promise<T>, deadline: number, signal?: AbortSignal): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
+  const stop = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()));
+    onAbort = () => resolve(undefined);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  p.catch(() => undefined);
+  try {
+    return await Promise.race([p, stop]);
+  } finally {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return within(sleep(ms), Date.now() + ms, signal).then(() => undefined);
 }
 
 /**
@@ -322,25 +467,44 @@ async function submitShares(
   status: SealStatus,
   emit: (e: MigrationEvent) => void,
   waitingIntervalMs: number | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const node = newNode(client.address, status.progress, status.t, status.nonce);
+  // a stopped run sends no further share (the one in flight is answered first); the rerun gives them again
+  const given = fixedSource(shares);
+  const source = { next: async (ctx: Parameters<typeof given.next>[0]) => (signal?.aborted ? null : given.next(ctx)) };
   await runQuorum({
     targets: [
       {
         node,
         submit: async (share) => {
-          if (node.required > 0 && node.progress + 1 >= node.required) {
-            emit({ kind: "completing", address: client.address });
+          // Only the share that completes the threshold is irreversible (the node moves to the new seal as it
+          // answers): its answer is awaited with no time limit. An earlier one keeps the client's deadline, so that
+          // a node frozen meanwhile costs its own timeout and is looked at again (a lost share is given again).
+          const completing = node.required > 0 && node.progress + 1 >= node.required;
+          if (completing) emit({ kind: "completing", address: client.address });
+          let s: SealStatus;
+          try {
+            s = completing
+              ? await submitMigrationShare(client, share, {
+                  waitingIntervalMs,
+                  onWaiting: (waitedMs) => emit({ kind: "answer-waiting", address: client.address, waitedMs }),
+                })
+              : await client.unseal({ key: share.hex, migrate: true });
+          } catch (err) {
+            // OpenBao 2.6: the node unsealed with migrate=true as a standby and its read-only post-unseal setup ran
+            // before the answer was composed, which then fails like its seal-status (STALE_SEAL_CONFIG). Seen on a
+            // standby's completing share. Its shares are done: the driver's next look confirms what it is.
+            if (err instanceof VaultHttpError && err.errors.some((e) => STALE_SEAL_CONFIG.test(e))) {
+              return { progress: 0, nonce: "", complete: true };
+            }
+            throw err;
           }
-          const s = await submitMigrationShare(client, share, {
-            waitingIntervalMs,
-            onWaiting: (waitedMs) => emit({ kind: "answer-waiting", address: client.address, waitedMs }),
-          });
           return { progress: s.progress, required: s.t, nonce: s.sealed ? s.nonce : "", complete: !s.sealed };
         },
       },
     ],
-    source: fixedSource(shares),
+    source,
     refusal: "rejected-set",
     describe: (_outcome, { failure }) => failure?.text,
     prompt: ([n]) => ({
@@ -364,19 +528,10 @@ async function submitShares(
   });
 }
 
-/**
- * OpenBao 2.5+ standbys serve reads ("horizontal read scalability", on unless `disable_standby_reads = true`): a
- * standby unsealed with migrate=true runs the read-only post-unseal setup, which drops the seal config that migration
- * mode had cached (vault/core.go postUnseal: `c.seal.SetBarrierConfig(ctx, nil)`, "purge these for safety"). From
- * then on seal-status, sys/init and sys/health re-read the stored Shamir config against the configured awskms seal
- * (vault/seal_autoseal.go BarrierConfig) and answer 500 with this message, until the node that becomes active has
- * migrated the seal and written the new config. OpenBao's own seal-migration test waits through the same error
- * (vault/external_tests/sealmigration/testshared.go, awaitMigration). Vault 1.21 standbys do not run post-unseal,
- * and keep answering `sealed: false, migration: true`.
- */
-export const STALE_SEAL_CONFIG = /barrier seal type of "([^"]+)" does not match loaded type of "([^"]+)"/;
+/** The OpenBao 2.6 stale-config 500 of a standby mid-migration: see src/vault/observe.ts. */
+export { STALE_SEAL_CONFIG };
 
-type Observation =
+export type Observation =
   | { kind: "status"; status: SealStatus }
   | { kind: "down" }
   /** Unsealed in migration mode, a standby, seal-status unreadable until the seal is migrated (STALE_SEAL_CONFIG). */
@@ -392,14 +547,14 @@ async function observe(client: VaultClient, opts: { throwOther?: boolean } = {})
   } catch (err) {
     if (err instanceof VaultConnectionError) return { kind: "down" };
     if (err instanceof VaultHttpError && err.status >= 500) {
-      const stale = err.errors.map((e) => STALE_SEAL_CONFIG.exec(e)).find((m) => m !== null);
-      if (stale && (await isUnsealedStandby(client))) {
+      const stale = await staleSealStandby(client, err);
+      if (stale) {
         return {
           kind: "migrating-standby",
-          stored: stale[1]!,
-          loaded: stale[2]!,
+          stored: stale.stored,
+          loaded: stale.loaded,
           detail:
-            `its seal-status answers ${err.status} (${stale[0]}): an OpenBao standby unsealed in migration mode, ` +
+            `its ${stale.text}: an OpenBao standby unsealed in migration mode, ` +
             "it answers again once the new active node has migrated the seal",
         };
       }
@@ -408,11 +563,6 @@ async function observe(client: VaultClient, opts: { throwOther?: boolean } = {})
     }
     throw err;
   }
-}
-
-async function isUnsealedStandby(client: VaultClient): Promise<boolean> {
-  const leader = await client.leader().catch(() => undefined);
-  return leader?.haEnabled === true && !leader.isSelf;
 }
 
 function describeStatus(s: SealStatus): string {

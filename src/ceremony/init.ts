@@ -117,16 +117,19 @@ export async function prepareInit(config: InitCeremonyConfig, deps: InitCeremony
 
   const status = await deps.client.sealStatus();
   if (status.initialized) {
-    const { diagnoseLostInit, defaultRescueDirs } = await import("./pending.js");
-    const lost = diagnoseLostInit(
+    const { lostInitReport, defaultRescueDirs } = await import("./pending.js");
+    // checked against the node: an unsealed node is not locked out (a record of a lost init of it is stale)
+    const lost = lostInitReport(
       deps.pendingDir,
       deps.client.address,
       deps.rescueDirs ?? defaultRescueDirs(process.env),
+      { sealed: status.sealed },
     );
-    if (lost) throw new SealkeeperError(lost, { exitCode: ExitCode.remote });
-    throw new UsageError(`${deps.client.address} is already initialised; nothing was changed`, {
-      hint: "to change the shares or operators of an initialised cluster, use sealkeeper rekey",
-    });
+    if (lost && !lost.stale) throw new SealkeeperError(lost.text, { exitCode: ExitCode.remote });
+    throw new UsageError(
+      `${deps.client.address} is already initialised; nothing was changed${lost ? ` (${lost.text})` : ""}`,
+      { hint: "to change the shares or operators of an initialised cluster, use sealkeeper rekey" },
+    );
   }
   // uninitialised: no earlier init of this node produced shares (or its storage was wiped since)
   if (deps.pendingDir) (await import("./pending.js")).clearPendingFor(deps.pendingDir, deps.client.address);

@@ -133,6 +133,22 @@ export function notePendingRescue(path: string | undefined, rescue: string): voi
   }
 }
 
+/**
+ * One form per node address, so that a record written for `http://127.0.0.1:8200` is found for `http://localhost:8200/`
+ * too: scheme, host (lower case, `localhost` as 127.0.0.1), port (the scheme's default filled in), no path. A node
+ * reached through a proxy under another address is not recognised: nothing the sealed node answers names its cluster.
+ */
+export function canonicalNode(address: string): string {
+  try {
+    const u = new URL(address);
+    const host = u.hostname.toLowerCase() === "localhost" ? "127.0.0.1" : u.hostname.toLowerCase();
+    const port = u.port || (u.protocol === "https:" ? "443" : "80");
+    return `${u.protocol}//${host}:${port}`;
+  } catch {
+    return address.replace(/\/+$/, "");
+  }
+}
+
 /** Every record for this node (oldest first), of one ceremony when given; unreadable files are skipped. */
 export function pendingFor(
   dir: string | undefined,
@@ -154,7 +170,7 @@ export function pendingFor(
       const record = JSON.parse(readFileSync(join(dir, name), "utf8")) as PendingRecord;
       if (
         record.format === "sealkeeper-pending" &&
-        record.node === node &&
+        canonicalNode(record.node) === canonicalNode(node) &&
         (ceremony === undefined || (record.ceremony ?? "init") === ceremony)
       )
         out.push({ path: join(dir, name), record });
@@ -183,7 +199,7 @@ export function findRescueBundles(node: string, dirs: string[]): string[] {
     for (const n of names) {
       try {
         const b = JSON.parse(readFileSync(join(d, n), "utf8")) as { node?: string };
-        if (b.node === node) found.push(join(d, n));
+        if (b.node !== undefined && canonicalNode(b.node) === canonicalNode(node)) found.push(join(d, n));
       } catch {
         // not a bundle
       }
@@ -211,10 +227,47 @@ export function defaultRescueDirs(env: Env): string[] {
  * bundle, the exact story and what to do (several lines); undefined when there is nothing to report. Records whose
  * manifest exists are stale and removed.
  */
-export function diagnoseLostInit(dir: string | undefined, node: string, rescueDirs: string[]): string | undefined {
+export function diagnoseLostInit(
+  dir: string | undefined,
+  node: string,
+  rescueDirs: string[],
+  now?: { sealed?: boolean },
+): string | undefined {
+  return lostInitReport(dir, node, rescueDirs, now)?.text;
+}
+
+/**
+ * diagnoseLostInit's story with what it rests on. `now` is what the node answers: a node that is UNSEALED is not
+ * locked out, so a record of a lost init of it is stale (the node was wiped and initialised again by someone else, or
+ * the shares turned up): that is said, and the record removed, instead of "nobody can ever unseal this cluster".
+ */
+export function lostInitReport(
+  dir: string | undefined,
+  node: string,
+  rescueDirs: string[],
+  now?: { sealed?: boolean },
+): { text: string; stale: boolean; records: string[] } | undefined {
   const lost: PendingRecord[] = [];
   const rescued: { rec: PendingRecord; bundle: string }[] = [];
-  for (const { path, record } of pendingFor(dir, node, "init")) {
+  const found = pendingFor(dir, node, "init");
+  if (found.length > 0 && now?.sealed === false) {
+    const stale = found.filter(({ record }) => !existsSync(join(record.out, "manifest.json")));
+    for (const { path } of found) settlePending(path);
+    if (stale.length === 0) return undefined;
+    return {
+      stale: true,
+      records: stale.map((f) => f.path),
+      text: stale
+        .map(
+          ({ path, record }) =>
+            `${node}: the record of the sealkeeper init of ${record.startedAt} (pid ${record.pid} on ${record.host}) ` +
+            `that lost its answer is stale: the node is unsealed now, so someone holds the shares it needs (it was ` +
+            `initialised again, or the shares were found); the record ${path} was removed`,
+        )
+        .join("\n"),
+    };
+  }
+  for (const { path, record } of found) {
     if (existsSync(join(record.out, "manifest.json"))) {
       settlePending(path);
       continue;
@@ -223,6 +276,7 @@ export function diagnoseLostInit(dir: string | undefined, node: string, rescueDi
     else lost.push(record);
   }
   if (lost.length === 0 && rescued.length === 0) return undefined;
+  const records = found.map((f) => f.path).filter((p) => existsSync(p));
   const bundles = findRescueBundles(node, rescueDirs);
   const lines: string[] = [];
   for (const { rec, bundle } of rescued) {
@@ -253,7 +307,7 @@ export function diagnoseLostInit(dir: string | undefined, node: string, rescueDi
         "sealkeeper init again (this record is cleared once the node is uninitialised again).",
     );
   }
-  return lines.join("\n");
+  return { text: lines.join("\n"), stale: false, records };
 }
 
 /** What the server says about the rekey now: its attempt (if any) and whether it waits for verification. */

@@ -22,6 +22,9 @@ export type QuorumOutcome =
   | "accepted"
   /** this share reached the threshold and the node did what the ceremony asked */
   | "complete"
+  /** the node was completed by another run's share (two operators at once): this share was not the completing one
+   *  (it was not sent, or the node's progress just before it left it short of the threshold) */
+  | "completed-elsewhere"
   /** already counted in this attempt (by the server's word, or the progress did not move) */
   | "duplicate"
   /** the node lost its progress (restart or reset elsewhere): this share started a new attempt */
@@ -97,9 +100,9 @@ export interface QuorumAnswer {
   /**
    * The adapter's own verdict when the answer alone does not tell: no-unseal (a follower that reached the threshold
    * but did not unseal), repeat-reset (the attempt restarted and the adapter re-gave shares: it set the node's
-   * contributors itself).
+   * contributors itself), completed-elsewhere (with complete: another run's share completed the node).
    */
-  outcome?: "no-unseal" | "repeat-reset";
+  outcome?: "no-unseal" | "repeat-reset" | "completed-elsewhere";
 }
 
 /** One node as a ceremony drives it. */
@@ -439,6 +442,7 @@ function settleAnswer(
   if (a.nonce !== undefined) node.nonce = a.nonce || undefined;
   if (a.complete) {
     node.state = "complete";
+    if (a.outcome === "completed-elsewhere") return "completed-elsewhere";
     node.contributors.push(who);
     return "complete";
   }

@@ -31,8 +31,13 @@ export interface UnsealNodeReport {
   progress: number;
   threshold: number;
   nonce?: string;
-  /** Operators (or share origins) whose share counted on this node, in order. */
+  /** Operators (or share origins) whose share, given by this run, counted on this node, in order. */
   contributors: string[];
+  /**
+   * Shares counted on this node that this run did not give (another operator's run, or an attempt in progress it
+   * found): the progress (or, once unsealed, the threshold) beyond this run's contributors.
+   */
+  othersShares: number;
   /** The last thing that went wrong or was notable on this node (duplicate, rejected set, down). */
   message?: string;
 }
@@ -65,6 +70,11 @@ export interface UnsealOptions {
    * outcome (unsealed, a new attempt, down); this is only the limit. Default 300 s; 0 disables waiting.
    */
   joinTimeoutMs?: number;
+  /**
+   * How long the first look at the nodes (seal-status) waits for a node that does not answer before the ceremony
+   * starts without it (default 3 s); it joins, with the shares given so far, once it answers.
+   */
+  firstLookMs?: number;
   /** How often the joining nodes are polled (default 250 ms) and the waiting line is repeated (default 5 s). */
   pollMs?: number;
   waitingEveryMs?: number;
@@ -96,6 +106,13 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
       submit: async (share) => {
         const before = target.node.progress;
         const nonceBefore = target.node.nonce;
+        // Two operators at once: look first. A node another run's share has unsealed takes no share from this run;
+        // the progress found says whether this share can be the one that completes it (the servers answer a share
+        // sent to an unsealed node with "unsealed" too, so the answer alone cannot tell).
+        const found = await client.sealStatus().catch(() => undefined);
+        if (found && !found.sealed && found.initialized) {
+          return { progress: 0, complete: true, nonce: "", outcome: "completed-elsewhere" };
+        }
         let s: SealStatus;
         try {
           s = await client.unseal({ key: share.hex, ...(opts.migrate ? { migrate: true } : {}) });
@@ -113,7 +130,16 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
           }
           throw err;
         }
-        if (!s.sealed) return { progress: s.progress, required: s.t, nonce: "", complete: true };
+        if (!s.sealed) {
+          const short = found !== undefined && found.t > 0 && found.progress + 1 < found.t;
+          return {
+            progress: s.progress,
+            required: s.t,
+            nonce: "",
+            complete: true,
+            ...(short ? { outcome: "completed-elsewhere" as const } : {}),
+          };
+        }
         if (s.progress === 0) {
           // A raft follower that reaches the threshold answers "sealed, progress 0" and finishes unsealing in the
           // background once it has used the keys to join the leader (seen on Vault 1.21): watch it do so. (Whoever
@@ -135,7 +161,46 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
     };
     return target;
   });
-  await Promise.all(targets.map((t) => observe(t)));
+  // The first look waits for every node, but a node that does not answer (frozen, overloaded) holds the others only
+  // `firstLookMs`: the ceremony starts without it, and it gets the shares given so far once it answers.
+  type Look = { settled: boolean; apply: () => void; done: Promise<void> };
+  const late = new Map<UnsealTarget, Look>();
+  const looks = targets.map((t) => {
+    const look: Look = { settled: false, apply: () => undefined, done: Promise.resolve() };
+    look.done = t.client.sealStatus().then(
+      (s) => {
+        look.apply = () => {
+          if (s.n > 0) t.shares = s.n;
+          applyStatus(t.node, s);
+        };
+      },
+      (err: unknown) => {
+        look.apply = () => markFault(t.node, err);
+      },
+    );
+    look.done = look.done.then(() => {
+      look.settled = true;
+    });
+    return { t, look };
+  });
+  let firstLookTimer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(looks.map((l) => l.look.done)),
+    new Promise((r) => {
+      firstLookTimer = setTimeout(r, opts.firstLookMs ?? 3_000);
+    }),
+  ]);
+  clearTimeout(firstLookTimer);
+  for (const { t, look } of looks) {
+    if (look.settled) {
+      look.apply();
+    } else {
+      late.set(t, look);
+      t.node.state = "waiting";
+      t.node.message =
+        "no answer to seal-status yet: it gets the shares given so far if it answers in time (--timeout)";
+    }
+  }
   for (const t of targets) emit({ kind: "node", node: view(t.node) });
 
   if (opts.reset) {
@@ -168,8 +233,16 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
     },
     // Re-observe nodes that were waiting to join; those now initialised get every share given so far.
     admit: async () => {
-      const waiting = targets.filter((t) => t.node.state === "waiting");
-      await Promise.all(waiting.map((t) => observe(t)));
+      const waiting = targets.filter((t) => t.node.state === "waiting" && !late.get(t));
+      for (const [t, look] of late) {
+        if (!look.settled) continue;
+        late.delete(t);
+        look.apply();
+        if (t.node.state === "waiting") continue;
+        if (t.node.state === "open") waiting.push(t);
+        else emit({ kind: "node", node: view(t.node) });
+      }
+      await Promise.all(waiting.filter((t) => t.node.state === "waiting").map((t) => observe(t)));
       const joined = waiting.filter((t) => t.node.state === "open");
       for (const t of joined) {
         t.node.message = undefined;
@@ -180,10 +253,16 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
     // every initialised node is unsealed; raft followers may still be joining: wait for one, then replay. Also
     // when this run gave no share yet but a node is unsealed: another operator unsealed the leader (two unseals at
     // once), and its followers, still joining, need shares from this run too.
-    whenIdle: (given) =>
-      given > 0 || targets.some((t) => t.node.state === "complete")
+    whenIdle: async (given) => {
+      if (late.size > 0) {
+        // a node that has not answered its first look yet: its own request timeout bounds this wait
+        await Promise.race([...late.values()].map((l) => l.done));
+        return true;
+      }
+      return given > 0 || targets.some((t) => t.node.state === "complete")
         ? waitForJoiners(targets, limitMs, opts, emit)
-        : Promise.resolve(false),
+        : false;
+    },
     record: (t, share, outcome) =>
       opts.transcript?.append({
         action: "unseal-share",
@@ -264,6 +343,7 @@ function view(n: QuorumNode): UnsealNodeReport {
     threshold: n.required,
     nonce: n.nonce,
     contributors: n.contributors,
+    othersShares: Math.max(0, (n.state === "complete" ? n.required : n.progress) - n.contributors.length),
     message: n.message,
   };
 }
@@ -303,6 +383,8 @@ const describe: Parameters<typeof runQuorum>[0]["describe"] = (outcome, { node, 
         : undefined;
     case "complete":
       return undefined;
+    case "completed-elsewhere":
+      return `unsealed by another run's share: the share from ${who} did not complete it`;
     default:
       return failure?.text;
   }

@@ -110,6 +110,40 @@ export function enterCriticalSection(spec: CriticalSectionSpec): () => void {
   };
 }
 
+/**
+ * For a run that can stop cleanly between its irreversible steps (autounseal migrate waits minutes for operators):
+ * SIGINT, SIGTERM and SIGHUP call `onStop` once with the first signal instead of ending the process; the run then
+ * stops at its next step, writes where it stands and ends, and exits with 128 + the signal's number like a deferred
+ * one (main.ts). Inside a critical section the section's own notice is given and its step finishes first; outside
+ * one `say` tells that the run is stopping. Returns the function that removes the handlers (idempotent).
+ */
+export function stopOnSignal(onStop: (sig: DeferrableSignal) => void, say: (line: string) => void): () => void {
+  let stopping = false;
+  const installed = DEFERRABLE_SIGNALS.map((sig) => {
+    const h = () => {
+      deferred ??= sig;
+      if (stopping) return;
+      stopping = true;
+      if (stack.length === 0) {
+        try {
+          say(`sealkeeper: ${sig} received: stopping at the next step (no request is in flight)`);
+        } catch {
+          // the terminal may be gone
+        }
+      }
+      onStop(sig);
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  let removed = false;
+  return () => {
+    if (removed) return;
+    removed = true;
+    for (const [sig, h] of installed) process.removeListener(sig, h);
+  };
+}
+
 /** Runs `fn` inside a critical section (left also when `fn` throws). */
 export async function withCriticalSection<T>(spec: CriticalSectionSpec, fn: () => Promise<T>): Promise<T> {
   const leave = enterCriticalSection(spec);

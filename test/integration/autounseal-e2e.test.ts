@@ -13,6 +13,7 @@ import { parseKeyShare } from "../../src/ceremony/unseal-key.js";
 import { unwrapLogical } from "../../src/vault/sys-quorum.js";
 import { sleep, startCluster, type TestCluster, waitForHa } from "../harness/cluster.js";
 import { KMS_TEST_CREDENTIALS, KMS_TEST_REGION, type KmsEmulator, startKmsEmulator } from "../harness/kms.js";
+import { activeClient as activeNodeClient } from "../harness/migration.js";
 import {
   type AgeOperator,
   ageDecrypt,
@@ -229,18 +230,7 @@ describe(`${SERVER_NAMES[kind]}: awskms auto-unseal on a real 3-node cluster`, (
   });
 });
 
-async function activeClient(token = rootToken) {
-  for (let i = 0; i < 100; i++) {
-    for (const n of cluster.nodes) {
-      const c = n.client(token);
-      try {
-        if ((await c.health()).status === 200) return c;
-      } catch {
-        // not up
-      }
-      await c.close();
-    }
-    await sleep(200);
-  }
-  throw new Error("no active node");
+/** The active node's client, with the root token unless another is given. */
+function activeClient(token = rootToken) {
+  return activeNodeClient(cluster.nodes, token, 100);
 }

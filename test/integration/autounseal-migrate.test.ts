@@ -4,7 +4,7 @@
  * the command unseals them with the old shares and migrate=true, and at the end every node auto-unseals, the data is
  * there and the old shares are accepted as recovery keys.
  */
-import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,6 +12,7 @@ import { STALE_SEAL_CONFIG } from "../../src/autounseal/migrate.js";
 import type { VaultClient } from "../../src/vault/client.js";
 import { initAndUnseal, sleep, startCluster, type TestCluster, type TestNode, waitForHa } from "../harness/cluster.js";
 import { KMS_TEST_CREDENTIALS, type KmsEmulator, startKmsEmulator, writeTestSealStanza } from "../harness/kms.js";
+import { activeClient, healthOf, restartWithSeal } from "../harness/migration.js";
 import { serverKind } from "../harness/paths.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 
@@ -33,7 +34,7 @@ beforeAll(async () => {
   const init = await initAndUnseal(cluster.nodes, { shares: 5, threshold: 3 });
   keys = init.keys;
   rootToken = init.rootToken;
-  const c = await activeClient();
+  const c = await activeClient(cluster.nodes, rootToken);
   await c.write("sys/mounts/kv", { type: "kv", options: { version: "1" } });
   await c.write("kv/app", { password: "kept-through-migration" });
   // Autopilot promotes joined nodes to voters only after its stabilisation time: until then stopping the active node
@@ -107,13 +108,13 @@ describe("autounseal migrate", () => {
     // "barrier seal type of "shamir" does not match loaded type of "awskms"" until the new active node has migrated
     // the seal, while sys/leader shows an unsealed standby (STALE_SEAL_CONFIG in src/autounseal/migrate.ts)
     for (const node of standbys) {
-      await restartWithSeal(node);
+      await restartWithSeal(node, stanzaPath);
       await Promise.race([
         openbao ? waitForStaleStandby(node) : waitFor(node, (s) => !s.sealed && s.migration === true),
         endedEarly,
       ]);
     }
-    await restartWithSeal(active);
+    await restartWithSeal(active, stanzaPath);
     const r = await run;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^Add this to the server configuration of EVERY node/m);
@@ -152,7 +153,7 @@ describe("autounseal migrate", () => {
       await c.close();
     }
     await waitForHa(cluster.nodes);
-    const c = await activeClient();
+    const c = await activeClient(cluster.nodes, rootToken);
     expect((await c.read<{ data: { password: string } }>("kv/app"))?.data.password).toBe("kept-through-migration");
 
     // the old shares are now recovery keys: generate-root asks for the recovery threshold and completes with them
@@ -195,22 +196,6 @@ describe("autounseal migrate", () => {
 
 const addrArgs = () => cluster.nodes.flatMap((n) => ["-a", n.address]);
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-
-/** What an operator does: stop the node, add the seal stanza to its config, start it again. */
-async function restartWithSeal(node: TestNode): Promise<void> {
-  await node.stop();
-  appendFileSync(join(node.dir, "config.hcl"), `\n${readFileSync(stanzaPath, "utf8")}`);
-  await node.start();
-}
-
-async function healthOf(node: TestNode): Promise<number> {
-  const c = node.client();
-  try {
-    return (await c.health()).status;
-  } finally {
-    await c.close();
-  }
-}
 
 async function waitFor(
   node: TestNode,
@@ -266,20 +251,4 @@ async function waitForStaleStandby(node: TestNode, timeoutMs = 90_000): Promise<
     if (Date.now() > deadline) throw new Error(`${node.nodeId} did not reach the migrating-standby state: ${last}`);
     await sleep(200);
   }
-}
-
-async function activeClient(): Promise<VaultClient> {
-  for (let i = 0; i < 150; i++) {
-    for (const n of cluster.nodes) {
-      const c = n.client(rootToken);
-      try {
-        if ((await c.health()).status === 200) return c;
-      } catch {
-        // not up
-      }
-      await c.close();
-    }
-    await sleep(200);
-  }
-  throw new Error("no active node");
 }

@@ -323,6 +323,41 @@ describe("init: when the answer is lost anyway, the CLI and the next run say exa
     expect((JSON.parse(lines.at(-1)!) as { action: string }).action).toBe("init-start");
     await assertDiagnosed(home, out, /the process ended \(SIGKILL, a crash, power loss\) after the request was sent/);
   });
+
+  it("the record is tied to the node, not the URL's spelling, checked against it, and stale once it is unsealed (issue 27)", async () => {
+    const { home, out } = runDir();
+    proxy.arm("cut");
+    expect((await spawnCli(initArgs(out), { env: { HOME: home } }).exited).code).toBe(2);
+    // another spelling of the same address (localhost, a trailing slash): the same warning, and init refuses with it
+    const variant = `${proxy.address.replace("127.0.0.1", "localhost")}/`;
+    const status = await spawnCli(["status", "--address", variant, "--format", "json"], { env: { HOME: home } }).exited;
+    expect(status.stderr).toMatch(/the connection was lost after the request was sent/);
+    const [seen] = JSON.parse(status.stdout) as { lostInit?: { stale: boolean; text: string; records: string[] } }[];
+    expect(seen!.lostInit).toMatchObject({ stale: false, records: [expect.stringMatching(/\.json$/)] });
+    const init = await spawnCli(
+      initArgs(`${out}-again`).map((a) => (a === proxy.address ? variant : a)),
+      {
+        env: { HOME: home },
+      },
+    ).exited;
+    expect(init.code).toBe(2);
+    expect(init.stderr).not.toContain("already initialised; nothing was changed");
+    expect(init.stderr).toMatch(/nobody can ever unseal this cluster/);
+    // someone else wipes the node and initialises and unseals it again: the record is stale, and said so
+    await node.wipe();
+    const c = node.client();
+    const fresh = await c.init({ secret_shares: 1, secret_threshold: 1 });
+    await c.unseal({ key: fresh.keys[0]! });
+    await c.close();
+    const after = await spawnCli(["status", "--address", proxy.address, "--format", "json"], { env: { HOME: home } })
+      .exited;
+    expect(after.stderr).toMatch(/^note: .* that lost its answer is stale: the node is unsealed now/m);
+    expect(after.stderr).not.toMatch(/nobody can ever unseal/);
+    expect((JSON.parse(after.stdout) as { lostInit?: { stale: boolean } }[])[0]!.lostInit?.stale).toBe(true);
+    // and it was removed: the next look says nothing
+    const again = await spawnCli(["status", "--address", proxy.address], { env: { HOME: home } }).exited;
+    expect(again.stderr).not.toMatch(/lost its answer|nobody can ever unseal/);
+  });
 });
 
 /** `status` warns and `init` refuses, both naming the lost init, the directory to check and the way out. */

@@ -140,9 +140,10 @@ async function assertMigrated(dir: string): Promise<void> {
 
 describe("autounseal migrate: the migration record is never lost", () => {
   for (const sig of SIGNALS) {
-    it(`${sig} while the first migrate=true share's answer is held back: deferred, migration finished and recorded, exit ${SIGNAL_CODES[sig]}`, async () => {
+    it(`${sig} while the completing migrate=true share's answer is held back: deferred, migration finished and recorded, exit ${SIGNAL_CODES[sig]}`, async () => {
       const { dir, shareFiles, manifest } = await shamirNodeWaitingForMigration();
-      proxy.arm("hold", UNSEAL);
+      // the 2nd share of the 2-share quorum: the irreversible one (an earlier share's answer is not waited for)
+      proxy.arm("hold", UNSEAL, 2);
       const run = spawnCli(migrateArgs(shareFiles, manifest), { env: { HOME: join(dir, "home") }, cwd: dir });
       const res = await signalDuringHeldAnswer(run, proxy, sig, "this run's record of the migration");
       expect(res.stdout).toMatch(/migration done: the old unseal shares are now the recovery keys \(2 of 3\)/);
@@ -150,9 +151,9 @@ describe("autounseal migrate: the migration record is never lost", () => {
     });
   }
 
-  it("--timeout shorter than a migrate=true share's answer: it keeps waiting and records the migration", async () => {
+  it("--timeout shorter than the completing migrate=true share's answer: it keeps waiting and records the migration", async () => {
     const { dir, shareFiles, manifest } = await shamirNodeWaitingForMigration();
-    proxy.arm("hold", UNSEAL);
+    proxy.arm("hold", UNSEAL, 2);
     const run = spawnCli(migrateArgs(shareFiles, manifest, ["--timeout", "1s"]), {
       env: { HOME: join(dir, "home") },
       cwd: dir,

@@ -7,10 +7,13 @@
  * progress. The followers join their leader during the run (retry_join), the case where the other process's shares
  * make a follower reach its threshold unseen.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Transcript } from "../../src/ceremony/transcript.js";
+import { runUnseal } from "../../src/ceremony/unseal.js";
+import { type KeyShare, parseKeyShare } from "../../src/ceremony/unseal-key.js";
 import { spawnCli, waitUntil } from "../harness/child-cli.js";
 import { startCluster, type TestCluster, waitForHa } from "../harness/cluster.js";
 
@@ -85,6 +88,20 @@ function assertTruthful(r: UnsealJson, stderr: string): void {
   expect(stderr).not.toMatch(/rejected|went back|error:/);
 }
 
+/** Share `i` (1-based) as an operator gives it. */
+function operatorShare(i: number, name: string): KeyShare {
+  return parseKeyShare(readFileSync(shareFiles[i - 1]!, "utf8").trim(), `share ${i}`, name);
+}
+
+/** The transcript's unseal-share lines: node and outcome. */
+function shareLines(path: string): { node: string; operator?: string; detail: string }[] {
+  return readFileSync(path, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { action: string; node: string; operator?: string; detail: string })
+    .filter((e) => e.action === "unseal-share");
+}
+
 describe("two operators unseal the same cluster at once", () => {
   it("the same three shares in both processes: both end with every node unsealed, no share counted twice", async () => {
     const a = operator(1, 2, 3);
@@ -98,6 +115,71 @@ describe("two operators unseal the same cluster at once", () => {
     }
     await waitForHa(cluster.nodes, 120_000);
     expect(await sealedNodes()).toEqual([]);
+  });
+
+  it("alice+bob and carol+dave, bob's share completes: carol+dave's run says so, lists its own share, transcript true (issue 27)", async () => {
+    await resealAll();
+    const clients = () => cluster.nodes.map((n) => n.client());
+    const [ca, cc] = [clients(), clients()];
+    const [ta, tc] = [join(work, "alice-bob.transcript"), join(work, "carol-dave.transcript")];
+    let carolGiven: () => void = () => undefined;
+    const carolIn = new Promise<void>((r) => {
+      carolGiven = r;
+    });
+    let i = 0;
+    // alice, then (once carol's share is in) bob: bob's share completes every node
+    const runA = runUnseal({
+      clients: ca,
+      transcript: Transcript.open(ta),
+      source: {
+        next: async () => {
+          i++;
+          if (i === 2) await carolIn;
+          return i === 1 ? operatorShare(1, "alice") : i === 2 ? operatorShare(2, "bob") : null;
+        },
+      },
+    });
+    let j = 0;
+    let aDone = false;
+    const runC = runUnseal({
+      clients: cc,
+      transcript: Transcript.open(tc),
+      source: {
+        next: async () => {
+          j++;
+          if (j === 2) {
+            carolGiven();
+            await runA;
+            aDone = true;
+          }
+          return j === 1 ? operatorShare(3, "carol") : j === 2 ? operatorShare(4, "dave") : null;
+        },
+      },
+    });
+    const [ra, rc] = await Promise.all([runA, runC]);
+    await Promise.all([...ca, ...cc].map((c) => c.close()));
+    expect(aDone).toBe(true);
+    expect(ra.nodes.map((n) => n.state)).toEqual(["unsealed", "unsealed", "unsealed"]);
+    expect(rc.nodes.map((n) => n.state)).toEqual(["unsealed", "unsealed", "unsealed"]);
+    for (const n of rc.nodes) {
+      // before: dave's share, sent to a node already unsealed, was answered "unsealed" and taken for the completing one
+      expect(n.contributors).toEqual(["carol"]);
+      expect(n.othersShares).toBe(2);
+      expect(n.message).toBe("unsealed by another run's share: the share from dave did not complete it");
+    }
+    for (const n of ra.nodes) expect(n.contributors.every((c) => c === "alice" || c === "bob")).toBe(true);
+    // each node is recorded "complete" in exactly one transcript: the run whose share completed it
+    const a = shareLines(ta);
+    const c = shareLines(tc);
+    for (const node of cluster.nodes) {
+      const completes = [...a, ...c].filter((e) => e.node === node.address && e.detail === "complete");
+      expect(completes.map((e) => e.operator)).toEqual(["bob"]);
+      expect(c.filter((e) => e.node === node.address).map((e) => `${e.operator} ${e.detail}`)).toEqual([
+        "carol accepted",
+        "dave completed-elsewhere",
+      ]);
+    }
+    await waitForHa(cluster.nodes, 120_000);
   });
 
   it("different shares that reach the threshold only together: the cluster unseals, each reports truthfully", async () => {

@@ -2,6 +2,8 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { VaultClient } from "../../src/vault/client.js";
+import { resolveConnection } from "../../src/vault/env.js";
 import { runSealkeeper } from "../harness/run-cli.js";
 
 // Local fault fixtures (not a Vault): a web server answering garbage and one that never answers.
@@ -49,6 +51,21 @@ describe("status against things that are not a healthy Vault", () => {
     const r = await runSealkeeper(["status", "-a", silentAddr, "--timeout", "500ms", "--format", "json"]);
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout)[0].error).toMatch(/did not answer within 0.5s/);
+  });
+  it("a request cut by close() is not retried: status --timeout bounds the whole command (issue 27)", async () => {
+    // status reads seal-status and health at once; the first time-out ends the look and close() destroys the other
+    // request's socket, which was then retried as a reset connection with a fresh time-out (a frozen node: printed
+    // at 8 s, exited at 16 s)
+    const c = new VaultClient({ ...resolveConnection({ address: silentAddr }, {}), timeoutMs: 3_000 });
+    const started = Date.now();
+    const health = c.health().then(
+      () => "answered",
+      (e: Error) => e.message,
+    );
+    await new Promise((r) => setTimeout(r, 300));
+    await c.close();
+    expect(await health).toMatch(/reset|closed|connection/i);
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
   it("an unresolvable host name", async () => {
     const r = await runSealkeeper(["status", "-a", "http://no-such-host.invalid:8200", "--format", "json"]);

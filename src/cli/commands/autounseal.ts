@@ -255,7 +255,11 @@ function registerMigrate(group: Command, io: CliIO): void {
     .option("--region <region>", "AWS region of the key")
     .option("--key-id <id>", "key id, key ARN, alias/NAME or alias ARN")
     .option("--endpoint <url>", "custom KMS endpoint")
-    .option("--node-timeout <seconds>", "how long to wait for each node to come back with the new seal", "900")
+    .option(
+      "--node-timeout <seconds>",
+      "how long to wait for the nodes to come back with the new seal, from the last step any node made (each node is driven on its own)",
+      "900",
+    )
     .option("--manifest <file>", "the init ceremony's manifest.json: a migration record is written beside it")
     .action(async (opts) => {
       const format = resolveFormat(opts.format, io);
@@ -263,74 +267,126 @@ function registerMigrate(group: Command, io: CliIO): void {
       const nodeTimeoutMs = parseSeconds(opts.nodeTimeout, "--node-timeout");
       const clients = await clientsFromOptions(opts, io);
       for (const c of clients) c.assertSafeForSecrets(Boolean(opts.allowInsecureHttp));
+      const manifestPath = opts.manifest ? resolve(io.cwd, opts.manifest) : undefined;
+      const files = await import("../../autounseal/migration-files.js");
+      // one run at a time against a manifest: a second one would send shares beside the first
+      let lock: Awaited<ReturnType<typeof files.acquireMigrationLock>> | undefined;
+      // Between the irreversible requests (the share completing a node's threshold) a signal stops the run at its
+      // next step: it writes where the migration stands and exits 128 + the signal, and a rerun resumes. While such a
+      // share's answer is awaited the signal is deferred (src/util/critical-section.ts) until it is answered.
+      const { enterCriticalSection, stopOnSignal } = await import("../../util/critical-section.js");
+      const stop = new AbortController();
+      let unhook: (() => void) | undefined;
+      const sections = new Map<string, () => void>();
       try {
-        const { describeConfigChange, planMigration, runMigration, writeMigrationRecord } = await import(
-          "../../autounseal/migrate.js"
-        );
-        const plan = await planMigration(clients);
+        lock = manifestPath ? await files.acquireMigrationLock(manifestPath) : undefined;
+        if (lock?.tookOver) io.stderr.write(`${lock.path}: ${lock.tookOver}\n`);
+        const { describeConfigChange, MigrationUnfinished, planMigration, runMigration, writeMigrationRecord } =
+          await import("../../autounseal/migrate.js");
+        // a run killed before it wrote the record (its lock left stale) or one that stopped unfinished (its progress
+        // file): a cluster found all on the new seal is that migration done, and this run writes the record
+        const resuming =
+          manifestPath !== undefined &&
+          (lock?.tookOver !== undefined || (await files.migrationUnrecorded(manifestPath)));
+        const plan = await planMigration(clients, { resuming });
         // the instructions go where a person reads them; stdout stays for the result in --format json
         (format === "json" ? io.stderr : io.stdout).write(describeConfigChange(plan, stanza));
         for (const w of plan.warnings) io.stderr.write(`warning: ${w}\n`);
         const source = await shareSourceFromOptions(opts, io, () => readAllStdin(io));
         const { collectDistinctShares } = await import("../../ceremony/quorum.js");
         const shares = await collectDistinctShares(source, plan.threshold, "the migration");
-        // From the first share sent with migrate=true until the migration record is written, the cluster is between
-        // two seals: SIGINT/SIGTERM/SIGHUP are deferred (src/util/critical-section.ts) so that this run sees every
-        // node through and records the result; a run stopped anyway is resumed by running the command again.
-        const { enterCriticalSection } = await import("../../util/critical-section.js");
-        let leave: (() => void) | undefined;
+        // from here on a signal stops the run cleanly (before: nothing was sent, the default ends it at once)
+        unhook = stopOnSignal(
+          () => stop.abort(),
+          (line) => io.stderr.write(`${line}\n`),
+        );
+        let report: Awaited<ReturnType<typeof runMigration>>;
         try {
-          const report = await runMigration({
+          report = await runMigration({
             clients,
             plan,
             shares,
             nodeTimeoutMs,
+            signal: stop.signal,
             // a line every 5 s on a terminal; a CI log gets one every 30 s
             waitingIntervalMs: io.stderrIsTTY ? 5_000 : 30_000,
             onEvent: (e) => {
               if (e.kind === "waiting") {
-                io.stderr.write(`waiting for ${e.address} (${e.role}) to come back with the new seal...\n`);
+                io.stderr.write(
+                  e.role === "migrated"
+                    ? `${e.address} (migrated): already on the new seal, waiting for it to report the migration finished\n`
+                    : e.role === "migrating"
+                      ? `${e.address} (migrating): restarted with the stanza already, in migration mode\n`
+                      : `waiting for ${e.address} (${e.role}) to come back with the new seal...\n`,
+                );
               } else if (e.kind === "unsealing") {
-                leave ??= enterCriticalSection({
-                  doing: "the seal migration is under way (nodes are being moved to the new seal)",
-                  wouldLose: "this run's record of the migration (the cluster would be left between two seals)",
-                  say: (line) => io.stderr.write(`${line}\n`),
-                });
                 io.stderr.write(`${e.address}: in migration mode, submitting the old shares with migrate=true\n`);
               } else if (e.kind === "completing") {
+                sections.set(
+                  e.address,
+                  enterCriticalSection({
+                    doing: `the share completing ${e.address}'s threshold is answered (the node moves to the new seal)`,
+                    wouldLose: "this run's record of the migration (the answer to that share)",
+                    say: (line) => io.stderr.write(`${line}\n`),
+                  }),
+                );
                 io.stderr.write(
                   `the completing share goes to ${e.address}: waiting for its answer with no time limit (the node moves to the new seal as it answers)\n`,
                 );
+              } else if (e.kind === "submitted") {
+                sections.get(e.address)?.();
+                sections.delete(e.address);
               } else if (e.kind === "answer-waiting") {
                 io.stderr.write(
                   `still waiting for ${e.address} to answer the migrate=true share (${Math.round(e.waitedMs / 1000)} s)\n`,
+                );
+              } else if (e.kind === "node-restarted") {
+                io.stderr.write(
+                  `${e.address}: sealed in migration mode again (it restarted): giving it the shares again\n`,
                 );
               } else if (e.kind === "node-done") {
                 io.stderr.write(`${e.address}: ${e.how.replace(/-/g, " ")}${e.detail ? `; ${e.detail}` : ""}\n`);
               }
             },
           });
-          let record: string | undefined;
-          if (opts.manifest) record = await writeMigrationRecord(resolve(io.cwd, opts.manifest), report);
-          if (format === "json") {
-            writeJson(io, { ...report, record: record ?? null });
-          } else {
-            io.stdout.write(
-              renderTable(
-                ["ADDRESS", "SEAL", "RECOVERY SEAL", "HOW"],
-                report.nodes.map((n) => [n.address, n.type, String(n.recoverySeal), n.how.replace(/-/g, " ")]),
-              ),
-            );
-            io.stdout.write(
-              `migration done: the old unseal shares are now the recovery keys (${report.recoveryThreshold} of ` +
-                `${report.recoveryShares}); they authorise generate-root and rekey, they cannot unseal\n`,
-            );
-            if (record) io.stdout.write(`migration record: ${record}\n`);
+        } catch (err) {
+          if (err instanceof MigrationUnfinished) {
+            for (const n of err.nodes) io.stderr.write(`  ${n.address}: ${n.state} (${n.detail})\n`);
+            if (manifestPath) {
+              const where = await files.writeMigrationProgress(
+                manifestPath,
+                err.nodes,
+                err.interrupted ? "interrupted" : "timed-out",
+              );
+              io.stderr.write(`where the migration stands: ${where}\n`);
+            }
           }
-        } finally {
-          leave?.();
+          throw err;
+        }
+        let record: string | undefined;
+        if (manifestPath) {
+          record = await writeMigrationRecord(manifestPath, report);
+          await files.removeMigrationProgress(manifestPath);
+        }
+        if (format === "json") {
+          writeJson(io, { ...report, record: record ?? null });
+        } else {
+          io.stdout.write(
+            renderTable(
+              ["ADDRESS", "SEAL", "RECOVERY SEAL", "HOW"],
+              report.nodes.map((n) => [n.address, n.type, String(n.recoverySeal), n.how.replace(/-/g, " ")]),
+            ),
+          );
+          io.stdout.write(
+            `migration done: the old unseal shares are now the recovery keys (${report.recoveryThreshold} of ` +
+              `${report.recoveryShares}); they authorise generate-root and rekey, they cannot unseal\n`,
+          );
+          if (record) io.stdout.write(`migration record: ${record}\n`);
         }
       } finally {
+        for (const leave of sections.values()) leave();
+        unhook?.();
+        await lock?.release();
         await Promise.all(clients.map((c) => c.close()));
       }
     });

@@ -19,9 +19,13 @@ export function registerStatus(program: Command, io: CliIO): void {
     const clients = await clientsFromOptions(opts, io);
     try {
       const nodes = await observeNodes(clients);
-      if (format === "json") writeJson(io, nodes);
-      else io.stdout.write(renderStatusTable(nodes, paint(useColor(io))));
-      await reportLostInits(nodes, io);
+      const lostInits = await reportLostInits(nodes, io);
+      if (format === "json") {
+        writeJson(
+          io,
+          nodes.map((n) => (lostInits.has(n.address) ? { ...n, lostInit: lostInits.get(n.address) } : n)),
+        );
+      } else io.stdout.write(renderStatusTable(nodes, paint(useColor(io))));
       await reportLostRekeys(nodes, clients, io);
       throw new ExitWith(statusExitCode(nodes));
     } finally {
@@ -34,16 +38,24 @@ export function registerStatus(program: Command, io: CliIO): void {
  * An initialised node whose sealkeeper init left a pending record and no manifest or rescue bundle lost its answer:
  * say so, and what to do, on stderr (src/ceremony/pending.ts).
  */
-async function reportLostInits(nodes: NodeStatus[], io: CliIO): Promise<void> {
-  if (!nodes.some((n) => n.initialized)) return;
-  const { defaultRescueDirs, diagnoseLostInit, pendingDir } = await import("../../ceremony/pending.js");
+async function reportLostInits(
+  nodes: NodeStatus[],
+  io: CliIO,
+): Promise<Map<string, { stale: boolean; text: string; records: string[] }>> {
+  const found = new Map<string, { stale: boolean; text: string; records: string[] }>();
+  if (!nodes.some((n) => n.initialized)) return found;
+  const { defaultRescueDirs, lostInitReport, pendingDir } = await import("../../ceremony/pending.js");
   const dir = pendingDir(io.env);
   const p = paint(useColor(io, "stderr"));
   for (const n of nodes) {
     if (!n.initialized) continue;
-    const lost = diagnoseLostInit(dir, n.address, defaultRescueDirs(io.env));
-    if (lost) io.stderr.write(`${p.red("warning:")} ${terminalSafe(lost)}\n`);
+    // checked against the node: an unsealed node is not locked out, its record is stale
+    const lost = lostInitReport(dir, n.address, defaultRescueDirs(io.env), { sealed: n.sealed });
+    if (!lost) continue;
+    found.set(n.address, lost);
+    io.stderr.write(`${lost.stale ? p.yellow("note:") : p.red("warning:")} ${terminalSafe(lost.text)}\n`);
   }
+  return found;
 }
 
 /**
@@ -91,7 +103,7 @@ export function renderStatusTable(nodes: NodeStatus[], p: Paint): string {
   // every value but the address came from the server: escaped before it is painted, so it cannot even recolour
   const rows = nodes.map((served) => {
     const n = escapeServed(served);
-    if (!n.reachable) return [n.address, p.red("unreachable"), "-", "-", "-", "-", "-", "-", n.error ?? ""];
+    if (!n.reachable) return [n.address, p.red("unreachable"), "-", "-", "-", "-", "-", "-", "-", n.error ?? ""];
     const state = !n.initialized ? p.yellow("uninitialised") : n.sealed ? p.yellow("sealed") : p.green("unsealed");
     const progress = n.sealed && n.initialized ? `${n.progress}/${n.threshold}` : "-";
     return [
@@ -100,13 +112,27 @@ export function renderStatusTable(nodes: NodeStatus[], p: Paint): string {
       progress,
       n.threshold && n.shares ? `${n.threshold} of ${n.shares}` : "-",
       n.sealType ?? "-",
-      n.haRole ?? "-",
+      migrationCell(n, p),
+      n.haRole === "standby-unhealthy" || n.haRole === "removed" ? p.yellow(n.haRole) : (n.haRole ?? "-"),
       n.version ?? "-",
       n.clusterName ?? "-",
-      "",
+      n.note ?? "",
     ];
   });
-  return renderTable(["ADDRESS", "STATE", "PROGRESS", "QUORUM", "SEAL", "HA", "VERSION", "CLUSTER", "ERROR"], rows);
+  return renderTable(
+    ["ADDRESS", "STATE", "PROGRESS", "QUORUM", "SEAL", "MIGRATION", "HA", "VERSION", "CLUSTER", "NOTE"],
+    rows,
+  );
+}
+
+/**
+ * A seal migration seen on the node: "needs-shares" (sealed in migration mode: the old shares with migrate=true, i.e.
+ * `autounseal migrate`), "waiting-for-active" (unsealed with migrate=true: the node that becomes active migrates the
+ * seal), "-" when none is pending.
+ */
+function migrationCell(n: NodeStatus, p: Paint): string {
+  if (!n.migration) return "-";
+  return n.sealed ? p.yellow("needs-shares") : p.yellow("waiting-for-active");
 }
 
 /** A node's status with every string field shown escaped (a server may answer anything in `version`). */

@@ -90,7 +90,14 @@ function reportEvent(io: CliIO, e: UnsealEvent, p: Paint): void {
   const who = e.share.operator ?? e.share.origin;
   const parts = e.results.map(({ address, outcome }) => {
     // the engine's "complete" is, for this ceremony, an unsealed node; a refused set is not this share's fault
-    const word = outcome === "complete" ? "unsealed" : outcome === "rejected-set" ? "refused the set" : outcome;
+    const word =
+      outcome === "complete"
+        ? "unsealed"
+        : outcome === "completed-elsewhere"
+          ? "unsealed by another run's share"
+          : outcome === "rejected-set"
+            ? "refused the set"
+            : outcome;
     return `${address} ${outcome === "accepted" || outcome === "complete" ? p.green(word) : p.yellow(word)}`;
   });
   say(`share from ${who} [${e.share.fingerprint}]: ${parts.join(", ")}\n`);
@@ -117,8 +124,14 @@ function renderUnsealTable(nodes: UnsealNodeReport[], p: Paint): string {
       n.address,
       n.state === "unsealed" ? p.green(n.state) : n.state === "sealed" ? p.yellow(n.state) : p.red(n.state),
       n.state === "sealed" ? `${n.progress}/${n.threshold}` : "-",
-      n.contributors.join(", ") || "-",
+      contributorsCell(n),
       n.message ?? "",
     ]),
   );
+}
+
+/** This run's contributors, then the shares counted on the node that this run did not give (another operator's). */
+function contributorsCell(n: UnsealNodeReport): string {
+  const others = n.othersShares > 0 ? `+${n.othersShares} of another run` : "";
+  return [...n.contributors, others].filter((x) => x !== "").join(", ") || "-";
 }

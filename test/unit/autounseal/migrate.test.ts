@@ -7,6 +7,7 @@ import {
   describeConfigChange,
   type MigrationEvent,
   type MigrationPlan,
+  type MigrationUnfinished,
   planMigration,
   runMigration,
   usesAutoUnseal,
@@ -70,6 +71,9 @@ function fakeNode(address: string, script: (SealStatus | "down" | "stale")[], he
   return { client, sent };
 }
 
+const unexpected = (): never => {
+  throw new Error("the run was expected to fail");
+};
 const shares = ["a", "b"].map((c, i) => parseKeyShare(`${c.repeat(64)}0${i + 1}`, `s${i}`));
 const migrated = shamir({ type: "awskms", recovery_seal: true });
 const standbyThenActive: MigrationPlan = {
@@ -114,13 +118,40 @@ describe("planMigration", () => {
     expect(text).toContain('access_key = "<redacted>"');
     expect(text).not.toContain("s3");
   });
-  it("OpenBao: a standby left waiting by an earlier run is planned as a standby", async () => {
+  it("OpenBao: a standby left waiting by an earlier run is planned as migrating", async () => {
     const a = fakeNode("http://a", [shamir()], 200);
     const b = fakeNode("http://b", ["stale"]);
     const plan = await planMigration([a.client, b.client]);
-    expect(plan.nodes.map((n) => `${n.address}:${n.role}`)).toEqual(["http://b:standby", "http://a:active"]);
+    expect(plan.nodes.map((n) => `${n.address}:${n.role}`)).toEqual(["http://b:migrating", "http://a:active"]);
     expect(plan).toMatchObject({ threshold: 2, shares: 3 });
     await expect(planMigration([b.client])).rejects.toThrow(/^no node answers seal-status: every reachable node/);
+  });
+  it("a rerun classifies every node: done, waiting in migration mode, still on Shamir, down (issue 27)", async () => {
+    const inMigration = shamir({ type: "awskms", sealed: true, migration: true });
+    const a = fakeNode("http://a", [migrated], 200);
+    const b = fakeNode("http://b", [shamir({ type: "awskms", migration: true })]);
+    const c = fakeNode("http://c", [inMigration]);
+    const d = fakeNode("http://d", [shamir()], 429);
+    const e = fakeNode("http://e", ["down"]);
+    const plan = await planMigration([a.client, b.client, c.client, d.client, e.client]);
+    expect(plan.nodes.map((n) => `${n.address}:${n.role}`)).toEqual([
+      "http://b:migrating",
+      "http://c:migrating",
+      "http://d:standby",
+      "http://e:unreachable",
+      "http://a:migrated",
+    ]);
+    expect(describeConfigChange(plan, 'seal "awskms" {}\n')).toMatch(
+      /5\. http:\/\/a \(already on the new seal: nothing to do\)/,
+    );
+    // done nodes and a node down: the down one may come back in migration mode, so the run waits for it
+    await expect(planMigration([a.client, e.client])).resolves.toMatchObject({ threshold: 2 });
+    await expect(planMigration([a.client, fakeNode("http://f", [migrated]).client])).rejects.toThrow(
+      "every node already uses the awskms seal with no migration pending: there is nothing to migrate",
+    );
+    // unless an earlier run of this migration left it unrecorded: then the plan goes on and the record gets written
+    const resumed = await planMigration([a.client, fakeNode("http://f", [migrated]).client], { resuming: true });
+    expect(resumed.nodes.map((n) => n.role)).toEqual(["migrated", "migrated"]);
   });
   it("refuses an uninitialised node and a cluster already on awskms", async () => {
     await expect(planMigration([fakeNode("http://a", [shamir({ initialized: false })]).client])).rejects.toThrow(
@@ -162,11 +193,11 @@ describe("runMigration", () => {
     // awaited is reported as it waits
     expect(events.filter((e) => !e.startsWith("waiting") && !e.startsWith("finished"))).toEqual([
       "unsealing http://b",
-      "answer-waiting http://b 5000",
       "completing http://b",
       "answer-waiting http://b 10000",
-      "node-done http://a",
+      "submitted http://b",
       "node-done http://b",
+      "node-done http://a",
     ]);
     expect(standby.sent).toEqual([
       { key: shares[0]!.hex, migrate: true },
@@ -199,14 +230,18 @@ describe("runMigration", () => {
 
   it("OpenBao: a standby still on the stale config at the end is named with what to do", async () => {
     const b = fakeNode("http://b", ["stale"]);
-    await expect(runAlone(b)).rejects.toThrow(
-      /^http:\/\/b is unsealed in migration mode but no active node has migrated the seal/,
+    const err = await runAlone(b).then(unexpected, (e: MigrationUnfinished) => e);
+    expect(err.message).toMatch(
+      /^1 of 1 nodes did not finish the migration within 0.03s of the last step: http:\/\/b \(migrating: its seal-status answers 500/,
+    );
+    expect(err.hint).toMatch(
+      /^the seal is migrated by the node that becomes active: stop the node that is still active/,
     );
   });
 
   it("the stale-config 500 without an unsealed standby behind it is not taken for one", async () => {
     const b = fakeNode("http://b", ["stale"], 429, false);
-    await expect(runAlone(b)).rejects.toThrow("http://b did not come back with the new seal");
+    await expect(runAlone(b)).rejects.toThrow("http://b (unreachable: not reachable (down or restarting))");
     expect(b.sent).toEqual([]);
   });
 
@@ -216,8 +251,124 @@ describe("runMigration", () => {
     ).rejects.toThrow("2 shares given, the threshold is 3");
   });
 
+  it("a migrated standby that restarts before the seal is migrated gets the shares again (issue 27)", async () => {
+    const inMigration = shamir({ type: "awskms", sealed: true, migration: true, t: 2 });
+    const waitingForActive = shamir({ type: "awskms", migration: true });
+    const standby = fakeNode("http://b", [
+      inMigration,
+      inMigration,
+      waitingForActive,
+      "down",
+      inMigration,
+      inMigration,
+      waitingForActive,
+      migrated,
+    ]);
+    const active = fakeNode("http://a", [
+      shamir(),
+      shamir(),
+      shamir(),
+      shamir(),
+      shamir(),
+      "down",
+      "down",
+      "down",
+      "down",
+      migrated,
+    ]);
+    const events: string[] = [];
+    await runStandbyThenActive(standby, active, (e) => {
+      if (e.kind === "node-restarted" || e.kind === "node-done") events.push(`${e.kind} ${e.address}`);
+    });
+    expect(standby.sent.length).toBeGreaterThanOrEqual(3);
+    expect(events.slice(0, 3)).toEqual(["node-done http://b", "node-restarted http://b", "node-done http://b"]);
+  });
+
+  it("a frozen node stalls no other: each is driven on its own, the error names only the frozen one (issue 27)", async () => {
+    const inMigration = shamir({ type: "awskms", sealed: true, migration: true });
+    const b = fakeNode("http://b", [inMigration, migrated]);
+    const frozen = { address: "http://c", sealStatus: () => new Promise(() => undefined) } as unknown as VaultClient;
+    const plan: MigrationPlan = {
+      ...standbyThenActive,
+      nodes: [
+        { address: "http://c", role: "standby" },
+        { address: "http://b", role: "standby" },
+      ],
+    };
+    const events: string[] = [];
+    const err = await runMigration({
+      clients: [frozen, b.client],
+      plan,
+      shares,
+      pollMs: 1,
+      nodeTimeoutMs: 200,
+      onEvent: (e) => events.push(`${e.kind} ${e.address}`),
+    }).then(unexpected, (e: MigrationUnfinished) => e);
+    expect(b.sent).toHaveLength(2);
+    expect(events).toContain("finished http://b");
+    expect(err.message).toMatch(
+      /^1 of 2 nodes did not finish the migration within 0.2s of the last step: http:\/\/c \(no-answer: /,
+    );
+    expect(err.message).not.toContain("http://b");
+    expect(err.interrupted).toBe(false);
+  });
+
+  it("a stop signal ends the run at the next step with where each node stands (issue 27)", async () => {
+    const stop = new AbortController();
+    const n = fakeNode("http://a", [shamir()]);
+    const run = runMigration({
+      clients: [n.client],
+      plan: loneStandby("http://a"),
+      shares,
+      pollMs: 1_000,
+      signal: stop.signal,
+    });
+    setTimeout(() => stop.abort(), 20);
+    const err = await run.then(unexpected, (e: MigrationUnfinished) => e);
+    expect(err.message).toBe("stopped before the migration finished (1 of 1 nodes not finished)");
+    expect(err.interrupted).toBe(true);
+    expect(err.nodes).toEqual([
+      {
+        address: "http://a",
+        state: "old-seal",
+        detail: "still on the shamir seal (unsealed): not restarted with the stanza yet",
+      },
+    ]);
+  });
+
+  it("OpenBao: the completing share answered with the stale-config 500 is a standby that unsealed (issue 27)", async () => {
+    const inMigration = shamir({ type: "awskms", sealed: true, migration: true });
+    const b = fakeNode("http://b", [inMigration, "stale", migrated]);
+    const sent: unknown[] = [];
+    const client = {
+      ...b.client,
+      sealStatus: b.client.sealStatus,
+      leader: b.client.leader,
+      async unseal(req: unknown) {
+        sent.push(req);
+        if (sent.length < 2) return shamir({ type: "awskms", sealed: true, migration: true, progress: 1 });
+        throw new VaultHttpError("http://b", "PUT", "/v1/sys/unseal", 500, [STALE]);
+      },
+    } as unknown as VaultClient;
+    const events: string[] = [];
+    const report = await runMigration({
+      clients: [client],
+      plan: loneStandby("http://b"),
+      shares,
+      pollMs: 1,
+      onEvent: (e) => events.push(`${e.kind} ${e.address}`),
+    });
+    expect(sent).toHaveLength(2);
+    expect(events).toContain("node-done http://b");
+    expect(report.nodes[0]).toMatchObject({ how: "unsealed-with-migrate", type: "awskms" });
+  });
+
   it("a node that never comes back times out with a hint", async () => {
     const n = fakeNode("http://a", [shamir()]);
-    await expect(runAlone(n)).rejects.toThrow("http://a did not come back with the new seal within 0.03s");
+    const err = await runAlone(n).then(unexpected, (e: MigrationUnfinished) => e);
+    expect(err.message).toBe(
+      "1 of 1 nodes did not finish the migration within 0.03s of the last step: http://a (old-seal: still on the shamir seal (unsealed): not restarted with the stanza yet)",
+    );
+    expect(err.hint).toMatch(/^restart http:\/\/a with the seal stanza .*run the same command again/);
   });
 });

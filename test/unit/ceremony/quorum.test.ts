@@ -486,6 +486,101 @@ describe("unseal over the engine", () => {
   });
 });
 
+/** One run gives carol's share, then (after `between`, the other run's doing) dave's; the outcomes and report. */
+async function carolThenDave(node: VaultClient, between: () => Promise<void>) {
+  const events: string[] = [];
+  let i = 0;
+  const report = await runUnseal({
+    clients: [node],
+    source: {
+      next: async () => {
+        i++;
+        if (i === 2) await between();
+        return i === 1 ? share(3, "carol") : i === 2 ? share(4, "dave") : null;
+      },
+    },
+    onEvent: (e) => {
+      if (e.kind === "share") events.push(...e.results.map((r) => r.outcome));
+    },
+  });
+  return { events, report };
+}
+
+describe("unseal: faults and two operators at once (issue 27)", () => {
+  it("a node that does not answer its first look holds the others only firstLookMs, then gets the shares so far", async () => {
+    const healthy = fakeUnsealNode(2);
+    const slow = fakeUnsealNode(2);
+    let wake: () => void = () => undefined;
+    const woken = new Promise<void>((r) => {
+      wake = r;
+    });
+    let looks = 0;
+    const frozen = {
+      ...slow,
+      address: "http://127.0.0.1:2",
+      // the first look hangs until the node is woken (SIGCONT); later looks answer at once
+      sealStatus: async () => (looks++ === 0 ? woken.then(() => slow.sealStatus()) : slow.sealStatus()),
+    } as unknown as VaultClient;
+    const order: string[] = [];
+    let asked = 0;
+    const run = runUnseal({
+      clients: [healthy, frozen],
+      source: {
+        next: async () => {
+          asked++;
+          order.push(`share ${asked}`);
+          if (asked === 2) wake();
+          return asked <= 2 ? share(asked) : null;
+        },
+      },
+      firstLookMs: 20,
+      onEvent: (e) => {
+        if (e.kind === "share") order.push(e.results.map((r) => `${r.address}:${r.outcome}`).join(" "));
+      },
+    });
+    const report = await run;
+    // share 1 went to the healthy node without waiting for the frozen one; once awake it got share 1 replayed
+    expect(order[0]).toBe("share 1");
+    expect(order[1]).toBe("http://127.0.0.1:1:accepted");
+    expect(report.nodes.map((n) => n.state)).toEqual(["unsealed", "unsealed"]);
+  });
+
+  it("the run whose share did not complete the node says so; contributors are its own, the others counted", async () => {
+    const node = fakeUnsealNode(3);
+    const { events, report } = await carolThenDave(node, async () => {
+      // the other run (alice, bob) completes the node meanwhile
+      await node.unseal({ key: share(1).hex });
+      await node.unseal({ key: share(2).hex });
+    });
+    expect(events).toEqual(["accepted", "completed-elsewhere"]);
+    expect(report.nodes[0]).toMatchObject({ state: "unsealed", contributors: ["carol"], othersShares: 2 });
+    expect(report.nodes[0]!.message).toBe("unsealed by another run's share: the share from dave did not complete it");
+  });
+
+  it("a share sent as another run's completes the node: the progress found before it says it was not this one", async () => {
+    const inner = fakeUnsealNode(3);
+    let armed = false;
+    const node = {
+      ...inner,
+      sealStatus: async () => {
+        const s = await inner.sealStatus();
+        if (armed) {
+          // right after this run looked, the other run's shares land (the window between the look and the share)
+          armed = false;
+          await inner.unseal({ key: share(1).hex });
+          await inner.unseal({ key: share(2).hex });
+        }
+        return s;
+      },
+    } as unknown as VaultClient;
+    const { events, report } = await carolThenDave(node, async () => {
+      armed = true;
+    });
+    expect(events).toEqual(["accepted", "completed-elsewhere"]);
+    expect(report.nodes[0]).toMatchObject({ contributors: ["carol"], othersShares: 2 });
+  });
+});
+
 describe("typed quorum sys API", () => {
   it("unwraps OpenBao's logical envelope (authenticated paths) and leaves Vault's top-level bodies alone", async () => {
     const { unwrapLogical } = await import("../../../src/vault/sys-quorum.js");
