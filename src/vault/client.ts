@@ -207,8 +207,9 @@ export class VaultClient {
     for (let attempt = 1; ; attempt++) {
       let status: number;
       let text: string;
+      let location: string | undefined;
       try {
-        ({ status, text } = await send(
+        ({ status, text, location } = await send(
           url,
           method,
           headers,
@@ -219,11 +220,21 @@ export class VaultClient {
         ));
       } catch (err) {
         const converted = toConnectionError(this.address, err, this.settings.timeoutMs);
+        converted.requestSent = (err as { requestSent?: boolean })?.requestSent === true;
         if (attempt < attempts && (converted.reason === "reset" || converted.reason === "refused")) {
           await sleep(100 * 2 ** (attempt - 1));
           continue;
         }
         throw converted;
+      }
+      if (status >= 300 && status < 400 && !(opts.accept ?? []).includes(status)) {
+        // a standby redirecting to the active node (request forwarding off, or the active node unknown to it): the
+        // request was not processed here, and is not followed (it may carry a share)
+        throw new VaultConnectionError(
+          this.address,
+          "redirect",
+          `${this.address} answered ${status} to ${method} ${displayPath}, redirecting to ${location ?? "no address"}: it did not process the request (a standby sends it to the active node)`,
+        );
       }
       return this.interpret<T>(method, displayPath, status, text, opts.accept ?? []);
     }
@@ -304,7 +315,7 @@ function send(
   agent: http.Agent,
   timeoutMs: number,
   irreversible?: RequestOptions["irreversible"],
-): Promise<{ status: number; text: string }> {
+): Promise<{ status: number; text: string; location?: string }> {
   return new Promise((resolve, reject) => {
     const transport = url.protocol === "https:" ? https() : http;
     const abort = new AbortController();
@@ -330,22 +341,41 @@ function send(
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () => {
           done();
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString("utf8") });
+          resolve({
+            status: res.statusCode ?? 0,
+            text: Buffer.concat(chunks).toString("utf8"),
+            location: res.headers.location,
+          });
         });
         res.on("error", (err) => {
           done();
-          reject(err);
+          reject(markSent(err, true));
         });
         // a connection closed half-way through the answer ends the response without 'end'
         res.on("aborted", () => {
           done();
-          reject(Object.assign(new Error("the connection closed during the answer"), { code: "ECONNRESET" }));
+          reject(
+            markSent(Object.assign(new Error("the connection closed during the answer"), { code: "ECONNRESET" }), true),
+          );
         });
       },
     );
+    // whether the request was all handed to a connected socket: a failure before that never reached the server
+    let handedOver = false;
+    let onSocket = false;
+    req.on("socket", (socket) => {
+      const ready = () => {
+        onSocket = true;
+      };
+      if (!socket.connecting && !(socket as { pending?: boolean }).pending) ready();
+      else socket.once(url.protocol === "https:" ? "secureConnect" : "connect", ready);
+    });
+    req.on("finish", () => {
+      handedOver = true;
+    });
     req.on("error", (err) => {
       done();
-      reject(err);
+      reject(markSent(err, onSocket && handedOver));
     });
     if (irreversible) {
       // the deadline ends once the request is on a connected socket and fully handed to it
@@ -375,6 +405,18 @@ function send(
     }
     req.end(body);
   });
+}
+
+/** Tags a transport error with whether the request had reached the server (see VaultConnectionError.requestSent). */
+function markSent(err: unknown, sent: boolean): unknown {
+  if (err && typeof err === "object") {
+    try {
+      Object.assign(err, { requestSent: sent });
+    } catch {
+      // a frozen error: "not known to be sent"
+    }
+  }
+  return err;
 }
 
 function readSetting(path: string, what: string): string {
