@@ -8,6 +8,7 @@
  * Shares given are held in memory for the run only (for replays) and zeroed by the caller's `forget` when it ends.
  */
 import { SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { type Interruption, PromptInterrupted } from "../prompt/prompter.js";
 import type { ShareSource } from "./share-source.js";
 import type { KeyShare } from "./unseal-key.js";
 
@@ -117,7 +118,8 @@ export function classifyFailure(err: unknown, refusal: QuorumOutcome = "failed")
   if (err instanceof VaultConnectionError) return { outcome: "node-down", text: err.message };
   if (!(err instanceof SealkeeperError)) throw err;
   if (!(err instanceof VaultHttpError)) return { outcome: "failed", text: err.message };
-  const text = err.errors.join("; ");
+  // one line per server error: Vault's multi-errors ("2 errors occurred:\n\t* ...") come folded into one
+  const text = err.errors.map(oneLine).join("; ");
   const outcome: QuorumOutcome = /migrat/i.test(text)
     ? "migration-pending"
     : err.status === 503 || /\bsealed\b/i.test(text)
@@ -136,6 +138,16 @@ export function classifyFailure(err: unknown, refusal: QuorumOutcome = "failed")
                   ? refusal
                   : "failed";
   return { outcome, text: text || `HTTP ${err.status}` };
+}
+
+/** A server's error text on one line: "1 error occurred:\n\t* x\n\n" -> "x"; other line breaks become "; ". */
+export function oneLine(text: string): string {
+  return text
+    .replace(/^\s*\d+ errors? occurred:\s*/i, "")
+    .split(/\s*\n+\s*/)
+    .map((l) => l.replace(/^\*\s*/, "").trim())
+    .filter((l) => l !== "")
+    .join("; ");
 }
 
 /** What a ceremony says about an outcome; undefined clears the node's message. */
@@ -172,6 +184,9 @@ export interface QuorumRun {
   sharesUsed: number;
   /** The distinct shares given, in order (in memory; the caller zeroes them with forgetShares). */
   given: KeyShare[];
+  /** The person ended the share prompt (Ctrl-C, Ctrl-D, a signal): the run stopped there, as at "stop here"; the
+   *  ceremony says what the nodes hold and how to go on, and the CLI exits with its code. */
+  interrupted?: PromptInterrupted;
 }
 
 /**
@@ -182,15 +197,15 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
   const seen = new Set<string>();
   const given: KeyShare[] = [];
   let sharesUsed = 0;
-  const feedAll = async (targets: QuorumTarget[], share: KeyShare, repeated: boolean): Promise<ShareResult[]> => {
-    const results = await Promise.all(targets.map((t) => feed(t, share, repeated, opts)));
+  const feedAll = async (targets: QuorumTarget[], share: KeyShare): Promise<ShareResult[]> => {
+    const results = await Promise.all(targets.map((t) => feed(t, share, opts)));
     opts.onShare?.(share, results);
     return results;
   };
   const replay = async (t: QuorumTarget, skip?: string) => {
     for (const earlier of given) {
       if (t.node.state !== "open") break;
-      if (earlier.fingerprint !== skip) await feedAll([t], earlier, false);
+      if (earlier.fingerprint !== skip) await feedAll([t], earlier);
     }
   };
 
@@ -201,13 +216,19 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
       if (opts.whenIdle && (await opts.whenIdle(given.length))) continue;
       break;
     }
-    const share = await opts.source.next(opts.prompt(opts.targets.map((t) => t.node)));
+    let share: KeyShare | null;
+    try {
+      share = await opts.source.next(opts.prompt(opts.targets.map((t) => t.node)));
+    } catch (err) {
+      if (!(err instanceof PromptInterrupted)) throw err;
+      return { sharesUsed, given, interrupted: err };
+    }
     if (share === null) break;
     sharesUsed++;
     const repeated = seen.has(share.fingerprint);
     seen.add(share.fingerprint);
     if (!repeated) given.push(share);
-    const results = await feedAll(open, share, repeated);
+    const results = await feedAll(open, share);
     // A node that restarted since the last share counts only this one now: give it the earlier shares again from
     // memory, so the operators need not step up twice. One pass: a node that restarts again is left to later shares.
     for (const r of results.filter((x) => x.outcome === "restarted")) {
@@ -217,13 +238,29 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
   return { sharesUsed, given };
 }
 
+/** A run ended at its share prompt, as a report carries it (plain data: reports are printed as JSON too). */
+export interface Interrupted {
+  by: Interruption;
+  /** "Ctrl-C (SIGINT)", "Ctrl-D (end of input)", ... */
+  said: string;
+  /** The code the CLI exits with (130, 143, 129). */
+  exitCode: number;
+  /** How many shares this run had given before. */
+  sharesGiven: number;
+}
+
+export function interruptedOf(run: QuorumRun): Interrupted | undefined {
+  const i = run.interrupted;
+  return i && { by: i.how, said: i.said, exitCode: i.exitCode, sharesGiven: run.given.length };
+}
+
 /** Overwrites the bytes of the shares held for a run, as far as JavaScript lets us. */
 export function forgetShares(shares: KeyShare[]): void {
   for (const share of shares) share.bytes.fill(0);
 }
 
 /** Submits one share to one node and settles the node's state from the answer or the failure. */
-async function feed(t: QuorumTarget, share: KeyShare, repeated: boolean, opts: QuorumRunOptions): Promise<ShareResult> {
+async function feed(t: QuorumTarget, share: KeyShare, opts: QuorumRunOptions): Promise<ShareResult> {
   const node = t.node;
   const who = share.operator ?? share.origin;
   const before = node.progress;
@@ -243,8 +280,9 @@ async function feed(t: QuorumTarget, share: KeyShare, repeated: boolean, opts: Q
     if (stopsNode(outcome)) node.state = "stopped";
   }
   node.last = outcome;
-  node.message =
-    outcome === "accepted" && !repeated ? node.message : opts.describe(outcome, { node, who, before, failure });
+  // each share's note is its own: a note left by an earlier share (a rejection, a reset) is not this one's, and what it
+  // said may no longer be true of the node
+  node.message = opts.describe(outcome, { node, who, before, failure });
   opts.record?.(t, share, outcome);
   return { address: node.address, outcome };
 }
@@ -297,7 +335,7 @@ export async function collectDistinctShares(
 ): Promise<KeyShare[]> {
   const held = new Map<string, KeyShare>();
   const node = newNode("local", 0, threshold);
-  await runQuorum({
+  const run = await runQuorum({
     targets: [
       {
         node,
@@ -311,6 +349,8 @@ export async function collectDistinctShares(
     describe: () => undefined,
     prompt: ([n]) => ({ progressLine: `${n!.progress}/${threshold} shares`, remaining: threshold - n!.progress }),
   });
+  // nothing was sent anywhere: the interruption ends the run with its own code and words
+  if (run.interrupted) throw run.interrupted;
   if (held.size < threshold) {
     throw new UsageError(`${held.size} distinct shares given, ${purpose} needs the threshold of ${threshold}`);
   }

@@ -8,7 +8,16 @@
 import { describeError, SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
 import type { SealStatus } from "../vault/types.js";
-import { forgetShares, newNode, type QuorumNode, type QuorumOutcome, type QuorumTarget, runQuorum } from "./quorum.js";
+import {
+  forgetShares,
+  type Interrupted,
+  interruptedOf,
+  newNode,
+  type QuorumNode,
+  type QuorumOutcome,
+  type QuorumTarget,
+  runQuorum,
+} from "./quorum.js";
 import type { ShareSource } from "./share-source.js";
 import type { Transcript } from "./transcript.js";
 import type { KeyShare } from "./unseal-key.js";
@@ -59,6 +68,8 @@ export interface UnsealOptions {
 export interface UnsealReport {
   nodes: UnsealNodeReport[];
   sharesUsed: number;
+  /** The person ended the share prompt: the nodes were read again after it (their progress stays on them). */
+  interrupted?: Interrupted;
 }
 
 interface UnsealTarget extends QuorumTarget {
@@ -128,8 +139,15 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
         .filter((t) => t.node.state === "open")
         .map(async (t) => {
           try {
+            const held = t.node.progress;
+            const nonce = t.node.nonce;
             applyStatus(t.node, await t.client.unseal({ reset: true }));
             t.node.contributors = [];
+            t.node.message =
+              held > 0
+                ? `--reset cleared the ${held} share(s) the node held (attempt ${nonce}); it starts from 0/${t.node.required}`
+                : `--reset: the node held no share, nothing to clear (0/${t.node.required})`;
+            emit({ kind: "node", node: view(t.node) });
             opts.transcript?.append({ action: "unseal-reset", node: t.client.address, progress: 0 });
           } catch (err) {
             markFault(t.node, err);
@@ -138,11 +156,21 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
     );
   }
 
+  // say what a node holds that this run did not give: an earlier attempt's shares count with this run's
+  const earlier = new Map<string, number>();
+  for (const t of targets.filter((x) => x.node.state === "open" && x.node.progress > 0)) {
+    earlier.set(t.node.address, t.node.progress);
+    t.node.message =
+      `the node already holds ${t.node.progress} share(s) from an earlier attempt (nonce ${t.node.nonce}), not given ` +
+      "by this run: this run's shares add to them; --reset clears them";
+    emit({ kind: "node", node: view(t.node) });
+  }
+
   const run = await runQuorum({
     targets,
     source: opts.source,
     refusal: "rejected-set",
-    describe,
+    describe: describeWith(earlier),
     prompt: (nodes) => {
       const open = nodes.filter((n) => n.state === "open");
       return {
@@ -181,6 +209,9 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
       }),
     onShare: (share, results) => emit({ kind: "share", share, results }),
   });
+  const interrupted = interruptedOf(run);
+  // what the nodes hold now, read again: the operators are told what stays on each and how to go on
+  if (interrupted) await Promise.all(targets.filter((t) => t.node.state === "open").map((t) => observe(t)));
   const nodes = targets.map((t) => view(t.node));
   for (const r of nodes) {
     opts.transcript?.append({
@@ -192,7 +223,7 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
     });
   }
   forgetShares(run.given);
-  return { nodes, sharesUsed: run.sharesUsed };
+  return { nodes, sharesUsed: run.sharesUsed, ...(interrupted ? { interrupted } : {}) };
 }
 
 /** The engine's node as this ceremony reports it. */
@@ -218,7 +249,27 @@ function view(n: QuorumNode): UnsealNodeReport {
   };
 }
 
-const describe: Parameters<typeof runQuorum>[0]["describe"] = (outcome, { node, who, before, failure }) => {
+/**
+ * This ceremony's words for the engine's outcomes. `earlier`: per node, how many shares it held at the start that this
+ * run did not give (an earlier attempt's); a rejected set that included them does not prove this run's shares wrong.
+ */
+const describeWith =
+  (earlier: Map<string, number>): Parameters<typeof runQuorum>[0]["describe"] =>
+  (outcome, { node, who, before, failure }) => {
+    const inherited = earlier.get(node.address) ?? 0;
+    if (outcome === "rejected-set" || outcome === "restarted" || node.progress < before) earlier.delete(node.address);
+    if (outcome === "rejected-set" && inherited > 0) {
+      return (
+        `the node rejected the combined shares and reset its progress to 0 (${failure?.text}): the set included ` +
+        `${inherited} share(s) from an earlier attempt that this run did not give, so any of them may be the wrong ` +
+        "one (a share of another cluster, a typo); this run's shares are not proven wrong: give them again, now on a " +
+        "clean attempt (--reset at the start clears what an earlier attempt left)"
+      );
+    }
+    return describeOutcome(outcome, { node, who, before, failure });
+  };
+
+const describeOutcome: Parameters<typeof runQuorum>[0]["describe"] = (outcome, { node, who, before, failure }) => {
   switch (outcome) {
     case "migration-pending":
       return `a seal migration is pending on this node: rerun with --migrate (${failure?.text})`;
