@@ -16,6 +16,10 @@ export interface ApplyOptions {
   concurrency?: number;
   /** Called after each step succeeds (for progress output). */
   onStep?: (change: PlannedChange) => void;
+  /** Aborted (a signal): no new step starts; the ones in flight finish; then ApplyInterruptedError. */
+  stop?: AbortSignal;
+  /** Names the signal for the error (default SIGTERM). */
+  stoppedBy?: () => import("../util/critical-section.js").DeferrableSignal | undefined;
 }
 
 export interface ApplyResult {
@@ -47,6 +51,7 @@ export class ApplyStepError extends SealkeeperError {
     super(`${step} failed: ${detail}${sealed ? " (the server is sealed now: the seal cut the request off)" : ""}`, {
       cause,
       exitCode: cause instanceof SealkeeperError ? cause.exitCode : 1,
+      progress: { step, applied: done, total },
       hint: sealed
         ? `${done} of ${total} steps were applied; unseal the server (sealkeeper unseal), then run apply again: it continues from the server's state`
         : `${done} of ${total} steps were applied; fix the cause and run apply again: it continues from the server's state`,
@@ -68,19 +73,36 @@ export async function applyPlan(client: VaultClient, plan: Plan, opts: ApplyOpti
   for (const phase of PHASES) {
     const steps = plan.changes.filter((c) => c.phase === phase);
     if (steps.length === 0) continue;
-    await runPool(steps, limit, async (change) => {
-      try {
-        for (const req of change.requests) {
-          requests++;
-          if (req.method === "DELETE") await client.delete(req.path);
-          else await client.write(req.path, req.refs ? await resolveRefs(client, req) : (req.body ?? {}));
+    await runPool(
+      steps,
+      limit,
+      async (change) => {
+        try {
+          for (const req of change.requests) {
+            requests++;
+            if (req.method === "DELETE") await client.delete(req.path);
+            else await client.write(req.path, req.refs ? await resolveRefs(client, req) : (req.body ?? {}));
+          }
+        } catch (err) {
+          throw new ApplyStepError(change.id, applied.length, plan.changes.length, err, await sealedNow(client, err));
         }
-      } catch (err) {
-        throw new ApplyStepError(change.id, applied.length, plan.changes.length, err, await sealedNow(client, err));
-      }
-      applied.push(change.id);
-      opts.onStep?.(change);
-    });
+        applied.push(change.id);
+        opts.onStep?.(change);
+      },
+      opts.stop,
+    );
+    if (opts.stop?.aborted) {
+      const { InterruptedError } = await import("../util/interrupt.js");
+      const sig = opts.stoppedBy?.() ?? "SIGTERM";
+      throw new InterruptedError(
+        sig,
+        `apply stopped by ${sig} after ${applied.length} of ${plan.changes.length} steps (${requests} write request(s) sent)`,
+        {
+          hint: "every step writes the whole desired state of its object: run the same apply again and it converges from the server's state",
+          progress: { applied: applied.length, total: plan.changes.length },
+        },
+      );
+    }
   }
   return { applied, requests };
 }

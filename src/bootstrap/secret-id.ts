@@ -19,11 +19,23 @@ export interface SecretIdRequest {
 
 export interface DeliveredSecretId {
   role: string;
-  /** The sealed file. */
-  file: string;
-  /** The secret_id's accessor (not secret: lets an operator look it up or destroy it). */
+  /**
+   * minted: a new secret_id was created and delivered; exists: the role already had one and nothing was minted (a
+   * rerun); rotated: a new one was delivered and the previous ones were destroyed (`revoked`).
+   */
+  status: "minted" | "exists" | "rotated";
+  /** The sealed file (minted, rotated). */
+  file?: string;
+  /** The new secret_id's accessor, or the existing ones' (not secret: lets an operator look one up or destroy it). */
   accessor: string;
   recipient: string;
+  /** rotated: the accessors of the secret_ids destroyed after the new one was delivered. */
+  revoked?: string[];
+}
+
+export interface SecretIdOptions {
+  /** Mint a new secret_id even when the role has some, then destroy the previous ones (default: mint only when none). */
+  rotate?: boolean;
 }
 
 /** Parses `--secret-id AUTH/ROLE=TYPE:VALUE`. @throws UsageError */
@@ -49,6 +61,7 @@ export async function deliverSecretIds(
   requests: SecretIdRequest[],
   outDir: string,
   cwd: string,
+  opts: SecretIdOptions = {},
 ): Promise<DeliveredSecretId[]> {
   const { parseRecipientSpec } = await import("../ciphers/recipient-spec.js");
   const { fileExtensionFor, loadRecipient, sealShare } = await import("../ciphers/registry.js");
@@ -64,12 +77,19 @@ export async function deliverSecretIds(
     prepared.push({ req, recipient });
   }
   const store = new ShareStore(resolve(cwd, outDir));
-  await store.checkWritable();
+  // the directory may already hold the files of an earlier run: they are kept, never overwritten
+  await store.checkWritable({ existingFiles: "keep" });
   const out: DeliveredSecretId[] = [];
   for (const { req, recipient } of prepared) {
     const slash = req.role.lastIndexOf("/");
     const authPath = req.role.slice(0, slash);
     const name = req.role.slice(slash + 1);
+    // a rerun mints nothing: a role that has a secret_id keeps it unless rotation is asked for
+    const previous = await client.list(`auth/${authPath}/role/${name}/secret-id`);
+    if (previous.length > 0 && !opts.rotate) {
+      out.push({ role: req.role, status: "exists", accessor: previous.join(","), recipient: recipient.describe });
+      continue;
+    }
     const created = await client.write<{ data?: { secret_id?: string; secret_id_accessor?: string } }>(
       `auth/${authPath}/role/${name}/secret-id`,
       {},
@@ -79,9 +99,15 @@ export async function deliverSecretIds(
     try {
       if (!secretId) throw new Error("the server returned no secret_id");
       const sealed = await sealShare(recipient, Buffer.from(secretId, "utf8"));
-      const fileName = `${authPath.replace(/\//g, "-")}-${name}.secret-id${fileExtensionFor(recipient.type)}`;
-      const written = await store.writeSecretFile(fileName, sealed);
-      out.push({ role: req.role, file: written.path, accessor, recipient: recipient.describe });
+      const base = `${authPath.replace(/\//g, "-")}-${name}.secret-id`;
+      const written = await writeFresh(store, base, fileExtensionFor(recipient.type), sealed);
+      out.push({
+        role: req.role,
+        status: previous.length > 0 ? "rotated" : "minted",
+        file: written.path,
+        accessor,
+        recipient: recipient.describe,
+      });
     } catch (err) {
       // undeliverable: make sure it cannot be used by anyone
       await client
@@ -92,6 +118,42 @@ export async function deliverSecretIds(
         { cause: err },
       );
     }
+    const last = out.at(-1)!;
+    if (last.status === "rotated") {
+      // the new one is delivered: only now are the old ones destroyed (a failure here leaves both valid, and says so)
+      last.revoked = [];
+      for (const old of previous) {
+        try {
+          await client.write(`auth/${authPath}/role/${name}/secret-id-accessor/destroy`, { secret_id_accessor: old });
+          last.revoked.push(old);
+        } catch (err) {
+          throw new SealkeeperError(
+            `secret_id for ${req.role} rotated (new accessor ${accessor}, sealed in ${last.file}), but the previous one ` +
+              `(accessor ${old}) could not be destroyed: ${err instanceof Error ? err.message : String(err)}`,
+            {
+              cause: err,
+              hint: `destroy it by hand: write auth/${authPath}/role/${name}/secret-id-accessor/destroy secret_id_accessor=${old}`,
+            },
+          );
+        }
+      }
+    }
   }
   return out;
+}
+
+/** Writes `<base><ext>`, or `<base>.2<ext>`, `.3`, ... when an earlier run's file has the name (never overwritten). */
+async function writeFresh(
+  store: import("../store/share-store.js").ShareStore,
+  base: string,
+  ext: string,
+  content: string | Uint8Array,
+): Promise<import("../store/share-store.js").WrittenFile> {
+  const { existsSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  for (let n = 1; n < 1000; n++) {
+    const name = n === 1 ? `${base}${ext}` : `${base}.${n}${ext}`;
+    if (!existsSync(join(store.dir, name))) return store.writeSecretFile(name, content);
+  }
+  throw new SealkeeperError(`${store.dir} holds 999 files named ${base}.*${ext}: clean it up first`);
 }

@@ -22,6 +22,7 @@ export { AttemptInProgressError } from "./quorum-endpoint.js";
 
 import {
   type Describe,
+  describeSet,
   type Interrupted,
   interruptedOf,
   newNode,
@@ -311,6 +312,10 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
         },
       ],
       source: opts.source,
+      onRefused: (share, reason) =>
+        (opts.log ?? ((line: string) => process.stderr.write(`${line}\n`)))(
+          `share from ${share.operator ?? share.origin} [${share.fingerprint}]: refused: ${reason}`,
+        ),
       describe: (outcome, ctx) =>
         outcome === "node-down" && lost ? lost : describeFor(client.address, submitNonce)(outcome, ctx),
       prompt: ([n]) => ({
@@ -446,7 +451,7 @@ function stateOf(node: QuorumNode): GenerateRootState {
 
 /** This ceremony's words for the engine's outcomes. */
 function describeFor(address: string, nonce: string): Describe {
-  return (outcome, { node, who, failure }) => {
+  return (outcome, { node, who, failure, set }) => {
     switch (outcome) {
       case "accepted":
       case "complete":
@@ -462,7 +467,7 @@ function describeFor(address: string, nonce: string): Describe {
       case "gone":
         return `the attempt is gone from ${address} (cancelled by someone else, or the node restarted)`;
       case "rejected-set":
-        return `the combined shares did not reconstruct the key (a wrong share, or one from another cluster); the server reset the progress to 0 and keeps the attempt open (${failure?.text})`;
+        return `the shares counted (${set ? describeSet(set) : "?"}) did not reconstruct the key: one of them is wrong or from another cluster; the server reset the progress to 0 and keeps the attempt open (${failure?.text})`;
       default:
         return `${address} refused the share from ${who}: ${failure?.text}`;
     }

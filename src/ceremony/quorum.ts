@@ -1,9 +1,14 @@
 /**
  * The quorum engine: the one loop behind unseal, rekey (both phases), root generation and seal migration. It asks the
  * share source for a share, submits it to every node that still takes shares (concurrently), reads each answer
- * (progress, nonce, completion), names duplicates, replays the shares given so far to a node that restarted or
- * joined late, and classifies every failure into ONE typed outcome. A ceremony is an adapter: per node, how to submit
- * a share and what its answer means (`QuorumTarget`), and how to word each outcome for the people at the terminal.
+ * (progress, nonce, completion), names duplicates, replays PROVEN shares to a node that restarted or joined late, and
+ * classifies every failure into ONE typed outcome. A ceremony is an adapter: per node, how to submit a share and what
+ * its answer means (`QuorumTarget`), and how to word each outcome for the people at the terminal.
+ *
+ * A share is proven when it belongs to a set that completed a node (issue 25): only those are ever replayed. A share
+ * of a set a node rejected is never given again on the engine's own authority: a raft follower joining its leader
+ * uses the keys it reaches its threshold with to decrypt the leader's challenge, and a wrong one there wedges it
+ * ("error decrypting challenge", in a loop) instead of being refused. What a node still needs is asked for again.
  *
  * Shares given are held in memory for the run only (for replays) and zeroed by the caller's `forget` when it ends.
  */
@@ -140,6 +145,34 @@ export function classifyFailure(err: unknown, refusal: QuorumOutcome = "failed")
   return { outcome, text: text || `HTTP ${err.status}` };
 }
 
+/** A share as messages name it: who gave it and its public fingerprint, never the share. */
+export interface ShareRef {
+  who: string;
+  fingerprint: string;
+}
+
+export function shareRef(share: KeyShare): ShareRef {
+  return { who: share.operator ?? share.origin, fingerprint: share.fingerprint };
+}
+
+/** A set of shares a node refused at its threshold. */
+export interface RejectedSet {
+  address: string;
+  /** This run's shares in the set, in the order they were counted (the last one reached the threshold). */
+  shares: ShareRef[];
+  /** Shares the node had counted before this run (from another run or operator): not known here. */
+  earlier: number;
+  /** The share that is wrong, when the others are proven (each completed a node in a set without it). */
+  wrong?: ShareRef;
+}
+
+/** "alice [3f2a...], stdin line 2 [9b1c...]" (and the shares counted before this run). */
+export function describeSet(set: Pick<RejectedSet, "shares" | "earlier">): string {
+  const named = set.shares.map((s) => `${s.who} [${s.fingerprint}]`);
+  if (set.earlier > 0) named.push(`${set.earlier} share(s) the node held from before this run`);
+  return named.join(", ");
+}
+
 /** A server's error text on one line: "1 error occurred:\n\t* x\n\n" -> "x"; other line breaks become "; ". */
 export function oneLine(text: string): string {
   return text
@@ -153,12 +186,22 @@ export function oneLine(text: string): string {
 /** What a ceremony says about an outcome; undefined clears the node's message. */
 export type Describe = (
   outcome: QuorumOutcome,
-  ctx: { node: QuorumNode; who: string; before: number; failure?: Failure; status?: number },
+  ctx: {
+    node: QuorumNode;
+    who: string;
+    before: number;
+    failure?: Failure;
+    status?: number;
+    /** rejected-set: the set the node refused. */
+    set?: RejectedSet;
+  },
 ) => string | undefined;
 
 export interface ShareResult {
   address: string;
   outcome: QuorumOutcome;
+  /** rejected-set: the set the node refused. */
+  set?: RejectedSet;
 }
 
 export interface QuorumRunOptions {
@@ -178,15 +221,124 @@ export interface QuorumRunOptions {
   record?: (target: QuorumTarget, share: KeyShare, outcome: QuorumOutcome) => void;
   /** After each share, with every node's outcome (progress lines). */
   onShare?: (share: KeyShare, results: ShareResult[]) => void;
+  /** When a rejected set's wrong share is told (the rest of the set is proven). */
+  onWrongShare?: (set: RejectedSet) => void;
+  /** The length of this cluster's shares when the ceremony knows it (else the first share a node counted tells). */
+  shareLength?: () => number | undefined;
+  /**
+   * A share refused before sending (it cannot be a share of this cluster): nothing was sent, no progress consumed,
+   * and the source is asked for the next one. Without it, the refusal ends the run as a UsageError.
+   */
+  onRefused?: (share: KeyShare, reason: string) => void;
 }
 
 export interface QuorumRun {
   sharesUsed: number;
   /** The distinct shares given, in order (in memory; the caller zeroes them with forgetShares). */
   given: KeyShare[];
+  /** The sets the nodes refused, in order, each with its wrong share when it could be told. */
+  rejected: RejectedSet[];
   /** The person ended the share prompt (Ctrl-C, Ctrl-D, a signal): the run stopped there, as at "stop here"; the
    *  ceremony says what the nodes hold and how to go on, and the CLI exits with its code. */
   interrupted?: PromptInterrupted;
+}
+
+/**
+ * What the run knows about its shares: which are proven (in a set that completed a node), which sets were
+ * refused, and what each node counted in its current attempt (this run's shares only).
+ */
+class Ledger {
+  readonly given: KeyShare[] = [];
+  readonly proven = new Map<string, KeyShare>();
+  readonly rejected: RejectedSet[] = [];
+  /** The length of the shares a node counted in this run. */
+  length?: number;
+  private readonly attempts = new Map<QuorumNode, KeyShare[]>();
+
+  constructor(private readonly onWrongShare?: (set: RejectedSet) => void) {}
+
+  counted(node: QuorumNode): KeyShare[] {
+    return this.attempts.get(node) ?? [];
+  }
+
+  /** Books one outcome; for a rejected set, returns the set. */
+  settle(node: QuorumNode, share: KeyShare, outcome: QuorumOutcome, before: number): RejectedSet | undefined {
+    const attempt = this.counted(node);
+    if (outcome === "accepted" || outcome === "restarted" || outcome === "complete") this.length = share.bytes.length;
+    switch (outcome) {
+      case "accepted":
+        this.attempts.set(node, node.progress <= before ? [share] : [...attempt, share]);
+        return undefined;
+      case "restarted":
+        this.attempts.set(node, [share]);
+        return undefined;
+      case "duplicate":
+        // the node counts it in this attempt (by its own word): booked, so it is not replayed to it
+        if (!attempt.some((s) => s.fingerprint === share.fingerprint)) this.attempts.set(node, [...attempt, share]);
+        return undefined;
+      case "complete":
+        for (const s of [...attempt, share]) this.proven.set(s.fingerprint, s);
+        this.attempts.delete(node);
+        this.tell();
+        return undefined;
+      case "rejected-set": {
+        const shares = [...attempt, share].map(shareRef);
+        const set: RejectedSet = { address: node.address, shares, earlier: Math.max(0, before - attempt.length) };
+        this.attempts.delete(node);
+        if (!this.rejected.some((r) => sameSet(r, set))) this.rejected.push(set);
+        this.tell();
+        return set;
+      }
+      case "no-unseal":
+      case "repeat-reset":
+        // the node reached its threshold without unsealing (or the adapter re-gave shares): nothing is proven
+        this.attempts.delete(node);
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  /** A rejected set all of whose shares but one are proven (and none unknown): that one is the wrong share. */
+  private tell(): void {
+    for (const set of this.rejected) {
+      if (set.wrong || set.earlier > 0) continue;
+      const unproven = set.shares.filter((s) => !this.proven.has(s.fingerprint));
+      if (unproven.length === 1) {
+        set.wrong = unproven[0];
+        this.onWrongShare?.(set);
+      }
+    }
+  }
+}
+
+/**
+ * Why `share` cannot be a share of this cluster, said before anything is sent; undefined when it may be one. (The
+ * bytes alone are checked where they are parsed: parseKeyShare.)
+ */
+function refusalOf(share: KeyShare, ledger: Ledger, known: number | undefined): string | undefined {
+  const who = `the share from ${share.operator ?? share.origin}`;
+  const length = known ?? ledger.length;
+  if (length !== undefined && share.bytes.length !== length) {
+    return (
+      `${who} is ${share.bytes.length} bytes, this cluster's shares are ${length} (${known !== undefined ? "by the server's share count" : "as those counted so far"}): ` +
+      "a digit dropped or added, or a key of another kind; it was not sent"
+    );
+  }
+  const wrong = ledger.rejected.find((r) => r.wrong?.fingerprint === share.fingerprint);
+  if (wrong) {
+    return `${who} [${share.fingerprint}] is the wrong share of the set ${wrong.address} refused (the others unsealed a node): it was not sent`;
+  }
+  return undefined;
+}
+
+function sameSet(a: RejectedSet, b: RejectedSet): boolean {
+  const key = (r: RejectedSet) =>
+    `${r.earlier}:${r.shares
+      .map((s) => s.fingerprint)
+      .sort()
+      .join(",")}`;
+  return key(a) === key(b);
 }
 
 /**
@@ -195,17 +347,26 @@ export interface QuorumRun {
  */
 export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
   const seen = new Set<string>();
-  const given: KeyShare[] = [];
+  const ledger = new Ledger(opts.onWrongShare);
+  const given = ledger.given;
   let sharesUsed = 0;
   const feedAll = async (targets: QuorumTarget[], share: KeyShare): Promise<ShareResult[]> => {
-    const results = await Promise.all(targets.map((t) => feed(t, share, opts)));
+    const results = await Promise.all(targets.map((t) => feed(t, share, opts, ledger)));
     opts.onShare?.(share, results);
     return results;
   };
-  const replay = async (t: QuorumTarget, skip?: string) => {
-    for (const earlier of given) {
+  // Only proven shares, and none the node already counts in its attempt: a share of a refused set (or one no set
+  // has proven yet) is asked for again rather than given on the engine's authority. And only to a node whose whole
+  // attempt is proven: completing a set that holds an unproven share (or shares counted before this run) would be
+  // sending that share on the engine's authority too.
+  const replay = async (t: QuorumTarget) => {
+    const counted = ledger.counted(t.node);
+    if (t.node.progress > counted.length || counted.some((s) => !ledger.proven.has(s.fingerprint))) return;
+    for (const earlier of [...ledger.proven.values()]) {
       if (t.node.state !== "open") break;
-      if (earlier.fingerprint !== skip) await feedAll([t], earlier);
+      if (!ledger.counted(t.node).some((s) => s.fingerprint === earlier.fingerprint)) {
+        await feedAll([t], earlier);
+      }
     }
   };
 
@@ -221,21 +382,29 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
       share = await opts.source.next(opts.prompt(opts.targets.map((t) => t.node)));
     } catch (err) {
       if (!(err instanceof PromptInterrupted)) throw err;
-      return { sharesUsed, given, interrupted: err };
+      return { sharesUsed, given, rejected: ledger.rejected, interrupted: err };
     }
     if (share === null) break;
+    const refusal = refusalOf(share, ledger, opts.shareLength?.());
+    if (refusal) {
+      share.bytes.fill(0);
+      if (!opts.onRefused) throw new UsageError(refusal);
+      opts.onRefused(share, refusal);
+      continue;
+    }
     sharesUsed++;
     const repeated = seen.has(share.fingerprint);
     seen.add(share.fingerprint);
     if (!repeated) given.push(share);
     const results = await feedAll(open, share);
-    // A node that restarted since the last share counts only this one now: give it the earlier shares again from
-    // memory, so the operators need not step up twice. One pass: a node that restarts again is left to later shares.
-    for (const r of results.filter((x) => x.outcome === "restarted")) {
-      await replay(open.find((t) => t.node.address === r.address)!, share.fingerprint);
+    // A node still counting gets the proven shares it lacks, from memory, so the operators need not step up twice:
+    // one that restarted (it counts only this share now) once its attempt is proven, and one left behind when a set
+    // completed elsewhere. One pass per share: a node that restarts again is left to later shares.
+    if (results.some((r) => r.outcome !== "accepted" && r.outcome !== "duplicate")) {
+      for (const t of opts.targets) if (t.node.state === "open") await replay(t);
     }
   }
-  return { sharesUsed, given };
+  return { sharesUsed, given, rejected: ledger.rejected };
 }
 
 /** A run ended at its share prompt, as a report carries it (plain data: reports are printed as JSON too). */
@@ -260,7 +429,7 @@ export function forgetShares(shares: KeyShare[]): void {
 }
 
 /** Submits one share to one node and settles the node's state from the answer or the failure. */
-async function feed(t: QuorumTarget, share: KeyShare, opts: QuorumRunOptions): Promise<ShareResult> {
+async function feed(t: QuorumTarget, share: KeyShare, opts: QuorumRunOptions, ledger: Ledger): Promise<ShareResult> {
   const node = t.node;
   const who = share.operator ?? share.origin;
   const before = node.progress;
@@ -280,11 +449,12 @@ async function feed(t: QuorumTarget, share: KeyShare, opts: QuorumRunOptions): P
     if (stopsNode(outcome)) node.state = "stopped";
   }
   node.last = outcome;
-  // each share's note is its own: a note left by an earlier share (a rejection, a reset) is not this one's, and what it
-  // said may no longer be true of the node
-  node.message = opts.describe(outcome, { node, who, before, failure });
+  const set = ledger.settle(node, share, outcome, before);
+  // each share's note is its own: a note an earlier share left (a rejection, a reset) is not this one's, and what it
+  // said may no longer be true of the node (issue 26.4)
+  node.message = opts.describe(outcome, { node, who, before, failure, set });
   opts.record?.(t, share, outcome);
-  return { address: node.address, outcome };
+  return { address: node.address, outcome, ...(set ? { set } : {}) };
 }
 
 function settleAnswer(

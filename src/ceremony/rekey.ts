@@ -39,6 +39,7 @@ import { notePendingRescue, recordPending, settlePending } from "./pending.js";
 import {
   classifyFailure,
   type Describe,
+  describeSet,
   type Interrupted,
   interruptedOf,
   newNode,
@@ -547,6 +548,8 @@ async function collectShares(
       },
     ],
     source: opts.source,
+    onRefused: (share, reason) =>
+      log(`share from ${share.operator ?? share.origin} [${share.fingerprint}]: refused: ${reason}`),
     describe: describeFor(report, critical, notes),
     prompt: ([n]) => ({
       progressLine: `${report.address} ${name}: ${phase === "update" ? "OLD" : "NEW"} shares ${n!.progress}/${n!.required} (nonce ${n!.nonce ?? report.nonce})`,
@@ -757,8 +760,9 @@ interface DescribeNotes {
 
 /** This ceremony's words for the engine's outcomes. */
 function describeFor(report: RekeyReport, critical: Critical = {}, notes: DescribeNotes = {}): Describe {
-  return (outcome, { node, who, failure }) => {
+  return (outcome, { node, who, failure, set }) => {
     if (outcome === "node-down" && critical.lost) return critical.lost;
+    const counted = set ? ` (${describeSet(set)})` : "";
     const address = report.address;
     const voidNote =
       report.phase === "verify" || report.delivered
@@ -789,8 +793,8 @@ function describeFor(report: RekeyReport, critical: Critical = {}, notes: Descri
         return report.phase === "verify"
           ? /duplicate part/i.test(failure?.text ?? "")
             ? `the NEW shares counted include the same share twice (or two shares with the same index): the server did not refuse the repeat when it was given (OpenBao counts a repeated NEW share), so they did not combine (${failure?.text}); it restarted verification with a new nonce ${node.nonce ?? ""}: progress 0/${node.required}. Nothing changed: the old shares stay in effect and the new share files stay valid; ${node.required} holders give their NEW shares again, each once`
-            : `the NEW shares given do not combine to the new key (a wrong share, or an old one); the server restarted verification with a new nonce (${failure?.text})`
-          : `the OLD shares given do not combine to the current key (a wrong share, or one from another cluster); the server reset the progress to 0 and keeps the rekey open (${failure?.text})`;
+            : `the NEW shares counted${counted} do not combine to the new key: one of them is wrong (or an old one); the server restarted verification with a new nonce (${failure?.text})`
+          : `the OLD shares counted${counted} do not combine to the current key: one of them is wrong or from another cluster; the server reset the progress to 0 and keeps the rekey open (${failure?.text})`;
       case "already-updated":
         return "the old-share phase is already over: the new holders verify with sealkeeper rekey --verify";
       default:

@@ -4,11 +4,13 @@
  * KeyShare objects; the ceremonies never know which source they read.
  */
 import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { OpenShareError } from "../ciphers/errors.js";
 import { fileExtensionFor, recipientTypes } from "../ciphers/registry.js";
 import { UsageError } from "../errors.js";
 import type { Prompter } from "../prompt/prompter.js";
+import { computeShareDigest, SHARE_BYTES } from "../store/share-text.js";
 import { type KeyShare, parseKeyShare } from "./unseal-key.js";
 
 export interface ShareSource {
@@ -71,7 +73,7 @@ export async function openShareFile(
   const origin = `file ${basename(path)}`;
   const { detectSealedType, openSealedShare } = await import("../ciphers/registry.js");
   const sealedType = detectSealedType(new Uint8Array(content));
-  if (sealedType === null) return parseKeyShare(content.toString("utf8"), origin, operator);
+  if (sealedType === null) return checkedByManifest(path, parseKeyShare(content.toString("utf8"), origin, operator));
   if (identities.length === 0) {
     throw new UsageError(`share file ${path} is sealed (${sealedType}); give the operator's key with --identity`);
   }
@@ -85,22 +87,67 @@ export async function openShareFile(
       if (err instanceof OpenShareError) throw new OpenShareError(err.reason, message, { cause: err, hint: err.hint });
       throw new UsageError(message, { cause: err });
     }
-    if (plain !== null) return parseKeyShare(Buffer.from(plain).toString("utf8"), origin, operator);
+    if (plain !== null)
+      return checkedByManifest(path, parseKeyShare(Buffer.from(plain).toString("utf8"), origin, operator));
   }
   throw new UsageError(
     `share file ${path} is not addressed to ${identities.length === 1 ? "the identity" : "any identity"} given (${identities.map((i) => basename(i.path)).join(", ")})`,
   );
 }
 
-function operatorFromManifest(path: string): string | undefined {
+/** The parts of a manifest.json beside a share file that a ceremony uses (no validation: a hint, never trusted). */
+interface ManifestBeside {
+  shares?: number;
+  shareDigestSalt?: string;
+  operators?: { name?: string; file?: string; shareDigest?: string | null }[];
+}
+
+function manifestBeside(path: string): ManifestBeside | undefined {
   try {
-    const manifest = JSON.parse(readFileSync(join(dirname(path), "manifest.json"), "utf8")) as {
-      operators?: { name?: string; file?: string }[];
-    };
-    return manifest.operators?.find((o) => o.file === basename(path))?.name;
+    return JSON.parse(readFileSync(join(dirname(path), "manifest.json"), "utf8")) as ManifestBeside;
   } catch {
     return undefined;
   }
+}
+
+function operatorFromManifest(path: string): string | undefined {
+  return manifestBeside(path)?.operators?.find((o) => o.file === basename(path))?.name;
+}
+
+/**
+ * Refuses, before anything is sent, a share that the manifest beside its file says is not one of that ceremony's:
+ * its salted digest differs from the one listed for the file, or (a file the manifest does not list) from every one
+ * listed; or its length is not a Shamir share's when the ceremony handed out several.
+ * @throws UsageError naming the file and what differs, never the share.
+ */
+function checkedByManifest(path: string, share: KeyShare): KeyShare {
+  const m = manifestBeside(path);
+  const salt = m?.shareDigestSalt;
+  if (!m || typeof salt !== "string" || !/^[0-9a-f]{64}$/.test(salt)) return share;
+  const refuse = (why: string) => {
+    share.bytes.fill(0);
+    return new UsageError(`the share in ${path} ${why}: nothing was sent`);
+  };
+  if ((m.shares ?? 0) > 1 && share.bytes.length !== SHARE_BYTES) {
+    throw refuse(`is ${share.bytes.length} bytes, while the ${m.shares} shares of manifest.json beside it are 33`);
+  }
+  const digest = computeShareDigest(salt, share.bytes);
+  const listed = (m.operators ?? []).filter((o) => typeof o.shareDigest === "string");
+  const entry = m.operators?.find((o) => o.file === basename(path));
+  if (entry && typeof entry.shareDigest === "string" && entry.shareDigest !== digest) {
+    throw refuse(
+      `is not the share manifest.json beside it lists for ${entry.name ?? "this file"} (from another ceremony, or the file was replaced)`,
+    );
+  }
+  if (
+    !entry &&
+    listed.length > 0 &&
+    listed.length === m.operators?.length &&
+    !listed.some((o) => o.shareDigest === digest)
+  ) {
+    throw refuse("is none of the shares manifest.json beside it lists (from another ceremony?)");
+  }
+  return share;
 }
 
 /**
@@ -136,7 +183,8 @@ export function scriptedShareSource(opts: {
  * The interactive source: for each share, the operator chooses to type/paste it (masked) or to open their sealed
  * share file with their key (passphrase masked). A typo is explained and asked again; it never ends the ceremony.
  */
-export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }): ShareSource {
+export function interactiveShareSource(prompter: Prompter, opts: { cwd: string; home?: string }): ShareSource {
+  const path = (answer: string) => resolve(opts.cwd, expandHome(answer.trim(), opts.home ?? homedir()));
   return {
     async next(context) {
       prompter.say(`progress: ${context.progressLine}`);
@@ -158,8 +206,8 @@ export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }
             const share = parseKeyShare(text, "prompt");
             return { ...share, operator: await askName() };
           }
-          const file = resolve(opts.cwd, (await prompter.input("Sealed share file:")).trim());
-          const identityPath = (await prompter.input("Your private key / age identity file:")).trim();
+          const file = path(await prompter.input("Sealed share file:"));
+          const identityPath = path(await prompter.input("Your private key / age identity file:"));
           const identities = readIdentities([identityPath], opts.cwd);
           let share: KeyShare;
           try {
@@ -177,6 +225,11 @@ export function interactiveShareSource(prompter: Prompter, opts: { cwd: string }
       }
     },
   };
+}
+
+/** `~` and `~/...` as a shell expands them at a path prompt (the answer never went through a shell). */
+export function expandHome(path: string, home: string): string {
+  return path === "~" ? home : path.startsWith("~/") ? join(home, path.slice(2)) : path;
 }
 
 /**

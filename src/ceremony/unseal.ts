@@ -6,17 +6,20 @@
  * limit (--join-timeout), with progress shown.
  */
 import { describeError, SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { SHARE_BYTES } from "../store/share-text.js";
 import type { VaultClient } from "../vault/client.js";
 import type { SealStatus } from "../vault/types.js";
 import {
+  describeSet,
   forgetShares,
   type Interrupted,
   interruptedOf,
   newNode,
   type QuorumNode,
-  type QuorumOutcome,
   type QuorumTarget,
+  type RejectedSet,
   runQuorum,
+  type ShareResult,
 } from "./quorum.js";
 import type { ShareSource } from "./share-source.js";
 import type { Transcript } from "./transcript.js";
@@ -38,7 +41,11 @@ export interface UnsealNodeReport {
 
 export type UnsealEvent =
   | { kind: "node"; node: UnsealNodeReport }
-  | { kind: "share"; share: KeyShare; results: { address: string; outcome: QuorumOutcome }[] }
+  | { kind: "share"; share: KeyShare; results: ShareResult[] }
+  /** A share refused before sending: it cannot be a share of this cluster (nothing sent, no progress consumed). */
+  | { kind: "refused"; share: KeyShare; reason: string }
+  /** The wrong share of a refused set is told: every other share of the set is proven by an unsealed node. */
+  | { kind: "wrong-share"; set: RejectedSet }
   /** A node is being waited for (joining its leader); every few seconds while it lasts. */
   | { kind: "waiting"; address: string; waitedMs: number; limitMs: number; what: string };
 
@@ -74,6 +81,8 @@ export interface UnsealReport {
 
 interface UnsealTarget extends QuorumTarget {
   client: VaultClient;
+  /** The number of shares the node was initialised with, from its seal-status. */
+  shares?: number;
 }
 
 /**
@@ -157,9 +166,7 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
   }
 
   // say what a node holds that this run did not give: an earlier attempt's shares count with this run's
-  const earlier = new Map<string, number>();
   for (const t of targets.filter((x) => x.node.state === "open" && x.node.progress > 0)) {
-    earlier.set(t.node.address, t.node.progress);
     t.node.message =
       `the node already holds ${t.node.progress} share(s) from an earlier attempt (nonce ${t.node.nonce}), not given ` +
       "by this run: this run's shares add to them; --reset clears them";
@@ -170,7 +177,7 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
     targets,
     source: opts.source,
     refusal: "rejected-set",
-    describe: describeWith(earlier),
+    describe,
     prompt: (nodes) => {
       const open = nodes.filter((n) => n.state === "open");
       return {
@@ -207,7 +214,39 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
         nonce: t.node.nonce,
         detail: outcome,
       }),
-    onShare: (share, results) => emit({ kind: "share", share, results }),
+    onShare: (share, results) => {
+      for (const { set } of results) {
+        if (set) {
+          opts.transcript?.append({
+            action: "unseal-rejected-set",
+            node: set.address,
+            detail: `refused the set: ${describeSet(set)}`,
+          });
+        }
+      }
+      emit({ kind: "share", share, results });
+    },
+    // more than one share: each is a Shamir share of the 32-byte key (33 bytes); one share is the key itself
+    shareLength: () => (targets.some((t) => (t.shares ?? 0) > 1) ? SHARE_BYTES : undefined),
+    onRefused: (share, reason) => {
+      opts.transcript?.append({
+        action: "unseal-share-refused",
+        operator: share.operator,
+        shareFingerprint: share.fingerprint,
+        detail: reason,
+      });
+      emit({ kind: "refused", share, reason });
+    },
+    onWrongShare: (set) => {
+      opts.transcript?.append({
+        action: "unseal-wrong-share",
+        node: set.address,
+        operator: set.wrong!.who,
+        shareFingerprint: set.wrong!.fingerprint,
+        detail: "the other shares of the refused set are proven by an unsealed node",
+      });
+      emit({ kind: "wrong-share", set });
+    },
   });
   const interrupted = interruptedOf(run);
   // what the nodes hold now, read again: the operators are told what stays on each and how to go on
@@ -249,39 +288,23 @@ function view(n: QuorumNode): UnsealNodeReport {
   };
 }
 
-/**
- * This ceremony's words for the engine's outcomes. `earlier`: per node, how many shares it held at the start that this
- * run did not give (an earlier attempt's); a rejected set that included them does not prove this run's shares wrong.
- */
-const describeWith =
-  (earlier: Map<string, number>): Parameters<typeof runQuorum>[0]["describe"] =>
-  (outcome, { node, who, before, failure }) => {
-    const inherited = earlier.get(node.address) ?? 0;
-    if (outcome === "rejected-set" || outcome === "restarted" || node.progress < before) earlier.delete(node.address);
-    if (outcome === "rejected-set" && inherited > 0) {
-      return (
-        `the node rejected the combined shares and reset its progress to 0 (${failure?.text}): the set included ` +
-        `${inherited} share(s) from an earlier attempt that this run did not give, so any of them may be the wrong ` +
-        "one (a share of another cluster, a typo); this run's shares are not proven wrong: give them again, now on a " +
-        "clean attempt (--reset at the start clears what an earlier attempt left)"
-      );
-    }
-    return describeOutcome(outcome, { node, who, before, failure });
-  };
-
-const describeOutcome: Parameters<typeof runQuorum>[0]["describe"] = (outcome, { node, who, before, failure }) => {
+const describe: Parameters<typeof runQuorum>[0]["describe"] = (outcome, { node, who, before, failure, set }) => {
   switch (outcome) {
     case "migration-pending":
       return `a seal migration is pending on this node: rerun with --migrate (${failure?.text})`;
     case "rejected-set":
-      return `the node rejected the combined shares and reset its progress to 0: the set includes a wrong share or one from another cluster (${failure?.text})`;
+      return (
+        `the node refused the set it reached its threshold with (${set ? describeSet(set) : "?"}) and reset its ` +
+        `progress to 0: one of those shares is wrong or from another cluster, not necessarily the last; only shares ` +
+        `proven by an unsealed node are given again (${failure?.text})`
+      );
     case "no-unseal":
       return (
         `the node reached the threshold but had not unsealed when the join limit was reached (it reset to 0/` +
         `${node.required}); for a raft follower, check that it can reach the leader, or raise --join-timeout`
       );
     case "restarted":
-      return `the node lost its progress (${before}/${node.required}: restarted, or reset elsewhere); the earlier shares are given again`;
+      return `the node lost its progress (${before}/${node.required}: restarted, or reset elsewhere); the shares proven by an unsealed node are given again, the others are asked for again`;
     case "duplicate":
       return `duplicate share from ${who}: already counted on this node, progress stays ${before}/${node.required}`;
     case "accepted":
@@ -297,7 +320,9 @@ const describeOutcome: Parameters<typeof runQuorum>[0]["describe"] = (outcome, {
 
 async function observe(t: UnsealTarget): Promise<void> {
   try {
-    applyStatus(t.node, await t.client.sealStatus());
+    const s = await t.client.sealStatus();
+    if (s.n > 0) t.shares = s.n;
+    applyStatus(t.node, s);
   } catch (err) {
     markFault(t.node, err);
   }

@@ -1,11 +1,12 @@
 import { Command, CommanderError } from "commander";
-import { ExitCode, SealkeeperError } from "../errors.js";
+import { ExitCode, SealkeeperError, VaultConnectionError, VaultHttpError } from "../errors.js";
 import { deferredExitCode, deferredSignal } from "../util/critical-section.js";
 import { redactSecrets } from "../util/redact.js";
 import { VERSION } from "../version.js";
 import { registerCommands } from "./commands/index.js";
 import { ExitWith } from "./exit.js";
 import type { CliIO } from "./io.js";
+import { refuseSecretPaths } from "./options.js";
 import { paint, useColor } from "./output.js";
 
 /**
@@ -25,6 +26,8 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     });
   registerCommands(program, io, argv);
   for (const cmd of program.commands) applyEdge(cmd, io);
+  // a share or key given where a path goes is refused before any command reads it, naming the flag only
+  program.hook("preAction", (_program, action) => refuseSecretPaths(action, io));
 
   let code: number;
   try {
@@ -32,8 +35,63 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     code = ExitCode.ok;
   } catch (err) {
     code = reportError(err, io);
+    if (jsonRequested(argv, io)) writeErrorDocument(err, code, io);
   }
   return afterDeferredSignal(code, io);
+}
+
+/**
+ * Whether the run asked for machine output: `--format json` / `--format=json` on the line, else BAO_FORMAT or
+ * VAULT_FORMAT. Read from argv rather than from the command's parsed options, so that a failure before the command
+ * ran (a missing required flag, an unknown option) is reported in JSON too.
+ */
+export function jsonRequested(argv: string[], io: Pick<CliIO, "env">): boolean {
+  for (let i = argv.length - 1; i >= 0; i--) {
+    const a = argv[i]!;
+    if (a === "--") continue;
+    if (a.startsWith("--format=")) return a.slice("--format=".length) === "json";
+    if (a === "--format") return argv[i + 1] === "json";
+  }
+  return (io.env.BAO_FORMAT ?? io.env.VAULT_FORMAT) === "json";
+}
+
+/** A stable word for the kind of failure, for scripts: usage, server, connection, interrupted, error. */
+function errorCodeOf(err: unknown, exit: number): string {
+  if (exit >= 128) return "interrupted";
+  if (err instanceof CommanderError) return "usage";
+  if (err instanceof VaultHttpError || (err instanceof Error && err.cause instanceof VaultHttpError)) return "server";
+  if (err instanceof VaultConnectionError || (err instanceof Error && err.cause instanceof VaultConnectionError))
+    return "connection";
+  if (err instanceof SealkeeperError && err.name === "UsageError") return "usage";
+  return "error";
+}
+
+/**
+ * With `--format json`, a failure still prints one JSON document on stdout (the human line stays on stderr), so a
+ * pipeline that parses stdout never reads an empty string: { error: { code, message, exitCode, hint?, step?,
+ * applied?, total?, status? } }. A command that printed its own result before choosing its exit code (ExitWith, e.g.
+ * verify's report with excess rights) and help/version print nothing more.
+ */
+function writeErrorDocument(err: unknown, exit: number, io: CliIO): void {
+  if (err instanceof ExitWith || exit === ExitCode.ok) return;
+  const message =
+    err instanceof SealkeeperError
+      ? err.message
+      : err instanceof CommanderError
+        ? err.message.replace(/^error: /, "")
+        : redactSecrets(err instanceof Error ? err.message : String(err));
+  const doc: Record<string, unknown> = { code: errorCodeOf(err, exit), message, exitCode: exit };
+  if (err instanceof SealkeeperError) {
+    if (err.hint) doc.hint = err.hint;
+    if (err.progress) Object.assign(doc, err.progress);
+    const http = err instanceof VaultHttpError ? err : err.cause instanceof VaultHttpError ? err.cause : undefined;
+    if (http) doc.status = http.status;
+  }
+  try {
+    io.stdout.write(`${JSON.stringify({ error: doc }, null, 2)}\n`);
+  } catch {
+    // stdout may be gone (a closed pipe): the exit code still says it
+  }
 }
 
 /**

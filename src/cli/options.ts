@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { UsageError } from "../errors.js";
+import { looksSecretArgument } from "../util/redact.js";
 import type { VaultClient } from "../vault/client.js";
 import { type ConnectionFlags, type ConnectionSettings, readEnv, resolveConnection } from "../vault/env.js";
 import type { CliIO } from "./io.js";
@@ -88,6 +89,39 @@ export function warnSecretInArgv(io: CliIO, what: string): void {
     `warning: ${what} was given on the command line, where other users can read it (ps, /proc, shell history); ` +
       "prefer a file or stdin\n",
   );
+}
+
+/** A flag's or argument's placeholder that says it takes a path: <file>, <dir>, <path>. */
+const PATH_PLACEHOLDER = /[<[](?:[a-z-]*-)?(?:file|dir|path)[\]>]/;
+
+/**
+ * Refuses, before the command runs, a path flag (or path argument) whose value looks like a share or a key (a share
+ * pasted where its file was expected): the message names the flag, never the value, and warns that the value is now
+ * in the shell history (issue 25). Such a value could never be read as a file anyway; repeating it in "cannot read
+ * ... ENOENT" would print the secret.
+ * @throws UsageError naming the flag.
+ */
+export function refuseSecretPaths(cmd: Command, io: CliIO): void {
+  const opts = cmd.opts() as Record<string, unknown>;
+  const given: [string, unknown][] = cmd.options
+    .filter((o) => PATH_PLACEHOLDER.test(o.flags))
+    .map((o) => [o.long ?? o.short ?? o.flags, opts[o.attributeName()]]);
+  cmd.registeredArguments.forEach((a, i) => {
+    if (/^(?:[a-z-]*-)?(?:file|dir|path)s?$/.test(a.name())) given.push([`<${a.name()}>`, cmd.processedArgs[i]]);
+  });
+  for (const [flag, value] of given) {
+    const values = Array.isArray(value) ? value : [value];
+    if (!values.some((v) => typeof v === "string" && looksSecretArgument(v))) continue;
+    warnSecretInArgv(io, `a value that looks like a share or a key (given to ${flag})`);
+    throw new UsageError(
+      `${flag} takes a path, but was given what looks like a share or a key: it is not repeated here and was not used`,
+      {
+        hint:
+          "it is now in your shell history: remove it (bash: history -d <n>, or edit ~/.bash_history; zsh: " +
+          "~/.zsh_history); give the file's path instead (a share itself goes on stdin or at the prompt)",
+      },
+    );
+  }
 }
 
 /** True when a token is available from the environment (BAO_TOKEN/VAULT_TOKEN). */

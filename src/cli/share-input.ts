@@ -36,7 +36,10 @@ export async function shareSourceFromOptions(opts: ShareInputOptions, io: CliIO,
   const interactive = io.stdinIsTTY && !opts.nonInteractive && files.length === 0;
   if (interactive) {
     const { ttyPrompter } = await import("../prompt/prompter.js");
-    return interactiveShareSource(ttyPrompter({ input: io.stdin, output: io.stderr }), { cwd: io.cwd });
+    return interactiveShareSource(ttyPrompter({ input: io.stdin, output: io.stderr }), {
+      cwd: io.cwd,
+      ...(io.env.HOME ? { home: io.env.HOME } : {}),
+    });
   }
   const identities = readIdentities(opts.identity ?? [], io.cwd);
   const passphrase = opts.passphraseFile ? readPassphraseFile(opts.passphraseFile, io.cwd) : undefined;

@@ -61,10 +61,11 @@ export class ShareStore {
    * Pre-flight, to call BEFORE any irreversible server call (init, rekey): creates the directory 0700 when absent
    * (parents too), tightens an existing EMPTY directory of ours to 0700 (see `looseMode` for the others), refuses one
    * that already holds a ceremony (manifest.json, a share file `*.asc`/`*.age`, or a leftover temp file), and proves
-   * it writable by creating, fsyncing and removing a probe file.
+   * it writable by creating, fsyncing and removing a probe file. `existingFiles: "keep"` accepts a directory that
+   * already holds sealed files (they are never overwritten: writeSecretFile refuses an existing name).
    * @throws StoreError naming the directory and the reason (not a directory, holds a ceremony, errno code).
    */
-  async checkWritable(): Promise<CheckWritableResult> {
+  async checkWritable(opts: { existingFiles?: "refuse" | "keep" } = {}): Promise<CheckWritableResult> {
     let created = false;
     let tightened = false;
     let looseMode = false;
@@ -82,7 +83,8 @@ export class ShareStore {
         throw new StoreError(`output directory ${this.dir} is not a directory`);
       } else {
         const entries = await this.fs.readdir(this.dir);
-        const existing = this.findCeremonyFiles(entries);
+        // "keep": a directory of delivered secrets (e.g. secret_ids) that a rerun adds to under new names
+        const existing = opts.existingFiles === "keep" ? [] : this.findCeremonyFiles(entries);
         if (existing.length > 0) {
           const shown = existing.slice(0, 3).join(", ") + (existing.length > 3 ? ", ..." : "");
           throw new StoreError(

@@ -64,6 +64,16 @@ export function escapeControl(text: string): string {
 }
 
 /**
+ * True when a value given where a path goes (a flag's value) looks like key material: what looksSecret says, and also
+ * a base64 unseal share that starts with or holds a "/" (44 characters of base64 for 33 bytes, mixed case and
+ * digits), which a prompt answer test leaves alone so that a path is never taken for one.
+ */
+export function looksSecretArgument(value: string): boolean {
+  const v = value.trim();
+  return looksSecret(v) || (/^[A-Za-z0-9+/]{44}$/.test(v) && /\d/.test(v) && /[a-z]/.test(v) && /[A-Z]/.test(v));
+}
+
+/**
  * True when a value typed at a plain (echoed) prompt looks like key material: a share in hex (also half pasted: 16+
  * hex digits and nothing else) or base64, a Vault/OpenBao token, an age secret key, a PGP private key block, or 64+
  * hex digits anywhere. Names and paths (a fingerprint-named key file included) do not.

@@ -75,6 +75,11 @@ export class VaultClient {
     return this.token !== undefined && this.token !== "";
   }
 
+  /** Where the settings' token came from (ConnectionSettings.tokenSource); "set later" once setToken replaced it. */
+  get tokenSource(): string | undefined {
+    return this.token === this.settings.token ? this.settings.tokenSource : "set later";
+  }
+
   /** True when the node is reached over plain HTTP on a host that is not loopback: secrets would cross a network. */
   isPlainHttpRemote(): boolean {
     return this.address.startsWith("http://") && !isLoopbackAddress(this.address);
@@ -93,8 +98,12 @@ export class VaultClient {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.agent.destroy();
   }
+
+  /** Set by close(): a request still in flight then is not retried (it would outlive its command). */
+  private closed = false;
 
   // ---- system operations -------------------------------------------------------------------------------------
 
@@ -203,6 +212,9 @@ export class VaultClient {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const attempts = opts.idempotent ? 3 : 1;
     const displayPath = `/v1/${path.replace(/^\/+/, "")}`;
+    // the timeout bounds the request, retries included: `status --timeout 3s` ends within 3 s (issue 25)
+    const started = Date.now();
+    const left = () => this.settings.timeoutMs - (Date.now() - started);
 
     for (let attempt = 1; ; attempt++) {
       let status: number;
@@ -215,14 +227,20 @@ export class VaultClient {
           headers,
           body,
           this.agent,
-          this.settings.timeoutMs,
+          attempt === 1 ? this.settings.timeoutMs : Math.max(1, left()),
           opts.irreversible,
         ));
       } catch (err) {
         const converted = toConnectionError(this.address, err, this.settings.timeoutMs);
         converted.requestSent = (err as { requestSent?: boolean })?.requestSent === true;
-        if (attempt < attempts && (converted.reason === "reset" || converted.reason === "refused")) {
-          await sleep(100 * 2 ** (attempt - 1));
+        const pause = 100 * 2 ** (attempt - 1);
+        if (
+          attempt < attempts &&
+          !this.closed &&
+          left() > pause &&
+          (converted.reason === "reset" || converted.reason === "refused")
+        ) {
+          await sleep(pause);
           continue;
         }
         throw converted;

@@ -6,6 +6,12 @@ import { redactSecrets } from "../util/redact.js";
 export interface ConnectionSettings {
   address: string;
   token: string | undefined;
+  /**
+   * Where the token came from, for messages and JSON: "flag", "BAO_TOKEN", "VAULT_TOKEN", "~/.vault-token", or
+   * "VAULT_TOKEN (empty)" when the variable is set but empty (an unset CI secret: never a reason to fall back to
+   * ~/.vault-token). Undefined: no token anywhere.
+   */
+  tokenSource?: string;
   namespace: string | undefined;
   tls: TlsSettings;
   /** Per-request timeout (connect + headers + body), milliseconds. */
@@ -107,9 +113,11 @@ export function resolveConnection(flags: ConnectionFlags, env: Env): ConnectionS
       `timeout must be at most ${MAX_TIMEOUT_MS / 1000}s (about 24 days), got "${redactSecrets(String(timeoutRaw))}"`,
     );
   }
+  const { token, source: tokenSource } = resolveToken(flags, env);
   return {
     address: normaliseAddress(flags.address ?? readEnv(env, "ADDR") ?? DEFAULT_ADDRESS),
-    token: flags.token ?? readEnv(env, "TOKEN") ?? readTokenHelperFile(env),
+    token,
+    tokenSource,
     namespace: flags.namespace ?? readEnv(env, "NAMESPACE"),
     timeoutMs,
     tls: {
@@ -121,6 +129,33 @@ export function resolveConnection(flags: ConnectionFlags, env: Env): ConnectionS
       skipVerify,
     },
   };
+}
+
+/**
+ * The token and where it came from: the flag, then BAO_TOKEN, then VAULT_TOKEN, then ~/.vault-token (the vault/bao
+ * CLIs' token helper file). A variable that is SET but empty is "no token": in a pipeline it is an unset secret, and
+ * quietly using whatever token a login left in ~/.vault-token would act with someone else's rights.
+ */
+export function resolveToken(
+  flags: Pick<ConnectionFlags, "token">,
+  env: Env,
+): { token: string | undefined; source: string | undefined } {
+  if (flags.token !== undefined && flags.token !== "") return { token: flags.token, source: "flag" };
+  const name = envSourceName(env, "TOKEN");
+  const raw = env[name];
+  if (raw !== undefined)
+    return raw.trim() === "" ? { token: undefined, source: `${name} (empty)` } : { token: raw, source: name };
+  const file = readTokenHelperFile(env);
+  return file === undefined ? { token: undefined, source: undefined } : { token: file, source: "~/.vault-token" };
+}
+
+/** The "no token" message, true to what was found (an empty variable is named as such). */
+export function missingTokenMessage(source: string | undefined): string {
+  if (source?.endsWith("(empty)")) {
+    const name = source.replace(/ \(empty\)$/, "");
+    return `no token: ${name} is set but empty (an unset CI secret?); set it to a token, or unset it to use ~/.vault-token`;
+  }
+  return "no token: set VAULT_TOKEN or BAO_TOKEN (or log in so that ~/.vault-token exists)";
 }
 
 /** The vault/bao CLIs keep the last login token in ~/.vault-token; use it when no token is given, as they do. */

@@ -35,7 +35,11 @@ const HEALTH_ROLE: Record<number, string> = {
 /** Observes one node: seal-status and health, concurrently. Never throws: an unreachable node is reported as such. */
 export async function observeNode(client: VaultClient): Promise<NodeStatus> {
   try {
-    const [seal, health] = await Promise.all([client.sealStatus(), client.health()]);
+    // both settle before the node is reported: a request left in flight would outlive the command (and its timeout)
+    const [sealed, healthy] = await Promise.allSettled([client.sealStatus(), client.health()]);
+    if (sealed.status === "rejected") throw sealed.reason;
+    if (healthy.status === "rejected") throw healthy.reason;
+    const [seal, health] = [sealed.value, healthy.value];
     return {
       address: client.address,
       reachable: true,

@@ -115,7 +115,45 @@ describe("bootstrap cluster", () => {
     expect(readFileSync(join(out, "transcript.jsonl"), "utf8")).toMatch(/"action":"root-revoked"/);
   });
 
-  it("refuses to start on a cluster that is already bootstrapped; nothing changes", async () => {
+  it("a rerun of the same command on the bootstrapped cluster is green and changes nothing (issue 35)", async () => {
+    const out = join(work, "ceremony");
+    const before = readFileSync(join(out, "transcript.jsonl"), "utf8");
+    const r = await runSealkeeper([
+      "bootstrap",
+      "cluster",
+      "--ceremony",
+      join(work, "ceremony.yaml"),
+      "-f",
+      join(work, "spec", "bootstrap.yaml"),
+      ...cluster.nodes.flatMap((n) => ["-a", n.address]),
+      "--format",
+      "json",
+    ]);
+    expect(r.stderr).toMatch(/already bootstrapped/);
+    expect(r.stderr).toMatch(/verify not run: no token/);
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.outcome).toBe("already-done");
+    expect(result.applied).toEqual({ steps: 0, requests: 0 });
+    expect(result.verified).toBeNull();
+    expect(result.rootRevoked.accessor).toMatch(/\S/);
+    expect(result.transcript.path).toBe(join(out, "transcript.jsonl"));
+    expect(result.init.files.sort()).toEqual(
+      ["ann.asc", "ben.asc", "dan.age", "root-token.asc"].map((f) => join(out, f)).sort(),
+    );
+    // nothing written: the directory and the transcript are as the first run left them
+    expect(readdirSync(out).sort()).toEqual([
+      "ann.asc",
+      "ben.asc",
+      "dan.age",
+      "manifest.json",
+      "root-token.asc",
+      "transcript.jsonl",
+    ]);
+    expect(readFileSync(join(out, "transcript.jsonl"), "utf8")).toBe(before);
+  });
+
+  it("refuses a rerun into another directory: it cannot tell who initialised the cluster; nothing changes", async () => {
     writeCeremony(join(work, "again.yaml"), join(work, "again"));
     const r = await runSealkeeper([
       "bootstrap",
@@ -125,9 +163,15 @@ describe("bootstrap cluster", () => {
       "-f",
       join(work, "spec", "bootstrap.yaml"),
       ...cluster.nodes.flatMap((n) => ["-a", n.address]),
+      "--format",
+      "json",
     ]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/already initialised and unsealed|is already initialised/);
+    expect(r.stderr).toMatch(/is already initialised, and .*again holds no ceremony manifest/);
+    // a pipeline that parses stdout reads one error document
+    const doc = JSON.parse(r.stdout);
+    expect(doc.error).toMatchObject({ code: "usage", exitCode: 1 });
+    expect(doc.error.hint).toMatch(/first run's output directory/);
   });
 
   it("a failure after init stops with the shares safe and says how to go on; the root token is not revoked", async () => {
@@ -153,12 +197,38 @@ describe("bootstrap cluster", () => {
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/bootstrap stopped after init: .*broken/);
     expect(r.stderr).toMatch(/The shares are safe, sealed to each operator, in .*broken-ceremony/);
-    expect(r.stderr).toMatch(/sealkeeper bootstrap apply -f SPEC --revoke-root-token/);
+    expect(r.stderr).toMatch(/the same bootstrap cluster command with -o .*broken-ceremony: it resumes/);
     const rootToken = gpgDecrypt(ops[2]!, join(out, "root-token.asc"));
     const c = broken.nodes[0]!.client(rootToken);
     const self = await c.read<{ data: { policies: string[] } }>("auth/token/lookup-self");
     expect(self?.data.policies).toContain("root");
     await c.close();
+
+    // a rerun without the token says what it needs, and changes nothing
+    const args = [
+      "bootstrap",
+      "cluster",
+      "--ceremony",
+      join(work, "broken.yaml"),
+      "-f",
+      join(work, "spec", "bootstrap.yaml"),
+      ...broken.nodes.flatMap((n) => ["-a", n.address]),
+    ];
+    const noToken = await runSealkeeper(args);
+    expect(noToken.code).toBe(1);
+    expect(noToken.stderr).toMatch(/the root token is not revoked yet/);
+    expect(noToken.stderr).toMatch(/decrypts root-token\.asc .* into VAULT_TOKEN/);
+    // with the spec fixed and the root token in VAULT_TOKEN, the same command resumes and finishes
+    const resumed = await runSealkeeper([...args, "--format", "json"], { env: { VAULT_TOKEN: rootToken } });
+    expect(resumed.stderr).toMatch(/resuming/);
+    expect(resumed.code).toBe(0);
+    const result = JSON.parse(resumed.stdout);
+    expect(result.outcome).toBe("resumed");
+    expect(result.verified.ok).toBe(true);
+    expect(result.rootRevoked.lookupStatusAfter).toBe(403);
+    const after = broken.nodes[0]!.client(rootToken);
+    await expect(after.read("auth/token/lookup-self")).rejects.toMatchObject({ status: 403 });
+    await after.close();
   });
 
   it("refuses to revoke the root token while no audit device is enabled; the token stays usable", async () => {

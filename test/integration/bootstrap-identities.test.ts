@@ -230,6 +230,39 @@ describe("approle: secret_id delivered sealed, never in clear", () => {
     await root.write("auth/token/revoke", { token: res.auth.client_token });
   });
 
+  it("a rerun mints nothing; --rotate-secret-id mints one and destroys the previous (issue 35)", async () => {
+    const op = makeAgeOperator(join(dir), "backup-host-2");
+    const out = join(dir, "secret-ids");
+    const args = ["bootstrap", "apply", "-f", specFile, "--secret-id", `approle/backup=age:${op.recipient}`];
+    const before = await root.list("auth/approle/role/backup/secret-id");
+    expect(before.length).toBeGreaterThan(0);
+    // the same directory, then a new one: both green, nothing minted, the old files untouched
+    for (const target of [out, join(dir, "secret-ids-new")]) {
+      const r = await cli([...args, "--secret-id-out", target, "--format", "json"]);
+      expect(r.code, r.stderr).toBe(0);
+      const doc = JSON.parse(r.stdout);
+      expect(doc.secretIds).toEqual([expect.objectContaining({ role: "approle/backup", status: "exists" })]);
+      expect(await root.list("auth/approle/role/backup/secret-id")).toEqual(before);
+    }
+    expect(readdirSync(out)).toEqual(["approle-backup.secret-id.age"]);
+    const rotated = await cli([...args, "--secret-id-out", out, "--rotate-secret-id"]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    expect(rotated.stdout).toMatch(/approle-backup\.secret-id\.2\.age \(accessor \S+\)/);
+    expect(rotated.stdout).toMatch(/previous secret_id\(s\) of approle\/backup were destroyed/);
+    const after = await root.list("auth/approle/role/backup/secret-id");
+    expect(after).toHaveLength(1);
+    expect(before).not.toContain(after[0]);
+    expect(readdirSync(out).sort()).toEqual(["approle-backup.secret-id.2.age", "approle-backup.secret-id.age"]);
+    // the new one logs in; the first file's secret_id no longer does
+    const roleId = (await root.read<{ data: { role_id: string } }>("auth/approle/role/backup/role-id"))!.data.role_id;
+    const fresh = ageDecrypt(op, join(out, "approle-backup.secret-id.2.age")).trim();
+    const res = await root.write<{ auth: { client_token: string } }>("auth/approle/login", {
+      role_id: roleId,
+      secret_id: fresh,
+    });
+    await root.write("auth/token/revoke", { token: res.auth.client_token });
+  });
+
   it("refuses an unknown role or a bad recipient before creating any secret_id", async () => {
     const before = await root.list("auth/approle/role/backup/secret-id");
     const unknown = await cli(["bootstrap", "apply", "-f", specFile, "--secret-id", "approle/nope=age:age1x"]);

@@ -23,7 +23,11 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
     .option("--transcript <file>", "ceremony transcript (default: <out>/transcript.jsonl)")
     .option("--concurrency <n>", "bootstrap requests in flight at once (default 8)")
     .option("--allow-insecure-http", "allow shares over plain HTTP to non-loopback hosts")
-    .option("--allow-no-audit", "revoke the root token even when no audit device is enabled");
+    .option("--allow-no-audit", "revoke the root token even when no audit device is enabled")
+    .option(
+      "--no-kubernetes",
+      "do not check the kubernetes auth methods' API servers (reviewer, CA, issuer) from here",
+    );
   addConnectionOptions(cmd, { multi: true });
   addFormatOption(cmd);
   cmd.action(async (opts) => {
@@ -54,18 +58,22 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
         store: new ShareStore(out),
         concurrency,
         allowNoAudit: Boolean(opts.allowNoAudit),
+        kubernetes: opts.kubernetes !== false,
         log: (line) => io.stderr.write(`${line}\n`),
         pendingDir: (await import("../../ceremony/pending.js")).pendingDir(io.env),
         waitingIntervalMs: io.stderrIsTTY ? 5_000 : 30_000,
+        transcriptPath,
         get transcript() {
           // opened on first use: the default output directory exists only after init's pre-flight
           transcript ??= TranscriptClass.open(transcriptPath);
           return transcript;
         },
       });
-      if (format === "json") writeJson(io, result);
-      else io.stdout.write(renderResult(result));
-      if (transcript) io.stderr.write(`transcript: ${transcript.path} (last hash ${transcript.lastHash})\n`);
+      const t = transcript as Transcript | undefined;
+      if (format === "json") {
+        writeJson(io, { ...result, ...(t ? { transcript: { path: t.path, lastHash: t.lastHash } } : {}) });
+      } else io.stdout.write(renderResult(result));
+      if (t) io.stderr.write(`transcript: ${t.path} (last hash ${t.lastHash})\n`);
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }
@@ -73,13 +81,32 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
 }
 
 function renderResult(r: BootstrapClusterResult): string {
+  const init = `${r.init.kind} shares ${r.init.threshold} of ${r.init.shares}, sealed to the operators in ${r.init.dir}`;
+  const verified = r.verified
+    ? `verified: ${r.verified.checks} checks, every role holds exactly what the spec grants` +
+      (r.verified.kubernetes.mode === "skipped"
+        ? " (kubernetes API servers not checked: --no-kubernetes)"
+        : r.verified.kubernetes.unreachable > 0
+          ? ` (${r.verified.kubernetes.unreachable} kubernetes check(s) could not reach the API server from here)`
+          : "")
+    : "verified: not run (no token: give a verifier token in VAULT_TOKEN to verify)";
+  if (r.outcome === "already-done") {
+    return [
+      `already bootstrapped, nothing changed: ${init}`,
+      verified,
+      `root token revoked earlier (accessor ${r.rootRevoked.accessor}${r.rootRevoked.at ? `, ${r.rootRevoked.at}` : ""})`,
+      "",
+    ].join("\n");
+  }
   return [
-    `initialised: ${r.init.kind} shares ${r.init.threshold} of ${r.init.shares}, sealed to the operators in ${r.init.dir}`,
-    r.unseal
-      ? `unsealed: ${r.unseal.nodes.length} node(s) with ${r.unseal.sharesUsed} shares`
-      : "unsealed: by the seal (auto-unseal)",
+    r.outcome === "resumed" ? `initialised earlier (resumed): ${init}` : `initialised: ${init}`,
+    r.outcome === "resumed"
+      ? "unsealed: earlier"
+      : r.unseal
+        ? `unsealed: ${r.unseal.nodes.length} node(s) with ${r.unseal.sharesUsed} shares`
+        : "unsealed: by the seal (auto-unseal)",
     `applied: ${r.applied.steps} step(s), ${r.applied.requests} write request(s) on ${r.activeNode}`,
-    `verified: ${r.verified.checks} checks, every role holds exactly what the spec grants`,
+    verified,
     `root token revoked (accessor ${r.rootRevoked.accessor}); lookup-self now answers ${r.rootRevoked.lookupStatusAfter}`,
     "",
   ].join("\n");

@@ -5,7 +5,7 @@ import type { LintFinding } from "../../bootstrap/lint.js";
 import type { Plan } from "../../bootstrap/plan.js";
 import type { BootstrapSpec } from "../../bootstrap/spec.js";
 import type { VerifyReport } from "../../bootstrap/verify.js";
-import { ExitCode, UsageError } from "../../errors.js";
+import { ExitCode, SealkeeperError, UsageError, withExitCode } from "../../errors.js";
 import type { VaultClient } from "../../vault/client.js";
 import { ExitWith } from "../exit.js";
 import { parseBoundedInt } from "../flags.js";
@@ -44,6 +44,10 @@ interface BootstrapOpts extends RawConnectionOpts, KubeFlags {
   allowNoAudit?: boolean;
   secretId?: string[];
   secretIdOut?: string;
+  rotateSecretId?: boolean;
+  lockTimeout?: string;
+  /** commander's --no-lock */
+  lock?: boolean;
   /** commander's --no-kubernetes */
   kubernetes?: boolean;
 }
@@ -67,20 +71,23 @@ export function registerBootstrap(program: Command, io: CliIO): void {
     .option("--purge", "also delete policies, roles and auth methods the spec does not name (never root/default/token)")
     .option("--strict", "treat lint findings as errors")
     .option("--detailed-exitcode", "exit 0 when there is nothing to do, 2 when changes are pending, 1 on error")
-    .action(async (opts: BootstrapOpts) => {
-      const format = resolveFormat(opts.format, io);
-      const reviewerOpts = await reviewerOptionsFromFlags(opts);
-      const { spec, cluster } = await loadSpecWithCluster(opts, io);
-      await withClient(opts, io, async (client) => {
-        const { result, reviewer } = await computePlan(client, spec, opts, 8, cluster, reviewerOpts);
-        await printPlan(io, format, result, opts.strict, reviewer);
-        failOnFindings(result, opts);
-        if (result.conflicts.length > 0) throw new ExitWith(ExitCode.error);
-        const { reviewerPending } = await import("../../bootstrap/kube-reviewer.js");
-        const pending = result.changes.length > 0 || (reviewer !== undefined && reviewerPending(reviewer));
-        if (opts.detailedExitcode && pending) throw new ExitWith(2);
-      });
-    });
+    .addHelpText("after", EXIT_CODES_HELP)
+    .action(
+      driftOnly(async (opts: BootstrapOpts) => {
+        const format = resolveFormat(opts.format, io);
+        const reviewerOpts = await reviewerOptionsFromFlags(opts);
+        const { spec, cluster } = await loadSpecWithCluster(opts, io);
+        await withClient(opts, io, async (client) => {
+          const { result, reviewer } = await computePlan(client, spec, opts, 8, cluster, reviewerOpts);
+          await printPlan(io, format, result, opts.strict, reviewer);
+          failOnFindings(result, opts);
+          if (result.conflicts.length > 0) throw new ExitWith(ExitCode.error);
+          const { reviewerPending } = await import("../../bootstrap/kube-reviewer.js");
+          const pending = result.changes.length > 0 || (reviewer !== undefined && reviewerPending(reviewer));
+          if (opts.detailedExitcode && pending) throw new ExitWith(ExitCode.drift);
+        });
+      }),
+    );
 
   const apply = addReviewerOptions(
     addClusterOptions(specOptions(group.command("apply").description("apply the plan; a second apply writes nothing"))),
@@ -98,77 +105,123 @@ export function registerBootstrap(program: Command, io: CliIO): void {
       (v: string, prev: string[] = []) => [...prev, v],
     )
     .option("--secret-id-out <dir>", "directory for the sealed secret_id files (default: the current directory)")
-    .action(async (opts: BootstrapOpts) => {
-      const format = resolveFormat(opts.format, io);
-      const concurrency = parseConcurrency(opts.concurrency);
-      const reviewerOpts = await reviewerOptionsFromFlags(opts);
-      const { spec, cluster } = await loadSpecWithCluster(opts, io);
-      const { parseSecretIdFlag } = await import("../../bootstrap/secret-id.js");
-      const secretIds = (opts.secretId ?? []).map(parseSecretIdFlag);
-      await withClient(opts, io, async (client) => {
-        const { applyPlan } = await import("../../bootstrap/apply.js");
-        const planned = await computePlan(client, spec, opts, concurrency, cluster, reviewerOpts);
-        const { reviewer } = planned;
-        let result = planned.result;
-        if (format === "table") await printPlan(io, format, result, opts.strict, reviewer);
-        failOnFindings(result, opts);
-        if (opts.revokeRootToken) await preflightRevoke(client);
-        // the cluster first (the reviewer's token goes into the server's config), and only for a plan apply accepts
-        let reviewerApplied: import("../../bootstrap/kube-reviewer.js").AppliedReviewer | undefined;
-        if (reviewer && cluster && result.conflicts.length === 0) {
-          const { applyReviewer, markSpec } = await import("../../bootstrap/kube-reviewer.js");
-          reviewerApplied = await applyReviewer(cluster, reviewer);
-          if (format === "table") writeReviewerApplied(io, reviewerApplied, reviewer.options);
-          if (reviewerApplied.token) {
-            markSpec(spec, reviewer, reviewerApplied.token.value);
-            result = await planBootstrapNow(spec, planned.observed, opts);
+    .option(
+      "--lock-timeout <duration>",
+      "wait this long (e.g. 10m) for another apply of the same spec to finish (default: fail at once)",
+    )
+    .option("--no-lock", "do not take the server-side apply lock (sealkeeper/ KV v2 mount)")
+    .option(
+      "--rotate-secret-id",
+      "with --secret-id: mint a new secret_id even when the role has one, then destroy the previous ones (a rerun without it mints nothing)",
+    )
+    .addHelpText("after", EXIT_CODES_HELP)
+    .action(
+      driftOnly(async (opts: BootstrapOpts) => {
+        const format = resolveFormat(opts.format, io);
+        const concurrency = parseConcurrency(opts.concurrency);
+        const reviewerOpts = await reviewerOptionsFromFlags(opts);
+        const { spec, cluster } = await loadSpecWithCluster(opts, io);
+        const { parseSecretIdFlag } = await import("../../bootstrap/secret-id.js");
+        const secretIds = (opts.secretId ?? []).map(parseSecretIdFlag);
+        const lockWaitMs = await parseLockTimeout(opts.lockTimeout);
+        await withClient(opts, io, async (client) => {
+          const lock = opts.lock === false ? undefined : await takeApplyLock(client, spec.file, lockWaitMs, io);
+          try {
+            await applyUnderLock(client);
+          } finally {
+            await lock?.release();
           }
-        }
-        await assertNoPendingToken(result);
-        const applied = await applyPlan(client, result, {
-          concurrency,
-          onStep: (c) => {
-            if (format === "table") io.stderr.write(`applied ${c.id}\n`);
-          },
         });
-        let delivered: import("../../bootstrap/secret-id.js").DeliveredSecretId[] = [];
-        if (secretIds.length > 0) {
-          const { deliverSecretIds } = await import("../../bootstrap/secret-id.js");
-          delivered = await deliverSecretIds(client, spec, secretIds, opts.secretIdOut ?? ".", io.cwd);
-        }
-        if (format === "json") {
-          const { planToJson } = await import("../../bootstrap/plan.js");
-          const { reviewerToJson } = await import("../../bootstrap/kube-reviewer.js");
-          writeJson(io, {
-            plan: planToJson(result),
-            ...(reviewer ? { kubernetes: reviewerToJson(reviewer, reviewerApplied) } : {}),
-            applied: applied.applied,
-            requests: applied.requests,
-            ...(delivered.length > 0 ? { secretIds: delivered } : {}),
-          });
-        } else if (result.changes.length > 0) {
-          io.stdout.write(`Apply complete: ${applied.applied.length} step(s), ${applied.requests} write request(s).\n`);
-        }
-        if (format === "table") {
-          for (const d of delivered) {
-            io.stdout.write(`secret_id for ${d.role} sealed to ${d.recipient}: ${d.file} (accessor ${d.accessor})\n`);
+        async function applyUnderLock(client: VaultClient): Promise<void> {
+          const { applyPlan } = await import("../../bootstrap/apply.js");
+          const planned = await computePlan(client, spec, opts, concurrency, cluster, reviewerOpts);
+          const { reviewer } = planned;
+          let result = planned.result;
+          if (format === "table") await printPlan(io, format, result, opts.strict, reviewer);
+          failOnFindings(result, opts);
+          if (opts.revokeRootToken) await preflightRevoke(client);
+          // the cluster first (the reviewer's token goes into the server's config), and only for a plan apply accepts
+          let reviewerApplied: import("../../bootstrap/kube-reviewer.js").AppliedReviewer | undefined;
+          if (reviewer && cluster && result.conflicts.length === 0) {
+            const { applyReviewer, markSpec } = await import("../../bootstrap/kube-reviewer.js");
+            reviewerApplied = await applyReviewer(cluster, reviewer);
+            if (format === "table") writeReviewerApplied(io, reviewerApplied, reviewer.options);
+            if (reviewerApplied.token) {
+              markSpec(spec, reviewer, reviewerApplied.token.value);
+              result = await planBootstrapNow(spec, planned.observed, opts);
+            }
           }
-        }
-        if (opts.revokeRootToken) {
-          const { verifyBootstrap } = await import("../../bootstrap/verify.js");
-          const report = await verifyBootstrap(client, spec, { concurrency });
-          if (!report.ok) {
-            if (format === "table") io.stdout.write(renderVerify(report, io));
-            throw new UsageError("verify found excess rights: the root token was NOT revoked", {
-              hint: "fix the spec, apply again, then revoke",
+          await assertNoPendingToken(result);
+          const { runInterruptible } = await import("../../util/interrupt.js");
+          const progress = progressLine(io, result.changes.length);
+          const applied = await runInterruptible(
+            (line) => io.stderr.write(`${line}\n`),
+            (interruption) =>
+              applyPlan(client, result, {
+                concurrency,
+                stop: interruption.signal,
+                stoppedBy: interruption.received,
+                onStep: (c) => {
+                  if (format === "table") io.stderr.write(`applied ${c.id}\n`);
+                  else progress();
+                },
+              }),
+          );
+          let delivered: import("../../bootstrap/secret-id.js").DeliveredSecretId[] = [];
+          if (secretIds.length > 0) {
+            const { deliverSecretIds } = await import("../../bootstrap/secret-id.js");
+            delivered = await deliverSecretIds(client, spec, secretIds, opts.secretIdOut ?? ".", io.cwd, {
+              rotate: Boolean(opts.rotateSecretId),
             });
           }
-          const { revokeRootToken } = await import("../../bootstrap/revoke-root.js");
-          const revoked = await revokeRootToken(client, { requireAudit: !opts.allowNoAudit });
-          writeRevokeReport(io, revoked);
+          if (format === "json") {
+            const { planToJson } = await import("../../bootstrap/plan.js");
+            const { reviewerToJson } = await import("../../bootstrap/kube-reviewer.js");
+            writeJson(io, {
+              plan: planToJson(result),
+              ...(reviewer ? { kubernetes: reviewerToJson(reviewer, reviewerApplied) } : {}),
+              applied: applied.applied,
+              requests: applied.requests,
+              ...(delivered.length > 0 ? { secretIds: delivered } : {}),
+            });
+          } else if (result.changes.length > 0) {
+            io.stdout.write(
+              `Apply complete: ${applied.applied.length} step(s), ${applied.requests} write request(s).\n`,
+            );
+          }
+          if (format === "table") {
+            for (const d of delivered) {
+              if (d.status === "exists") {
+                io.stdout.write(
+                  `secret_id for ${d.role}: the role already has one (accessor ${d.accessor}); nothing minted ` +
+                    "(--rotate-secret-id replaces it)\n",
+                );
+                continue;
+              }
+              io.stdout.write(`secret_id for ${d.role} sealed to ${d.recipient}: ${d.file} (accessor ${d.accessor})\n`);
+              if (d.revoked && d.revoked.length > 0) {
+                io.stdout.write(
+                  `  the previous secret_id(s) of ${d.role} were destroyed (accessor ${d.revoked.join(", ")})\n`,
+                );
+              }
+            }
+          }
+          if (opts.revokeRootToken) {
+            const { verifyBootstrap } = await import("../../bootstrap/verify.js");
+            const report = await verifyBootstrap(client, spec, { concurrency });
+            if (!report.ok) {
+              if (format === "table") io.stdout.write(renderVerify(report, io));
+              throw new UsageError("verify found excess rights: the root token was NOT revoked", {
+                hint: "fix the spec, apply again, then revoke",
+              });
+            }
+            const { revokeRootToken } = await import("../../bootstrap/revoke-root.js");
+            const revoked = await revokeRootToken(client, { requireAudit: !opts.allowNoAudit });
+            writeRevokeReport(io, revoked);
+          }
         }
-      });
-    });
+      }),
+    );
 
   const verify = addClusterOptions(
     specOptions(
@@ -182,22 +235,37 @@ export function registerBootstrap(program: Command, io: CliIO): void {
     .option("--concurrency <n>", "requests in flight at once (default 8)")
     .option("--token-role <name>", "create the probe tokens through this token role (a verifier token, not root)")
     .option("--no-kubernetes", "do not check the kubernetes auth methods' API servers (reviewer, CA, issuer) from here")
-    .action(async (opts: BootstrapOpts) => {
-      const format = resolveFormat(opts.format, io);
-      const concurrency = parseConcurrency(opts.concurrency);
-      const spec = await loadSpecFromOptions(opts, io);
-      await withClient(opts, io, async (client) => {
-        const { verifyBootstrap, verifyToJson } = await import("../../bootstrap/verify.js");
-        const report = await verifyBootstrap(client, spec, {
-          concurrency,
-          tokenRole: opts.tokenRole,
-          kubernetes: opts.kubernetes !== false,
+    .addHelpText("after", EXIT_CODES_HELP)
+    .action(
+      driftOnly(async (opts: BootstrapOpts) => {
+        const format = resolveFormat(opts.format, io);
+        const concurrency = parseConcurrency(opts.concurrency);
+        const spec = await loadSpecFromOptions(opts, io);
+        await withClient(opts, io, async (client) => {
+          const { verifyBootstrap, verifyToJson } = await import("../../bootstrap/verify.js");
+          const report = await verifyBootstrap(client, spec, {
+            concurrency,
+            tokenRole: opts.tokenRole,
+            kubernetes: opts.kubernetes !== false,
+          });
+          if (format === "json") writeJson(io, verifyToJson(report));
+          else io.stdout.write(renderVerify(report, io));
+          const hasKube = spec.auth.some((a) => a.type === "kubernetes");
+          const unreachable = report.kubernetes.filter((k) => k.status === "unreachable").length;
+          if (hasKube && opts.kubernetes === false) {
+            io.stderr.write(
+              "note: the kubernetes auth methods' API servers were not checked from here (--no-kubernetes)\n",
+            );
+          } else if (unreachable > 0) {
+            io.stderr.write(
+              `note: ${unreachable} kubernetes check(s) could not reach the API server from this machine: not counted ` +
+                "as failures; run verify where the cluster is reachable, or pass --no-kubernetes\n",
+            );
+          }
+          if (!report.ok) throw new ExitWith(ExitCode.drift);
         });
-        if (format === "json") writeJson(io, verifyToJson(report));
-        else io.stdout.write(renderVerify(report, io));
-        if (!report.ok) throw new ExitWith(ExitCode.remote);
-      });
-    });
+      }),
+    );
 
   const exportCmd = group
     .command("export")
@@ -236,6 +304,34 @@ export function registerBootstrap(program: Command, io: CliIO): void {
     });
 }
 
+/**
+ * The exit codes of plan, apply and verify, for `--help` (docs/bootstrap.md, "Exit codes", says the same): a pipeline
+ * must tell "the server differs from the spec" from "the run could not look", so 2 means drift and nothing else.
+ */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0  done: nothing to change (plan), applied (apply), every check passed (verify)
+  1  error: bad spec or flags, no or a refused token (403), a node unreachable or answering an error, interrupted
+     runs exit 128 + the signal (130 SIGINT, 143 SIGTERM)
+  2  drift only: changes pending (plan --detailed-exitcode), excess or missing rights (verify)
+`;
+
+/**
+ * Vault's CLI exits 2 for any error the server answered; for plan, apply and verify 2 means drift, so a server's
+ * refusal (an expired or under-privileged token: 403) or any other error exits 1. ExitWith carries the command's own
+ * verdict and passes through; interrupts keep 128 + the signal.
+ */
+function driftOnly<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (err) {
+      if (err instanceof SealkeeperError && err.exitCode === ExitCode.drift) throw withExitCode(err, ExitCode.error);
+      throw err;
+    }
+  };
+}
+
 async function loadSpecFromOptions(opts: { file: string } & KubeFlags, io: CliIO): Promise<BootstrapSpec> {
   return (await loadSpecWithCluster(opts, io)).spec;
 }
@@ -257,7 +353,12 @@ async function withClient(opts: BootstrapOpts, io: CliIO, fn: (client: VaultClie
   const client = await clientFromOptions(opts, io);
   try {
     if (!client.hasToken()) {
-      throw new UsageError("no token: set VAULT_TOKEN or BAO_TOKEN (or log in so that ~/.vault-token exists)");
+      const { missingTokenMessage } = await import("../../vault/env.js");
+      throw new UsageError(missingTokenMessage(client.tokenSource));
+    }
+    // a token nobody passed on purpose is worth a word: it acts with whatever rights the last login had
+    if (client.tokenSource === "~/.vault-token") {
+      io.stderr.write("note: using the token in ~/.vault-token (BAO_TOKEN and VAULT_TOKEN are not set)\n");
     }
     await noteStandby(client, io);
     await fn(client);
@@ -270,16 +371,21 @@ async function withClient(opts: BootstrapOpts, io: CliIO, fn: (client: VaultClie
  * Plan, apply and verify decide from what they read. OpenBao 2.x standbys answer reads from their own replica
  * (Vault's standbys forward them), and that replica trails the active node for a moment after every write: measured on
  * a 3-node OpenBao 2.6.2 cluster, a policy read back through the standby that wrote it was missing 6 times in 60, a
- * new mount 4 times in 20 (docs/servers.md). Say so when the node is a standby, so that a plan right after an apply
- * that still lists changes is read for what it is. A node that cannot answer sys/leader gets no note.
+ * new mount 4 times in 20 (docs/servers.md). Say so when the node is an OpenBao standby, naming the active node, so
+ * that a plan right after an apply that still lists changes is read for what it is. A Vault standby forwards reads
+ * and writes to the active node: nothing to say. A node that cannot answer sys/leader gets no note.
  */
 async function noteStandby(client: VaultClient, io: CliIO): Promise<void> {
   const leader = await client.leader().catch(() => undefined);
   if (!leader?.haEnabled || leader.isSelf) return;
+  const { serverKindOf } = await import("../../vault/server-kind.js");
+  const kind = await serverKindOf(client).catch(() => undefined);
+  if (kind !== "openbao") return;
   const active = leader.leaderAddress ? ` (the active node is ${leader.leaderAddress})` : "";
   io.stderr.write(
-    `note: ${client.address} is a standby${active}; OpenBao standbys answer reads from their own replica, which can ` +
-      "trail the active node for a moment after a write: point plan and verify at the active node for read-your-writes\n",
+    `note: ${client.address} is an OpenBao standby${active}; OpenBao standbys answer reads from their own replica, ` +
+      "which can trail the active node for a moment after a write: point plan and verify at the active node for " +
+      "read-your-writes\n",
   );
 }
 
@@ -355,6 +461,44 @@ function failOnFindings(plan: Plan, opts: BootstrapOpts): void {
   if (opts.strict && plan.findings.length > 0) {
     throw new UsageError(`lint reported ${plan.findings.length} finding(s) and --strict is set`);
   }
+}
+
+/**
+ * In JSON mode stdout holds one document at the end; a long apply says how far it is on stderr instead, so that a CI
+ * log is not silent for minutes: a line every 100 steps or 10 s, whichever comes first, and one at the end.
+ */
+function progressLine(io: CliIO, total: number, every = 100, everyMs = 10_000): () => void {
+  let done = 0;
+  let lastAt = Date.now();
+  return () => {
+    done++;
+    const now = Date.now();
+    if (done % every === 0 || now - lastAt >= everyMs || done === total) {
+      lastAt = now;
+      io.stderr.write(`progress: ${done} of ${total} steps applied\n`);
+    }
+  };
+}
+
+async function parseLockTimeout(raw: string | undefined): Promise<number> {
+  if (raw === undefined) return 0;
+  const { parseDurationMs } = await import("../../vault/env.js");
+  return parseDurationMs(raw, "--lock-timeout");
+}
+
+/** The server-side apply lock (src/bootstrap/lock.ts), announced when it waits or takes over a dead holder's. */
+async function takeApplyLock(client: VaultClient, specFile: string, waitMs: number, io: CliIO) {
+  const { acquireApplyLock, lockKeyFor } = await import("../../bootstrap/lock.js");
+  const lock = await acquireApplyLock(client, lockKeyFor(specFile), {
+    waitMs,
+    onWait: (h) => io.stderr.write(`waiting for the apply lock: held by ${h.owner} since ${h.acquired}\n`),
+  });
+  if (lock.tookOver) {
+    io.stderr.write(
+      `note: took over the apply lock of ${lock.tookOver.owner} (expired ${lock.tookOver.expires}: it stopped without releasing it)\n`,
+    );
+  }
+  return lock;
 }
 
 function parseConcurrency(raw: string | undefined): number {

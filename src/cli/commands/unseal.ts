@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { describeSet } from "../../ceremony/quorum.js";
 import type { UnsealEvent, UnsealNodeReport } from "../../ceremony/unseal.js";
 import { ExitCode } from "../../errors.js";
 import { ExitWith } from "../exit.js";
@@ -82,13 +83,35 @@ function reportEvent(io: CliIO, e: UnsealEvent, p: Paint): void {
     );
     return;
   }
+  if (e.kind === "refused") {
+    io.stderr.write(
+      `share from ${e.share.operator ?? e.share.origin} [${e.share.fingerprint}]: ${p.yellow("refused")}: ${e.reason}\n`,
+    );
+    return;
+  }
+  if (e.kind === "wrong-share") {
+    const w = e.set.wrong!;
+    io.stderr.write(
+      `${p.yellow("wrong share")}: the share from ${w.who} [${w.fingerprint}] is the wrong one of the set ` +
+        `${e.set.address} refused: every other share of that set has unsealed a node\n`,
+    );
+    return;
+  }
   const who = e.share.operator ?? e.share.origin;
   const parts = e.results.map(({ address, outcome }) => {
-    // the engine's "complete" is, for this ceremony, an unsealed node
-    const word = outcome === "complete" ? "unsealed" : outcome;
+    // the engine's "complete" is, for this ceremony, an unsealed node; a refused set is not this share's fault
+    const word = outcome === "complete" ? "unsealed" : outcome === "rejected-set" ? "refused the set" : outcome;
     return `${address} ${outcome === "accepted" || outcome === "complete" ? p.green(word) : p.yellow(word)}`;
   });
   io.stderr.write(`share from ${who} [${e.share.fingerprint}]: ${parts.join(", ")}\n`);
+  for (const { address, set } of e.results) {
+    if (set) {
+      io.stderr.write(
+        `  ${address} refused the set it reached its threshold with: ${describeSet(set)}; one of them is wrong ` +
+          "or from another cluster (not necessarily the last); its progress is back to 0\n",
+      );
+    }
+  }
 }
 
 export function unsealExitCode(nodes: UnsealNodeReport[]): number {

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   classifyFailure,
   collectDistinctShares,
+  describeSet,
   fixedSource,
   newNode,
   type QuorumOutcome,
@@ -105,10 +106,149 @@ describe("quorum engine: outcomes from answers", () => {
     }
   });
 
-  it("a restarted node (new nonce) is given the earlier shares again, not told they are duplicates", async () => {
+  it("a restarted node is not given shares no set has proven: they are asked for again (issue 25)", async () => {
     const a = fakeAttempt(3);
-    const out = await outcomesOf(a.target(), [share(1), share(2), share(3)], (i) => i === 1 && a.restart());
+    const out = await outcomesOf(a.target(), [share(1), share(2), share(3), share(4)], (i) => i === 1 && a.restart());
     expect(out).toEqual(["accepted", "restarted", "accepted", "complete"]);
+  });
+});
+
+/**
+ * A raft cluster in memory, as issue 25 found it: `good` shares combine, anything else does not. The leader refuses a
+ * set with a wrong share at its threshold (400); a follower joining its leader takes the set it reaches the threshold
+ * with to decrypt the leader's challenge, and with a wrong share it wedges (`wedged`) instead of refusing.
+ */
+function raftNode(address: string, threshold: number, good: Set<string>, opts: { joining?: boolean } = {}) {
+  const keys: string[] = [];
+  const state = { wedged: false, complete: false, received: [] as string[], attempt: 1 };
+  const node = newNode(address, 0, threshold);
+  if (opts.joining) node.state = "waiting";
+  const target: QuorumTarget = {
+    node,
+    submit: async (s) => {
+      state.received.push(s.origin);
+      if (!keys.includes(s.hex)) keys.push(s.hex);
+      if (keys.length < threshold) return { progress: keys.length, nonce: `n${state.attempt}`, complete: false };
+      const ok = keys.every((k) => good.has(k));
+      keys.length = 0;
+      if (ok) {
+        state.complete = true;
+        return { progress: 0, nonce: "", complete: true };
+      }
+      if (opts.joining) {
+        state.wedged = true;
+        return { progress: 0, complete: false, outcome: "no-unseal" };
+      }
+      throw http(400, "cipher: message authentication failed");
+    },
+  };
+  const restart = () => {
+    keys.length = 0;
+    state.attempt++;
+  };
+  return { target, state, restart };
+}
+
+describe("quorum engine: only proven shares are replayed (issue 25)", () => {
+  const good = [1, 2, 3, 4, 5].map((n) => share(n, `op${n}`));
+  const bad = share(0xee, "mallory");
+  const goodHex = new Set(good.map((s) => s.hex));
+
+  for (const position of [0, 1, 2]) {
+    it(`a mistyped share at position ${position + 1} of the first set is never replayed to a joining follower`, async () => {
+      const first = [good[0]!, good[1]!];
+      first.splice(position, 0, bad);
+      const leader = raftNode("http://n1", 3, goodHex);
+      const followers = [
+        raftNode("http://n2", 3, goodHex, { joining: true }),
+        raftNode("http://n3", 3, goodHex, { joining: true }),
+      ];
+      const results: { address: string; outcome: QuorumOutcome; set?: unknown }[] = [];
+      const wrong: string[] = [];
+      const run = await runQuorum({
+        targets: [leader.target, ...followers.map((f) => f.target)],
+        source: fixedSource([...first, good[2]!, good[3]!, good[4]!]),
+        refusal: "rejected-set",
+        describe: (o) => o,
+        prompt: () => ({ progressLine: "", remaining: 3 }),
+        // the followers join once the leader is unsealed
+        admit: async () => {
+          if (!leader.state.complete) return [];
+          const joined = followers.filter((f) => f.target.node.state === "waiting");
+          for (const f of joined) f.target.node.state = "open";
+          return joined.map((f) => f.target);
+        },
+        whenIdle: async () => followers.some((f) => f.target.node.state === "waiting"),
+        onShare: (_s, r) => results.push(...r),
+        onWrongShare: (set) => wrong.push(set.wrong!.who),
+      });
+      expect(leader.state.complete).toBe(true);
+      for (const f of followers) {
+        expect(f.state.wedged).toBe(false);
+        expect(f.state.complete).toBe(true);
+        expect(f.state.received).not.toContain(bad.origin);
+      }
+      // the refused set is named, every share of it, and nobody is blamed for it by position
+      expect(run.rejected).toHaveLength(1);
+      expect(run.rejected[0]!.shares.map((s) => s.who)).toEqual(first.map((s) => s.operator));
+      expect(run.rejected[0]!.wrong).toBeUndefined(); // op1/op2 never completed a node: it cannot be told
+      expect(wrong).toEqual([]);
+    });
+  }
+
+  it("a node restarted between shares gets the earlier share once the others prove it (fault campaign)", async () => {
+    const nodes = ["http://n1", "http://n2", "http://n3"].map((a) => raftNode(a, 3, goodHex));
+    let i = 0;
+    const shares = [good[0]!, good[1]!, good[2]!];
+    const outcomes: string[] = [];
+    await runQuorum({
+      targets: nodes.map((n) => n.target),
+      source: {
+        next: async () => {
+          if (i === 1) nodes[0]!.restart();
+          return shares[i++] ?? null;
+        },
+      },
+      describe: (o) => o,
+      prompt: () => ({ progressLine: "", remaining: 3 }),
+      onShare: (s, r) => outcomes.push(`${s.operator}: ${r.map((x) => x.outcome).join(" ")}`),
+    });
+    expect(nodes.map((n) => n.state.complete)).toEqual([true, true, true]);
+    expect(outcomes).toEqual([
+      "op1: accepted accepted accepted",
+      "op2: restarted accepted accepted",
+      "op3: accepted complete complete",
+      "op1: complete",
+    ]);
+  });
+
+  it("the wrong share is named when the rest of the refused set completes a node", async () => {
+    const leader = raftNode("http://n1", 3, goodHex);
+    const wrong: string[] = [];
+    const run = await runQuorum({
+      targets: [leader.target],
+      source: fixedSource([good[0]!, bad, good[1]!, good[0]!, good[1]!, good[2]!]),
+      refusal: "rejected-set",
+      describe: (o, { set }) => (set ? `refused: ${set.shares.map((s) => s.who).join(", ")}` : o),
+      prompt: () => ({ progressLine: "", remaining: 3 }),
+      onWrongShare: (set) => wrong.push(set.wrong!.who),
+    });
+    expect(leader.state.complete).toBe(true);
+    expect(wrong).toEqual(["mallory"]);
+    expect(run.rejected[0]).toMatchObject({ address: "http://n1", earlier: 0, wrong: { who: "mallory" } });
+  });
+
+  it("a refused set with shares from before this run names them as unknown and blames no share", async () => {
+    const node = newNode("http://n1", 2, 3, "n");
+    const run = await runQuorum({
+      targets: [{ node, submit: async () => Promise.reject(http(400, "cipher: message authentication failed")) }],
+      source: fixedSource([good[0]!]),
+      refusal: "rejected-set",
+      describe: (o, { set }) => (set ? describeSet(set) : o),
+      prompt: () => ({ progressLine: "", remaining: 1 }),
+    });
+    expect(node.message).toBe(`op1 [${good[0]!.fingerprint}], 2 share(s) the node held from before this run`);
+    expect(run.rejected[0]!.wrong).toBeUndefined();
   });
 });
 

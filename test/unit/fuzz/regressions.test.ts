@@ -263,9 +263,9 @@ function fakeNode(threshold: number) {
 }
 
 describe("unseal: a node restarted between shares", () => {
-  it("is not told the next share is a duplicate, and gets the earlier shares again from memory", async () => {
+  it("is not told the next share is a duplicate; the earlier share, not proven by any unsealed node, is asked for again (issue 25)", async () => {
     const n = fakeNode(3);
-    const shares = ["01", "02", "03"].map((x) => parseKeyShare(x.repeat(33), `share ${x}`));
+    const shares = ["01", "02", "03", "04"].map((x) => parseKeyShare(x.repeat(33), `share ${x}`));
     let i = 0;
     const outcomes: string[] = [];
     const report = await runUnseal({
@@ -280,9 +280,9 @@ describe("unseal: a node restarted between shares", () => {
         if (e.kind === "share") outcomes.push(`${e.share.origin}: ${e.results[0]!.outcome}`);
       },
     });
-    expect(outcomes).toEqual(["share 01: accepted", "share 02: restarted", "share 01: accepted", "share 03: complete"]);
+    expect(outcomes).toEqual(["share 01: accepted", "share 02: restarted", "share 03: accepted", "share 04: complete"]);
     expect(report.nodes[0]!.state).toBe("unsealed");
-    expect(report.sharesUsed).toBe(3);
+    expect(report.sharesUsed).toBe(4);
   });
 
   it("a true duplicate (same attempt, same nonce) is still named a duplicate", async () => {
