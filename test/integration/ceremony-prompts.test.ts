@@ -261,7 +261,8 @@ describe("what is already on a node (26.4, 26.8)", () => {
     expect(first.stderr).toMatch(
       /already holds 1 share\(s\) from an earlier attempt \(nonce [0-9a-f-]+\), not given by this run/,
     );
-    expect(first.stderr).toContain("the set included 1 share(s) from an earlier attempt that this run did not give");
+    // the refused set names the earlier attempt's share beside this run's (issue 25 words the set)
+    expect(first.stderr).toContain("1 share(s) the node held from before this run");
     expect(first.code).toBe(2);
 
     const again = await runSealkeeper(["unseal", "-a", node.address, "--reset", "--non-interactive"], {
