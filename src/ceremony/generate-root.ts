@@ -415,16 +415,23 @@ async function explainLostToken(
     return `${lostAt}, and the node cannot be asked now whether it generated the token: check with --status; a new attempt needs the quorum again`;
   }
   if (now.started) return undefined;
-  // the attempt is gone: minted with the answer lost, or lost with the node's memory (a restart, a new active node):
-  // the server cannot tell which after the fact, so say both, and that nothing usable was lost either way
+  // the attempt is gone from a node that is still the active one: it minted the token (a Shamir node that restarted
+  // would be sealed and not answer). A node that is no longer active may have lost the attempt with its leadership.
   const leader = await client.leader().catch(() => undefined);
-  const moved = leader?.haEnabled && !leader.isSelf ? ` (${client.address} is no longer the active node)` : "";
+  if (leader?.haEnabled && !leader.isSelf) {
+    return (
+      `${lostAt}; no attempt is open on the node any more, and ${client.address} is no longer the active node: ` +
+      "either the server generated the token and its answer never arrived (then nobody holds that token), or the " +
+      "attempt was lost with the change of active node (then none was generated). Nothing usable was lost either " +
+      "way. Run sealkeeper root generate again with the quorum; once you hold a root token, LIST " +
+      "auth/token/accessors shows whether an orphaned root token exists, to revoke by its accessor"
+    );
+  }
   return (
-    `${lostAt}; no attempt is open on the node any more${moved}: either the server generated the token and its ` +
-    "answer never arrived (then nobody holds that token: it cannot be rebuilt from anything this run has), or the " +
-    "attempt was lost with the node's memory (a restart or a change of active node: then none was generated). " +
-    "Nothing usable was lost either way. Run sealkeeper root generate again with the quorum; once you hold a root " +
-    "token, LIST auth/token/accessors shows whether an orphaned root token exists, to revoke by its accessor"
+    `${lostAt}; the server generated a new root token, but its answer never arrived: nobody holds that token (it ` +
+    "cannot be rebuilt from anything this run has), so nothing usable was lost, and no attempt is left open. " +
+    "Run sealkeeper root generate again with the quorum; the orphaned token can be revoked by its accessor " +
+    "(LIST auth/token/accessors lists them) once you hold a root token again"
   );
 }
 
