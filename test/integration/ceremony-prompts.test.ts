@@ -247,6 +247,37 @@ describe("an interrupted prompt says what it leaves and exits with the interrupt
   }, 120_000);
 });
 
+describe("a lost connection says what it knows (26.6)", () => {
+  it("rekey: the completing share refused (the node down) is 'not processed', never 'lost after it was sent'", async () => {
+    const age = makeAgeOperator(work, "lateholder");
+    const args = [
+      "rekey",
+      "-a",
+      node.address,
+      "-n",
+      "1",
+      "-t",
+      "1",
+      "--operator",
+      `hank=age:${age.recipient}`,
+      "-o",
+      join(work, "refused"),
+    ];
+    const r = await inTerminal(args, tokenEnv(), async (t) => {
+      await t.giveShare(keys[0]!, "alice", 1);
+      await t.waitCount(/how will you give your share\?/, 2);
+      await node.kill();
+      await t.giveShare(keys[1]!, "bob", 2);
+      return t.exit();
+    });
+    await node.start();
+    expect(r.screen).toContain("the completing share was not processed");
+    expect(r.screen).toMatch(/refused the connection/);
+    expect(r.screen).not.toContain("after the completing share was sent");
+    expect(r.code).not.toBe(0);
+  }, 120_000);
+});
+
 describe("what is already on a node (26.4, 26.8)", () => {
   it("an earlier attempt's share is named at the start; the rejection does not blame this run's share; --reset says what it cleared", async () => {
     // another cluster's share, given by an earlier attempt
