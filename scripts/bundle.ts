@@ -7,7 +7,8 @@
  * `node --import tsx scripts/bundle.ts` writes dist/bundle (and its code cache). Run by `npm run build`.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -203,6 +204,8 @@ function writeCodeCache(main: string): void {
     stdio: ["ignore", "ignore", "inherit"],
   });
   if (r.status !== 0) throw new Error(`bin/sealkeeper --help failed while making the code cache (exit ${r.status})`);
+  // the bundle the cache was made from: bin/sealkeeper uses the cache only for these very bytes (V8 checks the length)
+  writeFileSync(`${main}.cache.sha256`, `${createHash("sha256").update(readFileSync(main)).digest("hex")}\n`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {

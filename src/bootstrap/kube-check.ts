@@ -8,6 +8,8 @@
  *
  * An API server that cannot be reached from here is a note, not a failure: Vault may well reach it from its network.
  */
+
+import { BodyTooLargeError, formatBytes, MiB, readBoundedBody } from "../util/bounded-body.js";
 import { trustOptions } from "../util/tls-trust.js";
 import type { AuthSpec } from "./spec.js";
 
@@ -46,10 +48,13 @@ async function httpsCall(
         ...(u.protocol === "https:" ? trustOptions({ ca: opts.ca || undefined }) : {}),
       },
       (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
-        res.on("error", reject);
+        readBoundedBody(res, 4 * MiB).then(
+          (bytes) => resolve({ status: res.statusCode ?? 0, body: bytes.toString("utf8") }),
+          (err: Error) => {
+            req.destroy();
+            reject(err);
+          },
+        );
       },
     );
     req.on("timeout", () => req.destroy(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })));
@@ -74,6 +79,9 @@ function describeNetworkError(err: unknown, host: string): { status: KubeCheckSt
       status: "fail",
       message: `the API server's certificate does not verify with kubernetes_ca_cert (${code}): the CA is not this cluster's`,
     };
+  }
+  if (err instanceof BodyTooLargeError) {
+    return { status: "fail", message: `${host} answered more than ${formatBytes(err.limit)}: stopped reading` };
   }
   return { status: "fail", message: `${host}: ${code || (err as Error).message}` };
 }

@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { parse } from "yaml";
 import { UsageError } from "../errors.js";
+import { BodyTooLargeError, formatBytes, MiB, readBoundedBody } from "../util/bounded-body.js";
 import { trustOptions } from "../util/tls-trust.js";
 import type { BootstrapSpec } from "./spec.js";
 
@@ -81,6 +82,9 @@ export interface KubeResponse {
   body: string;
 }
 
+/** The API server's answers read here (discovery, a token review, a self-subject review) are a few KiB. */
+const KUBE_BODY_LIMIT = 4 * MiB;
+
 /**
  * One HTTPS call to the cluster's API server with the cluster's CA and credentials (client certificate or bearer
  * token), the way kubectl would make it. Resolves with any status; rejects (UsageError) only when no answer came.
@@ -110,9 +114,17 @@ export async function kubeRequest(
         },
       },
       (r) => {
-        const chunks: Buffer[] = [];
-        r.on("data", (c: Buffer) => chunks.push(c));
-        r.on("end", () => res({ status: r.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+        readBoundedBody(r, KUBE_BODY_LIMIT).then(
+          (bytes) => res({ status: r.statusCode ?? 0, body: bytes.toString("utf8") }),
+          (e: Error) => {
+            req.destroy();
+            rej(
+              new UsageError(
+                `${url} ${e instanceof BodyTooLargeError ? `answered more than ${formatBytes(e.limit)}: stopped reading` : `closed the connection during the answer`}`,
+              ),
+            );
+          },
+        );
       },
     );
     req.on("timeout", () => req.destroy(new Error("timed out")));

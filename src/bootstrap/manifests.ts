@@ -4,7 +4,7 @@
  * namespaced SecretStore that logs in with that environment's own role and service account, plus an ExternalSecret
  * mapping its keys. References only: no secret value is ever in them.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { closeSync, constants, mkdirSync, openSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { stringify } from "yaml";
 import { UsageError } from "../errors.js";
@@ -125,7 +125,17 @@ export function writeManifests(spec: BootstrapSpec, dir: string): string[] {
     const path = join(dir, m.file);
     try {
       mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, stringify(m.doc, { lineWidth: 0 }));
+      // replaces an earlier run's file (they are regenerated), but never writes through a symlink planted there
+      const fd = openSync(
+        path,
+        constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+        0o644,
+      );
+      try {
+        writeSync(fd, stringify(m.doc, { lineWidth: 0 }));
+      } finally {
+        closeSync(fd);
+      }
     } catch (err) {
       throw new UsageError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`, { cause: err });
     }

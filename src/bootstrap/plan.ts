@@ -3,6 +3,7 @@
  * lists every change, field by field, with the exact requests apply will send. Nothing here talks to a server.
  */
 import { createHash } from "node:crypto";
+import { escapeControl } from "../util/redact.js";
 import { formatSeconds } from "./duration.js";
 import type { FieldChange, PlannedChange, PlanOptions, PlanOutput } from "./kinds/context.js";
 import { KINDS } from "./kinds/index.js";
@@ -87,8 +88,8 @@ function show(f: FieldChange, v: unknown): string {
   if (f.sensitive) return typeof v === "boolean" ? (v ? "(set)" : "(not set)") : MASK;
   if (isPem(v)) return describePem(v);
   if (f.duration && typeof v === "number") return formatSeconds(v);
-  if (typeof v === "string") return JSON.stringify(v);
-  return JSON.stringify(v);
+  // a value read from the server (or the spec) may carry anything: JSON escapes C0, escapeControl the rest
+  return escapeControl(String(JSON.stringify(v)));
 }
 
 /** Human view of a plan: one block per change, one line per field (multi-line text as a +/- line diff). */
@@ -99,8 +100,9 @@ export function renderPlan(
   const lines: string[] = [];
   const sign = { create: p.green("+"), update: p.yellow("~"), delete: p.red("-") };
   for (const c of plan.changes) {
-    lines.push(`${sign[c.action]} ${c.action} ${c.id}`);
+    lines.push(`${sign[c.action]} ${c.action} ${escapeControl(c.id)}`);
     for (const f of c.fields) {
+      const field = escapeControl(f.field);
       const multiline =
         !f.sensitive &&
         !isPem(f.after) &&
@@ -109,20 +111,20 @@ export function renderPlan(
           ? f.after.includes("\n")
           : typeof f.before === "string" && f.before.includes("\n"));
       if (multiline) {
-        lines.push(`    ${f.field}:`);
-        for (const d of diffLines(String(f.before ?? ""), String(f.after ?? ""))) {
+        lines.push(`    ${field}:`);
+        for (const d of diffLines(String(f.before ?? ""), String(f.after ?? "")).map(escapeControl)) {
           lines.push(`      ${d.startsWith("+") ? p.green(d) : d.startsWith("-") ? p.red(d) : d}`);
         }
       } else if (c.action === "create" || f.before === undefined) {
-        lines.push(`    ${f.field}: ${show(f, f.after)}`);
+        lines.push(`    ${field}: ${show(f, f.after)}`);
       } else if (c.action === "delete" || f.after === undefined) {
-        lines.push(`    ${f.field}: ${show(f, f.before)}`);
+        lines.push(`    ${field}: ${show(f, f.before)}`);
       } else {
-        lines.push(`    ${f.field}: ${show(f, f.before)} -> ${show(f, f.after)}`);
+        lines.push(`    ${field}: ${show(f, f.before)} -> ${show(f, f.after)}`);
       }
     }
   }
-  for (const c of plan.conflicts) lines.push(`${p.red("!")} conflict: ${c}`);
+  for (const c of plan.conflicts) lines.push(`${p.red("!")} conflict: ${escapeControl(c)}`);
   const { create, update, delete: del } = plan.summary;
   lines.push(
     plan.changes.length > 0

@@ -178,6 +178,21 @@ export async function deliverShares(input: DeliverSharesInput, deps: DeliverShar
       if (input.keys.length !== input.operators.length) {
         throw new Error(`the server returned ${input.keys.length} shares for ${input.operators.length} operators`);
       }
+      // what the server sealed must be addressed to each holder's own key: else nobody could open it, and the
+      // ceremony must not report success (the server's messages are kept in the rescue bundle as they came)
+      const { checkServerSealedShare } = await import("../ciphers/registry.js");
+      if (input.sealMode === "server") {
+        for (const [i, op] of input.operators.entries()) {
+          await checkServerSealedShare(op.recipient, input.keysB64[i]!).catch((err: Error) => {
+            throw new Error(`${op.name}'s share: ${err.message}`);
+          });
+        }
+      }
+      if (root?.sealMode === "server") {
+        await checkServerSealedShare(root.recipient, root.value).catch((err: Error) => {
+          throw new Error(`the root token: ${err.message}`);
+        });
+      }
       await deps.beforeWrite?.();
     },
     finish: async (written) => {
@@ -355,6 +370,15 @@ export async function deliverRootToken(
   const { client } = generated;
   let sealed: string | undefined;
   if (generated.mode === "pgp") {
+    if (dest.recipient) {
+      const { checkServerSealedShare } = await import("../ciphers/registry.js");
+      await checkServerSealedShare(dest.recipient, generated.encryptedTokenB64!).catch((err: Error) => {
+        throw new SealkeeperError(
+          `the new root token: ${err.message}. Nobody can open it, so nobody holds that token; nothing was written`,
+          { exitCode: 2, hint: "run sealkeeper root generate again, against a node you trust" },
+        );
+      });
+    }
     sealed = await armorServerSealedShare("pgp", generated.encryptedTokenB64!);
   } else if (dest.recipient) {
     try {

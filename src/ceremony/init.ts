@@ -204,10 +204,23 @@ export async function runInitCeremony(config: InitCeremonyConfig, deps: InitCere
   const pending = await import("./pending.js");
   const { enterCriticalSection } = await import("../util/critical-section.js");
   // From here until the answer is written, SIGINT/SIGTERM/SIGHUP are deferred (src/util/critical-section.ts).
+  // when the answer started arriving and whether a record of this init is kept: a node that streams its answer
+  // without end may be left with two quick signals (the record says what happened), never a held or slow answer
+  const answer: { since?: number; record?: string } = {};
   const leave = enterCriticalSection({
     doing: `the init of ${deps.client.address} is sent or its answer is being written`,
     wouldLose: "the only copy of the shares and the root token",
     say: log,
+    forceable: () => {
+      const streamingMs = answer.since === undefined ? 0 : Date.now() - answer.since;
+      if (streamingMs < FORCEABLE_AFTER_MS) return undefined;
+      return {
+        why: `its answer has been arriving for ${Math.round(streamingMs / 1000)} s; a Vault init answer takes well under a second`,
+        note: answer.record
+          ? `the pending record ${answer.record} is kept: sealkeeper status against ${deps.client.address} says whether the init happened`
+          : `no pending record could be written; the transcript's init-start line is the record: run sealkeeper status against ${deps.client.address}`,
+      };
+    },
   });
   try {
     // Both records are durable (fsynced, with their directories) before the request goes out: if the answer is lost
@@ -225,7 +238,10 @@ export async function runInitCeremony(config: InitCeremonyConfig, deps: InitCere
       transcript: deps.transcript?.path,
     });
     if (!record.path && deps.pendingDir) log(`note: no pending-ceremony record (${record.why})`);
-    const outcome = await initAndDeliver(config, deps, prepared, log);
+    answer.record = record.path;
+    const outcome = await initAndDeliver(config, deps, prepared, log, () => {
+      answer.since = Date.now();
+    });
     // the record stays while the answer may be lost: only a written manifest or a refused request settles it
     if (outcome.rescued) pending.notePendingRescue(record.path, outcome.rescued);
     else if (outcome.result || outcome.refused) pending.settlePending(record.path);
@@ -236,12 +252,16 @@ export async function runInitCeremony(config: InitCeremonyConfig, deps: InitCere
   }
 }
 
+/** After this long of an answer still arriving, two quick signals may stop the init (critical-section.ts). */
+const FORCEABLE_AFTER_MS = 2_000;
+
 /** The irreversible call and the delivery of its answer (inside the critical section). */
 async function initAndDeliver(
   config: InitCeremonyConfig,
   deps: InitCeremonyDeps,
   prepared: PreparedInit,
   log: (line: string) => void,
+  onAnswer: () => void,
 ): Promise<{ result?: InitOutcome; error?: Error; rescued?: string; refused?: boolean }> {
   // The irreversible call. Its response is the only copy of the shares and the root token: no client-side deadline
   // once it is sent (--timeout bounds connecting), and a line every few seconds while the server works.
@@ -254,6 +274,7 @@ async function initAndDeliver(
       waitingIntervalMs: deps.waitingIntervalMs ?? 5_000,
       onWaiting: (ms) =>
         log(`still waiting for ${deps.client.address} to answer the init (${Math.round(ms / 1000)} s)`),
+      onAnswer,
     });
   } catch (err) {
     // an HTTP error is the server's answer: it refused, nothing was handed out

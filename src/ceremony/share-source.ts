@@ -7,10 +7,13 @@ import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { OpenShareError } from "../ciphers/errors.js";
+import { OPERATOR_NAME } from "../ciphers/recipient-spec.js";
 import { fileExtensionFor, recipientTypes } from "../ciphers/registry.js";
 import { UsageError } from "../errors.js";
 import type { Prompter } from "../prompt/prompter.js";
 import { computeShareDigest, SHARE_BYTES } from "../store/share-text.js";
+import { escapeControl } from "../util/redact.js";
+import { wipe } from "../util/wipe.js";
 import { type KeyShare, parseKeyShare } from "./unseal-key.js";
 
 export interface ShareSource {
@@ -35,19 +38,31 @@ export function readIdentities(paths: string[], cwd: string): Identity[] {
   return paths.map((p) => {
     const path = resolve(cwd, p);
     try {
-      return { path, content: new Uint8Array(readFileSync(path)) };
+      // the file's own buffer, not a copy: wipeIdentities zeroes it once the shares are open
+      return { path, content: readFileSync(path) };
     } catch (err) {
       throw new UsageError(`cannot read identity file ${p}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
     }
   });
 }
 
-/** Reads a passphrase file: its first line, without the newline. */
+/** Zeroes the identity files' bytes (src/util/wipe.ts). */
+export function wipeIdentities(identities: Identity[]): void {
+  wipe(...identities.map((i) => i.content));
+}
+
+/** Reads a passphrase file: its first line, without the newline. The file's bytes are zeroed once decoded. */
 export function readPassphraseFile(path: string, cwd: string): string {
+  let bytes: Buffer;
   try {
-    return readFileSync(resolve(cwd, path), "utf8").split(/\r?\n/)[0] ?? "";
+    bytes = readFileSync(resolve(cwd, path));
   } catch (err) {
     throw new UsageError(`cannot read passphrase file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+  try {
+    return bytes.toString("utf8").split(/\r?\n/)[0] ?? "";
+  } finally {
+    wipe(bytes);
   }
 }
 
@@ -69,7 +84,8 @@ export async function openShareFile(
   } catch (err) {
     throw new UsageError(`cannot read share file ${path}: ${(err as NodeJS.ErrnoException).code ?? "error"}`);
   }
-  const operator = operatorFromManifest(path) ?? operatorFromFileName(basename(path));
+  // the file's name is outside input too: shown escaped (a name may hold anything but "/" and NUL)
+  const operator = operatorFromManifest(path) ?? escapeControl(operatorFromFileName(basename(path)));
   const origin = `file ${basename(path)}`;
   const { detectSealedType, openSealedShare } = await import("../ciphers/registry.js");
   const sealedType = detectSealedType(new Uint8Array(content));
@@ -110,8 +126,14 @@ function manifestBeside(path: string): ManifestBeside | undefined {
   }
 }
 
+/**
+ * The operator's name from the manifest beside the file, when it lists the file under a name the manifest schema
+ * allows (the operator-spec rule: no control character reaches the terminal or the transcript from it). Else the
+ * file name names the operator.
+ */
 function operatorFromManifest(path: string): string | undefined {
-  return manifestBeside(path)?.operators?.find((o) => o.file === basename(path))?.name;
+  const name = manifestBeside(path)?.operators?.find((o) => o.file === basename(path))?.name;
+  return typeof name === "string" && OPERATOR_NAME.test(name) ? name : undefined;
 }
 
 /**
@@ -174,7 +196,20 @@ export function scriptedShareSource(opts: {
   return {
     async next() {
       const item = items[index++];
-      return item ? item() : null;
+      // the identities' bytes are zeroed once no more files are to be opened, or when the source fails
+      if (!item) {
+        wipeIdentities(opts.identities);
+        return null;
+      }
+      try {
+        const share = await item();
+        // the files come first: after the last one the identities are no longer needed
+        if (index >= opts.files.length) wipeIdentities(opts.identities);
+        return share;
+      } catch (err) {
+        wipeIdentities(opts.identities);
+        throw err;
+      }
     },
   };
 }
@@ -216,6 +251,8 @@ export function interactiveShareSource(prompter: Prompter, opts: { cwd: string; 
             if (!(err instanceof OpenShareError && err.reason === "passphrase-required")) throw err;
             const passphrase = await prompter.secret("Passphrase for your key:");
             share = await openShareFile(file, identities, passphrase);
+          } finally {
+            wipeIdentities(identities);
           }
           return { ...share, operator: (await askName()) ?? share.operator };
         } catch (err) {

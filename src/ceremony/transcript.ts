@@ -58,14 +58,18 @@ function canonicalJson(value: unknown): string {
 export class Transcript {
   private prev: string;
   private seq: number;
+  /** The file does not exist yet: the first append creates it exclusively. */
+  private isNew: boolean;
 
   private constructor(
     readonly path: string,
     prev: string,
     seq: number,
+    isNew: boolean,
   ) {
     this.prev = prev;
     this.seq = seq;
+    this.isNew = isNew;
   }
 
   /**
@@ -73,18 +77,22 @@ export class Transcript {
    * @throws UsageError when the existing file does not verify or cannot be read.
    */
   static open(path: string): Transcript {
-    let text = "";
+    let text: string | undefined;
     try {
-      text = readFileSync(path, "utf8");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
-        throw new UsageError(`cannot read transcript ${path}: ${(err as NodeJS.ErrnoException).code}`);
+      const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        text = readFileSync(fd, "utf8");
+      } finally {
+        closeSync(fd);
       }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw transcriptFileError(path, err, "read");
     }
-    if (text === "") return new Transcript(path, GENESIS, 0);
+    if (text === undefined) return new Transcript(path, GENESIS, 0, true);
+    if (text === "") return new Transcript(path, GENESIS, 0, false);
     const result = verifyTranscriptText(text);
     if (!result.ok) throw new UsageError(`transcript ${path} does not verify (${result.error}); not appending to it`);
-    return new Transcript(path, result.lastHash, result.lines);
+    return new Transcript(path, result.lastHash, result.lines, false);
   }
 
   /** Appends one event and fsyncs. Returns the line written. */
@@ -97,7 +105,22 @@ export class Transcript {
       prev: this.prev,
     };
     const line: TranscriptLine = { ...body, hash: hashLine(body) };
-    const fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+    // never through a symlink, and a new file is created exclusively: a name planted between open() and the first
+    // line (a link to a file of someone's choosing) is refused instead of written through
+    let fd: number;
+    try {
+      fd = openSync(
+        this.path,
+        constants.O_WRONLY |
+          constants.O_APPEND |
+          constants.O_NOFOLLOW |
+          (this.isNew ? constants.O_CREAT | constants.O_EXCL : 0),
+        0o600,
+      );
+    } catch (err) {
+      throw transcriptFileError(this.path, err, "append to");
+    }
+    this.isNew = false;
     try {
       writeSync(fd, `${JSON.stringify(line)}\n`);
       fsyncSync(fd);
@@ -105,7 +128,7 @@ export class Transcript {
       closeSync(fd);
     }
     // a new file's name lives in its directory: fsync that too, so the first line survives a power loss
-    if (this.seq === 0) fsyncDirOf(this.path);
+    if (line.seq === 1) fsyncDirOf(this.path);
     this.prev = line.hash;
     this.seq = line.seq;
     return line;
@@ -114,6 +137,21 @@ export class Transcript {
   get lastHash(): string {
     return this.prev;
   }
+}
+
+function transcriptFileError(path: string, err: unknown, verb: string): UsageError {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === "ELOOP") {
+    return new UsageError(`transcript ${path} is a symbolic link: refusing to follow it`, {
+      hint: "give the real file's path, or a new one",
+    });
+  }
+  if (code === "EEXIST") {
+    return new UsageError(`transcript ${path} appeared after it was opened: refusing to write through it`, {
+      hint: "check who else writes to the output directory",
+    });
+  }
+  return new UsageError(`cannot ${verb} transcript ${path}: ${code}`);
 }
 
 function fsyncDirOf(path: string): void {

@@ -12,7 +12,7 @@ function showSpec(raw: string): string {
 }
 
 /** Operator names become file names: keep them portable and unsurprising. */
-const OPERATOR_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
+export const OPERATOR_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
 
 /**
  * Parses `TYPE:VALUE` (`pgp:/path/key.asc`, `age:age1...`, `age:/path/recipients.txt`). Reads nothing from disk.

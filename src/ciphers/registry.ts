@@ -77,6 +77,15 @@ export async function armorServerSealedShare(type: RecipientType, sealedB64: str
   return backend.armorServerSealed(sealedB64);
 }
 
+/**
+ * Checks that a server-sealed share (or token) is addressed to `recipient`'s encryption key (CipherBackend
+ * .checkServerSealed). Types without server sealing have nothing to check.
+ * @throws Error naming the key IDs found and expected.
+ */
+export async function checkServerSealedShare(recipient: LoadedRecipient, sealedB64: string): Promise<void> {
+  await (await loadBackend(recipient.type)).checkServerSealed?.(recipient, sealedB64);
+}
+
 /** The file name extension for a type's sealed share (".asc", ".age"). */
 export function fileExtensionFor(type: RecipientType): string {
   const d = findDescriptor(type);

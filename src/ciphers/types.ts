@@ -89,6 +89,13 @@ export interface ShareCipher {
    * @throws Error when `sealedB64` is not base64 of a message of this type.
    */
   armorServerSealed?(sealedB64: string): Promise<string>;
+  /**
+   * Server sealing only: checks that a message the server sealed (base64 of the binary message) is addressed to
+   * `recipient`'s encryption key, and to nothing else: a hostile or broken node could otherwise hand back files nobody
+   * can open while the ceremony reports success.
+   * @throws Error naming the key IDs found and the ones expected.
+   */
+  checkServerSealed?(recipient: LoadedRecipient, sealedB64: string): Promise<void>;
 }
 
 /** Opens sealed shares of one key type with an operator's identity. */

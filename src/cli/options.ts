@@ -25,7 +25,15 @@ export function addConnectionOptions(cmd: Command, opts: { multi?: boolean } = {
     .option("--tls-server-name <name>", "name to expect in the server certificate (VAULT_TLS_SERVER_NAME)")
     .option("--tls-skip-verify", "do not verify the server certificate (insecure; VAULT_SKIP_VERIFY)")
     .option("--namespace <ns>", "namespace (VAULT_NAMESPACE)")
-    .option("--timeout <duration>", "per-request timeout, e.g. 30s (VAULT_CLIENT_TIMEOUT; default 60s)");
+    .option("--timeout <duration>", "per-request timeout, e.g. 30s (VAULT_CLIENT_TIMEOUT; default 60s)")
+    .option(
+      "--allow-insecure-http",
+      "allow tokens and key material over plain HTTP to a non-loopback host (anyone on the path reads them)",
+    )
+    .option(
+      "--allow-unverified-tls",
+      "with --tls-skip-verify: allow key material (shares, root tokens) to a non-loopback host anyway",
+    );
 }
 
 export function addFormatOption(cmd: Command): Command {
@@ -42,6 +50,8 @@ export interface RawConnectionOpts {
   tlsSkipVerify?: boolean;
   namespace?: string;
   timeout?: string;
+  allowInsecureHttp?: boolean;
+  allowUnverifiedTls?: boolean;
 }
 
 /** One ConnectionSettings per --address (or the environment's single address). Token from the environment only. */
@@ -60,6 +70,8 @@ export function connectionsFromOptions(opts: RawConnectionOpts, io: CliIO): Conn
       tlsSkipVerify: opts.tlsSkipVerify,
       namespace: opts.namespace,
       timeout: opts.timeout,
+      allowInsecureHttp: opts.allowInsecureHttp,
+      allowUnverifiedTls: opts.allowUnverifiedTls,
     };
     const settings = resolveConnection(flags, io.env);
     if (seen.has(settings.address)) throw new UsageError(`address ${settings.address} is given twice`);
@@ -74,6 +86,14 @@ export function connectionsFromOptions(opts: RawConnectionOpts, io: CliIO): Conn
  */
 export async function clientsFromOptions(opts: RawConnectionOpts, io: CliIO): Promise<VaultClient[]> {
   const settings = connectionsFromOptions(opts, io);
+  const unverified = settings.filter((s) => s.tls.skipVerify && s.address.startsWith("https:"));
+  if (unverified.length > 0) {
+    // every run, so that a VAULT_SKIP_VERIFY left in a shell profile does not go unnoticed
+    io.stderr.write(
+      `warning: TLS verification is off (--tls-skip-verify or VAULT_SKIP_VERIFY) for ${unverified.map((s) => s.address).join(", ")}: ` +
+        "anyone on the network path can read and change what is sent, tokens included\n",
+    );
+  }
   const { VaultClient } = await import("../vault/client.js");
   return settings.map((s) => new VaultClient(s));
 }

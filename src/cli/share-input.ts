@@ -13,8 +13,7 @@ export function addShareInputOptions(cmd: Command): Command {
     )
     .option("--identity <file>", "PGP private key or age identity that opens sealed share files; repeatable", collect)
     .option("--passphrase-file <file>", "passphrase of a protected identity (first line)")
-    .option("--non-interactive", "never prompt; read shares only from --share-file and stdin")
-    .option("--allow-insecure-http", "allow sending shares over plain HTTP to a non-loopback host");
+    .option("--non-interactive", "never prompt; read shares only from --share-file and stdin");
 }
 
 export interface ShareInputOptions {

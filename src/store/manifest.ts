@@ -5,6 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { z } from "zod";
+import { OPERATOR_NAME } from "../ciphers/recipient-spec.js";
 import { recipientTypes } from "../ciphers/registry.js";
 import type { LoadedRecipient } from "../ciphers/types.js";
 import { VERSION } from "../version.js";
@@ -21,10 +22,17 @@ const keyType = z.string().refine((t) => recipientTypes.includes(t), {
 /** A plain file name in the ceremony directory: no path separators, not hidden. */
 const fileName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, "expected a plain file name");
 
+/** Printed and written to the transcript: no control character (C0, DEL, C1, bidirectional overrides). */
+const printable = z
+  .string()
+  .min(1)
+  .regex(/^[^\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]*$/, "expected printable text");
+
 export const manifestOperatorSchema = z.object({
-  name: z.string().min(1),
+  /** The same rule as an operator spec's name (src/ciphers/recipient-spec.ts): names become file names. */
+  name: z.string().regex(OPERATOR_NAME, 'expected 1-64 letters, digits, ".", "_" or "-"'),
   keyType,
-  recipientFingerprint: z.string().min(1),
+  recipientFingerprint: printable,
   file: fileName,
   /** Hex SHA-256 of the operator's file, byte for byte. */
   fileSha256: hex64,
@@ -40,10 +48,10 @@ export const manifestSchema = z
   .object({
     format: z.literal(MANIFEST_FORMAT),
     version: z.literal(1),
-    toolVersion: z.string().min(1),
+    toolVersion: printable,
     created: z.iso.datetime({ offset: true }),
     /** The address of the node that was initialised. */
-    node: z.string().min(1),
+    node: printable,
     /** unseal shares (Shamir seal) or recovery shares (auto-unseal). */
     kind: z.enum(["unseal", "recovery"]),
     threshold: z.number().int().min(1).max(255),
@@ -55,7 +63,7 @@ export const manifestSchema = z
         file: fileName,
         fileSha256: hex64,
         recipientType: keyType,
-        recipientFingerprint: z.string().min(1),
+        recipientFingerprint: printable,
         sealedBy: z.enum(["server", "client"]),
       })
       .nullable(),

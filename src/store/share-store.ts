@@ -5,6 +5,7 @@
  * A crash leaves either no file or the complete file under its final name (plus, at worst, a `.sealkeeper-tmp-*` file).
  */
 import { randomBytes } from "node:crypto";
+import { constants } from "node:fs";
 import * as nodeFs from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { fileExtensionFor, recipientTypes } from "../ciphers/registry.js";
@@ -13,7 +14,10 @@ import { MANIFEST_FILE, type Manifest, validateManifest } from "./manifest.js";
 import { sha256Hex } from "./share-text.js";
 
 /** The file-system calls the store makes; tests inject failures through it. */
-export type StoreFs = Pick<typeof nodeFs, "mkdir" | "stat" | "readdir" | "open" | "link" | "unlink" | "chmod">;
+export type StoreFs = Pick<
+  typeof nodeFs,
+  "mkdir" | "stat" | "lstat" | "readdir" | "open" | "link" | "unlink" | "chmod"
+>;
 
 export interface ShareStoreOptions {
   /** Default: node:fs/promises. */
@@ -25,6 +29,11 @@ export const TEMP_PREFIX = ".sealkeeper-tmp-";
 /** link() errors meaning "this file system has no hard links", where the store falls back to an exclusive create. */
 const LINK_UNSUPPORTED = new Set(["EPERM", "ENOTSUP", "EOPNOTSUPP", "ENOSYS"]);
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+/**
+ * Every file the store creates: exclusively (O_EXCL: an existing name, a planted symlink included, is EEXIST, never
+ * followed or replaced), and O_NOFOLLOW said explicitly as well.
+ */
+export const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 export interface CheckWritableResult {
   /** The directory did not exist and was created 0700. */
@@ -32,10 +41,12 @@ export interface CheckWritableResult {
   /** The directory existed, empty and ours, with group/other permissions, and was tightened to 0700. */
   tightened: boolean;
   /**
-   * The directory existed, is not empty or not ours, and others may list it: left alone (changing the mode of a
-   * directory that holds other things could break them); the files are still 0600. The CLI should warn.
+   * The directory existed, is not empty, and group or others may list it (never write it: that is refused): left
+   * alone (changing the mode of a directory that holds other things could break them); the files are still 0600.
    */
   looseMode: boolean;
+  /** The directory's permission bits after the check (e.g. 0o700), to print as they are. */
+  mode: number;
 }
 
 export interface WrittenFile {
@@ -59,18 +70,22 @@ export class ShareStore {
 
   /**
    * Pre-flight, to call BEFORE any irreversible server call (init, rekey): creates the directory 0700 when absent
-   * (parents too), tightens an existing EMPTY directory of ours to 0700 (see `looseMode` for the others), refuses one
-   * that already holds a ceremony (manifest.json, a share file `*.asc`/`*.age`, or a leftover temp file), and proves
-   * it writable by creating, fsyncing and removing a probe file. `existingFiles: "keep"` accepts a directory that
-   * already holds sealed files (they are never overwritten: writeSecretFile refuses an existing name).
-   * @throws StoreError naming the directory and the reason (not a directory, holds a ceremony, errno code).
+   * (parents too), tightens an existing EMPTY directory to 0700, refuses one that already holds a ceremony
+   * (manifest.json, a share file `*.asc`/`*.age`, or a leftover temp file), and proves it writable by creating,
+   * fsyncing and removing a probe file. `existingFiles: "keep"` accepts a directory that already holds sealed files
+   * (they are never overwritten: writeSecretFile refuses an existing name). The directory must be the user's own: a symbolic link (which would send the
+   * files wherever it points), a directory owned by another user, or a non-empty one writable by group or others
+   * (who could delete or replace the only copies of the sealed shares and the manifest) is refused, naming the reason.
+   * @throws StoreError naming the directory and the reason (not a directory, a symlink, not ours, writable by
+   *   others, holds a ceremony, errno code).
    */
   async checkWritable(opts: { existingFiles?: "refuse" | "keep" } = {}): Promise<CheckWritableResult> {
     let created = false;
     let tightened = false;
     let looseMode = false;
+    let mode: number;
     try {
-      const st = await this.fs.stat(this.dir).catch((err: unknown) => {
+      let st = await this.fs.lstat(this.dir).catch((err: unknown) => {
         if (errnoCode(err) === "ENOENT") return null;
         throw err;
       });
@@ -79,33 +94,40 @@ export class ShareStore {
         // mkdir's mode is filtered by the umask; make sure
         await this.fs.chmod(this.dir, 0o700);
         created = true;
-      } else if (!st.isDirectory()) {
-        throw new StoreError(`output directory ${this.dir} is not a directory`);
-      } else {
-        const entries = await this.fs.readdir(this.dir);
-        // "keep": a directory of delivered secrets (e.g. secret_ids) that a rerun adds to under new names
-        const existing = opts.existingFiles === "keep" ? [] : this.findCeremonyFiles(entries);
-        if (existing.length > 0) {
-          const shown = existing.slice(0, 3).join(", ") + (existing.length > 3 ? ", ..." : "");
+        // what is there now is checked like an existing directory: someone may have raced us to the name
+        st = await this.fs.lstat(this.dir);
+      }
+      this.refuseForeign(st);
+      const entries = created ? [] : await this.fs.readdir(this.dir);
+      // "keep": a directory of delivered secrets (e.g. secret_ids) that a rerun adds to under new names
+      const existing = opts.existingFiles === "keep" ? [] : this.findCeremonyFiles(entries);
+      if (existing.length > 0) {
+        const shown = existing.slice(0, 3).join(", ") + (existing.length > 3 ? ", ..." : "");
+        throw new StoreError(
+          `output directory ${this.dir} already holds a ceremony (${shown}): refusing to overwrite`,
+          {
+            hint: "choose a new, empty output directory",
+          },
+        );
+      }
+      mode = st.mode & 0o777;
+      if (!created && (mode & 0o077) !== 0) {
+        if (entries.length === 0) {
+          await this.fs.chmod(this.dir, 0o700);
+          mode = 0o700;
+          tightened = true;
+        } else if ((mode & 0o022) !== 0) {
           throw new StoreError(
-            `output directory ${this.dir} already holds a ceremony (${shown}): refusing to overwrite`,
-            {
-              hint: "choose a new, empty output directory",
-            },
+            `output directory ${this.dir} is writable by ${(mode & 0o020) !== 0 ? "its group" : "others"} ` +
+              `(mode ${octal(mode)}): they could delete or replace the sealed files and the manifest`,
+            { hint: `choose a new, empty output directory, or remove their write permission (chmod go-w ${this.dir})` },
           );
-        }
-        if ((st.mode & 0o077) !== 0) {
-          const ours = process.getuid === undefined || st.uid === process.getuid();
-          if (entries.length === 0 && ours) {
-            await this.fs.chmod(this.dir, 0o700);
-            tightened = true;
-          } else {
-            looseMode = true;
-          }
+        } else {
+          looseMode = true;
         }
       }
       const probe = join(this.dir, `${TEMP_PREFIX}probe-${randomBytes(6).toString("hex")}`);
-      const fh = await this.fs.open(probe, "wx", 0o600);
+      const fh = await this.fs.open(probe, CREATE_NEW, 0o600);
       try {
         await fh.writeFile("probe");
         await fh.sync();
@@ -117,7 +139,30 @@ export class ShareStore {
       if (err instanceof StoreError) throw err;
       throw new StoreError(`output directory ${this.dir} is not writable: ${errnoCode(err)}`, { cause: err });
     }
-    return { created, tightened, looseMode };
+    return { created, tightened, looseMode, mode };
+  }
+
+  /** A symlink, a non-directory or another user's directory is refused, naming which. */
+  private refuseForeign(st: { isSymbolicLink(): boolean; isDirectory(): boolean; uid: number }): void {
+    if (st.isSymbolicLink()) {
+      throw new StoreError(`output directory ${this.dir} is a symbolic link: refusing to follow it`, {
+        hint: "give the real directory's path, or a new directory",
+      });
+    }
+    if (!st.isDirectory()) throw new StoreError(`output directory ${this.dir} is not a directory`);
+    const me = process.getuid?.();
+    if (me !== undefined && st.uid !== me) {
+      throw new StoreError(
+        `output directory ${this.dir} belongs to another user (uid ${st.uid}, you are ${me}): ` +
+          "they could delete or replace the sealed files and the manifest",
+        { hint: "choose a new directory of your own" },
+      );
+    }
+  }
+
+  /** The directory's permission bits now, as an octal string ("0700"), for messages. */
+  async modeText(): Promise<string> {
+    return octal((await this.fs.lstat(this.dir)).mode & 0o777);
   }
 
   /**
@@ -138,7 +183,7 @@ export class ShareStore {
     const path = join(this.dir, name);
     const temp = join(this.dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString("hex")}`);
     try {
-      const fh = await this.fs.open(temp, "wx", mode);
+      const fh = await this.fs.open(temp, CREATE_NEW, mode);
       try {
         await fh.chmod(mode); // in case the file system ignored the mode
         await fh.writeFile(bytes);
@@ -212,7 +257,7 @@ export class ShareStore {
   private async writeExclusive(path: string, bytes: Uint8Array, mode: number): Promise<void> {
     let fh: nodeFs.FileHandle;
     try {
-      fh = await this.fs.open(path, "wx", mode);
+      fh = await this.fs.open(path, CREATE_NEW, mode);
     } catch (err) {
       if (errnoCode(err) === "EEXIST") throw overwriteError(path, err);
       throw err;
@@ -249,6 +294,10 @@ export class ShareStore {
       // EINVAL/EISDIR on file systems without directory fsync: nothing better to do
     }
   }
+}
+
+function octal(mode: number): string {
+  return `0${mode.toString(8).padStart(3, "0")}`;
 }
 
 function overwriteError(path: string, cause: unknown): StoreError {

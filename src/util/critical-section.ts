@@ -24,29 +24,66 @@ export interface CriticalSectionSpec {
   wouldLose: string;
   /** Where the one notice goes (stderr). Errors are swallowed: the terminal may be gone. */
   say: (line: string) => void;
+  /**
+   * Whether the step can no longer be waited for: asked at each signal. When it answers (e.g. "the answer has been
+   * arriving for 40 s, longer than any Vault answer takes": a node streaming without end), a second signal within
+   * FORCE_WINDOW_MS of the previous one stops the run at once, saying `why` and `note` (what was kept, what to do).
+   * Absent or undefined: every signal is deferred, however many.
+   */
+  forceable?: () => { why: string; note: string } | undefined;
 }
+
+/** Two signals this close together stop a section that is `forceable` (a person pressing Ctrl-C twice). */
+export const FORCE_WINDOW_MS = 3_000;
 
 type Active = CriticalSectionSpec;
 
 const stack: Active[] = [];
 let deferred: DeferrableSignal | undefined;
 let announced = false;
+let forceHinted = false;
+let lastSignalAt: number | undefined;
 const handlers = new Map<DeferrableSignal, () => void>();
 
-function onSignal(sig: DeferrableSignal): void {
-  deferred ??= sig;
-  if (announced) return;
-  announced = true;
-  const top = stack.at(-1);
-  if (!top) return;
+function sayTo(top: Active, line: string): void {
   try {
-    top.say(
-      `sealkeeper: ${sig} received while ${top.doing}; stopping now would lose ${top.wouldLose}, so this step ` +
-        `finishes and everything is written first; then sealkeeper exits with code ${SIGNAL_EXIT_CODES[sig]}`,
-    );
+    top.say(line);
   } catch {
     // the terminal may be gone: the files matter, the notice does not
   }
+}
+
+function onSignal(sig: DeferrableSignal): void {
+  const now = Date.now();
+  const top = stack.at(-1);
+  const force = top?.forceable?.();
+  if (top && force && lastSignalAt !== undefined && now - lastSignalAt <= FORCE_WINDOW_MS) {
+    const code = SIGNAL_EXIT_CODES[sig];
+    sayTo(
+      top,
+      `sealkeeper: stopped after a second ${sig} within ${FORCE_WINDOW_MS / 1000} s, while ${top.doing} ` +
+        `(${force.why}); ${force.note}: exit ${code}`,
+    );
+    process.exit(code);
+  }
+  lastSignalAt = now;
+  deferred ??= sig;
+  if (!top) return;
+  const hint =
+    force && !forceHinted
+      ? ` (${force.why}: a second ${sig} within ${FORCE_WINDOW_MS / 1000} s stops now, and may lose it)`
+      : "";
+  if (hint) forceHinted = true;
+  if (announced) {
+    if (hint) sayTo(top, `sealkeeper: still ${top.doing}${hint}`);
+    return;
+  }
+  announced = true;
+  sayTo(
+    top,
+    `sealkeeper: ${sig} received while ${top.doing}; stopping now would lose ${top.wouldLose}, so this step ` +
+      `finishes and everything is written first; then sealkeeper exits with code ${SIGNAL_EXIT_CODES[sig]}${hint}`,
+  );
 }
 
 /** Enters a critical section. Returns the function that leaves it (idempotent). */
@@ -101,4 +138,6 @@ export function deferredExitCode(): number | undefined {
 export function resetDeferredSignal(): void {
   deferred = undefined;
   announced = false;
+  forceHinted = false;
+  lastSignalAt = undefined;
 }

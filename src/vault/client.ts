@@ -1,8 +1,10 @@
 import { readdirSync, readFileSync } from "node:fs";
 import * as http from "node:http";
 import type * as Https from "node:https";
+import type { LookupFunction } from "node:net";
 import { join } from "node:path";
 import { UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { BodyTooLargeError, formatBytes, MiB, readBoundedBody } from "../util/bounded-body.js";
 import { lazyBuiltin } from "../util/lazy-builtin.js";
 import { trustOptions } from "../util/tls-trust.js";
 import { type ConnectionSettings, isLoopbackAddress } from "./env.js";
@@ -33,8 +35,20 @@ export interface RequestOptions {
    * which no client-side deadline may abandon while the server is still producing it. `onWaiting` is called every
    * `waitingIntervalMs` (default 5 s) while the answer is awaited, with the time waited so far.
    */
-  irreversible?: { onWaiting?: (waitedMs: number) => void; waitingIntervalMs?: number };
+  irreversible?: {
+    onWaiting?: (waitedMs: number) => void;
+    waitingIntervalMs?: number;
+    /** Called when the answer's headers arrive (its body may still be streaming). */
+    onAnswer?: () => void;
+  };
+  /** The most bytes of answer read (default BODY_LIMIT, LIST_BODY_LIMIT for LIST); past it the request fails. */
+  maxBodyBytes?: number;
 }
+
+/** A Vault answer is a few KiB; 4 MiB is far beyond any (policies and configurations included). */
+export const BODY_LIMIT = 4 * MiB;
+/** A LIST of many keys (policies, roles, secrets of a big mount) may be large. */
+export const LIST_BODY_LIMIT = 64 * MiB;
 
 export interface RawResponse<T> {
   status: number;
@@ -48,22 +62,29 @@ export interface RawResponse<T> {
  * server's errors[]), VaultConnectionError when the node cannot be reached or does not speak the Vault API.
  * Never logs; messages never contain request or response bodies.
  */
+export interface VaultClientOptions {
+  /** Name resolution for the node's host (default: the system's, dns.lookup). Tests map a name to loopback. */
+  lookup?: LookupFunction;
+}
+
 export class VaultClient {
   readonly address: string;
   readonly settings: ConnectionSettings;
   private readonly agent: http.Agent;
   private token: string | undefined;
+  private readonly lookup: LookupFunction | undefined;
 
-  constructor(settings: ConnectionSettings) {
+  constructor(settings: ConnectionSettings, opts: VaultClientOptions = {}) {
     this.settings = settings;
     this.address = settings.address;
     this.token = settings.token;
+    this.lookup = opts.lookup;
     this.agent = createAgent(settings);
   }
 
-  /** A client for another node with the same TLS, token and timeout settings. */
+  /** A client for another node with the same TLS, token, timeout and opt-in settings. */
   withAddress(address: string): VaultClient {
-    return new VaultClient({ ...this.settings, address, token: this.token });
+    return new VaultClient({ ...this.settings, address, token: this.token }, { lookup: this.lookup });
   }
 
   /** Replace the token used by later requests (e.g. after init or login). */
@@ -86,15 +107,43 @@ export class VaultClient {
   }
 
   /**
-   * Refuses to send a secret (share, token) over plain HTTP to a host that is not loopback unless allowed.
-   * Call before the first request that carries a share.
+   * For the ceremonies that carry key material (shares, root tokens, the init answer), before their first request:
+   * refuses plain HTTP to a host that is not loopback unless allowed (`--allow-insecure-http`, also taken from the
+   * settings), and TLS without verification (`--tls-skip-verify`, VAULT_SKIP_VERIFY) to such a host unless
+   * `--allow-unverified-tls` was given. (Every request with a token or a body is checked again in `request`.)
    */
-  assertSafeForSecrets(allowInsecureHttp: boolean): void {
-    if (this.isPlainHttpRemote() && !allowInsecureHttp) {
+  assertSafeForSecrets(allowInsecureHttp = false): void {
+    if (this.isPlainHttpRemote() && !allowInsecureHttp && !this.settings.allowInsecureHttp) {
       throw new UsageError(
         `refusing to send key material over plain HTTP to ${this.address}; use https, or pass --allow-insecure-http`,
       );
     }
+    if (
+      this.address.startsWith("https:") &&
+      this.settings.tls.skipVerify &&
+      !isLoopbackAddress(this.address) &&
+      !this.settings.allowUnverifiedTls
+    ) {
+      throw new UsageError(
+        `refusing to send key material to ${this.address} without verifying its TLS certificate ` +
+          "(--tls-skip-verify or VAULT_SKIP_VERIFY): anyone on the path could read it",
+        { hint: "give the CA with --ca-cert (VAULT_CACERT), or pass --allow-unverified-tls" },
+      );
+    }
+  }
+
+  /**
+   * Every request that carries a token, a body or an irreversible answer is refused over plain HTTP to a host that
+   * is not loopback, unless the settings allow it: whichever command sends it (root revoke, bootstrap, export...).
+   */
+  private assertSafeRequest(method: string, displayPath: string, hasToken: boolean, opts: RequestOptions): void {
+    if (!this.isPlainHttpRemote() || this.settings.allowInsecureHttp) return;
+    if (!hasToken && opts.body === undefined && opts.irreversible === undefined) return;
+    const what = hasToken ? "a token" : "key material";
+    throw new UsageError(
+      `refusing to send ${what} over plain HTTP to ${this.address} (${method} ${displayPath}): anyone on the path could read it`,
+      { hint: "use https, or pass --allow-insecure-http" },
+    );
   }
 
   async close(): Promise<void> {
@@ -212,6 +261,7 @@ export class VaultClient {
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     const attempts = opts.idempotent ? 3 : 1;
     const displayPath = `/v1/${path.replace(/^\/+/, "")}`;
+    this.assertSafeRequest(method, displayPath, headers["x-vault-token"] !== undefined, opts);
     // the timeout bounds the request, retries included: `status --timeout 3s` ends within 3 s (issue 25)
     const started = Date.now();
     const left = () => this.settings.timeoutMs - (Date.now() - started);
@@ -229,6 +279,8 @@ export class VaultClient {
           this.agent,
           attempt === 1 ? this.settings.timeoutMs : Math.max(1, left()),
           opts.irreversible,
+          this.lookup,
+          opts.maxBodyBytes ?? (method === "LIST" ? LIST_BODY_LIMIT : BODY_LIMIT),
         ));
       } catch (err) {
         const converted = toConnectionError(this.address, err, this.settings.timeoutMs);
@@ -332,7 +384,9 @@ function send(
   body: string | undefined,
   agent: http.Agent,
   timeoutMs: number,
-  irreversible?: RequestOptions["irreversible"],
+  irreversible: RequestOptions["irreversible"],
+  lookup: LookupFunction | undefined,
+  maxBodyBytes: number,
 ): Promise<{ status: number; text: string; location?: string }> {
   return new Promise((resolve, reject) => {
     const transport = url.protocol === "https:" ? https() : http;
@@ -353,29 +407,21 @@ function send(
         agent,
         headers: body === undefined ? headers : { ...headers, "content-length": String(Buffer.byteLength(body)) },
         signal: abort.signal,
+        ...(lookup ? { lookup } : {}),
       },
       (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => {
-          done();
-          resolve({
-            status: res.statusCode ?? 0,
-            text: Buffer.concat(chunks).toString("utf8"),
-            location: res.headers.location,
-          });
-        });
-        res.on("error", (err) => {
-          done();
-          reject(markSent(err, true));
-        });
-        // a connection closed half-way through the answer ends the response without 'end'
-        res.on("aborted", () => {
-          done();
-          reject(
-            markSent(Object.assign(new Error("the connection closed during the answer"), { code: "ECONNRESET" }), true),
-          );
-        });
+        irreversible?.onAnswer?.();
+        readBoundedBody(res, maxBodyBytes).then(
+          (bytes) => {
+            done();
+            resolve({ status: res.statusCode ?? 0, text: bytes.toString("utf8"), location: res.headers.location });
+          },
+          (err: Error) => {
+            done();
+            if (err instanceof BodyTooLargeError) req.destroy();
+            reject(markSent(err, true));
+          },
+        );
       },
     );
     // whether the request was all handed to a connected socket: a failure before that never reached the server
@@ -491,6 +537,14 @@ export function toConnectionError(address: string, err: unknown, timeoutMs: numb
       cause: err,
       hint: "the node may be down or overloaded; raise --timeout (VAULT_CLIENT_TIMEOUT) if it is just slow",
     });
+  }
+  if (err instanceof BodyTooLargeError) {
+    return new VaultConnectionError(
+      address,
+      "protocol",
+      `${address} answered more than ${formatBytes(err.limit)}: stopped reading (a Vault answer is far smaller)`,
+      { cause: err, hint: "check the address: is it the API port of a Vault or OpenBao node?" },
+    );
   }
   if (code === "ECONNREFUSED") {
     return new VaultConnectionError(address, "refused", `${address} refused the connection (nothing listens there)`, {

@@ -16,6 +16,13 @@ export interface ConnectionSettings {
   tls: TlsSettings;
   /** Per-request timeout (connect + headers + body), milliseconds. */
   timeoutMs: number;
+  /**
+   * The user's explicit opt-in (`--allow-insecure-http`) to send tokens and key material over plain HTTP to a host
+   * that is not loopback. Without it the client refuses every such request (VaultClient.request).
+   */
+  allowInsecureHttp?: boolean;
+  /** The user's explicit opt-in (`--allow-unverified-tls`) to send key material over TLS that is not verified. */
+  allowUnverifiedTls?: boolean;
 }
 
 export interface TlsSettings {
@@ -39,6 +46,8 @@ export interface ConnectionFlags {
   tlsServerName?: string;
   tlsSkipVerify?: boolean;
   timeout?: string;
+  allowInsecureHttp?: boolean;
+  allowUnverifiedTls?: boolean;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -120,6 +129,8 @@ export function resolveConnection(flags: ConnectionFlags, env: Env): ConnectionS
     tokenSource,
     namespace: flags.namespace ?? readEnv(env, "NAMESPACE"),
     timeoutMs,
+    allowInsecureHttp: flags.allowInsecureHttp === true,
+    allowUnverifiedTls: flags.allowUnverifiedTls === true,
     tls: {
       caCert: flags.caCert ?? readEnv(env, "CACERT"),
       caPath: flags.caPath ?? readEnv(env, "CAPATH"),
@@ -170,7 +181,11 @@ function readTokenHelperFile(env: Env): string | undefined {
   }
 }
 
-/** Validates an address and strips trailing slashes. */
+/**
+ * Validates an address, strips trailing slashes and any userinfo (`https://user:pass@vault:8200`): Vault and OpenBao
+ * take no credentials in the address, and the address is copied into the manifest, the transcript, pending records and
+ * messages, where a password must not go.
+ */
 export function normaliseAddress(address: string): string {
   let url: URL;
   try {
@@ -181,7 +196,17 @@ export function normaliseAddress(address: string): string {
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new UsageError(`address "${redactSecrets(address)}" must start with http:// or https://`);
   }
-  return address.replace(/\/+$/, "");
+  return stripUserinfo(address).replace(/\/+$/, "");
+}
+
+/** `scheme://user:pass@host...` -> `scheme://host...` (the authority ends at the first "/", "?" or "#"). */
+function stripUserinfo(address: string): string {
+  const start = address.indexOf("//") + 2;
+  const rest = address.slice(start);
+  const end = rest.search(/[/?#]/);
+  const authority = end === -1 ? rest : rest.slice(0, end);
+  const at = authority.lastIndexOf("@");
+  return at === -1 ? address : address.slice(0, start) + rest.slice(at + 1);
 }
 
 /** True when the address names a loopback host (127.0.0.0/8, ::1, localhost). */

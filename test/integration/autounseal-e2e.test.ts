@@ -105,6 +105,7 @@ beforeAll(async () => {
       "--endpoint",
       emu.endpoint,
       "--static-credentials",
+      "--print-credentials",
       "--output",
       "hcl",
     ],

@@ -33,7 +33,7 @@ import { KMS_TEST_CREDENTIALS, KMS_TEST_REGION, type KmsEmulator, startKmsEmulat
 import { type AgeOperator, ageDecrypt, makeAgeOperator } from "../harness/operators.js";
 import { serverKind } from "../harness/paths.js";
 import { runSealkeeper } from "../harness/run-cli.js";
-import { faultyFs } from "../unit/store/fault-fs.js";
+import { createsNew, faultyFs } from "../unit/store/fault-fs.js";
 import { writeAppsSpec } from "./bootstrap-helpers.js";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
@@ -386,7 +386,7 @@ describe("fault campaign", () => {
     const store = new ShareStore(dir, {
       fs: faultyFs({
         open: (p, flags) =>
-          p.includes(".sealkeeper-tmp-") && !p.includes("probe") && flags === "wx" ? "EROFS" : undefined,
+          p.includes(".sealkeeper-tmp-") && !p.includes("probe") && createsNew(flags) ? "EROFS" : undefined,
       }),
     });
     const active = await activeIndex();
@@ -462,7 +462,7 @@ describe("fault campaign", () => {
     const made = await runSealkeeper([...kmsArgs, "--create-key", "--alias", "alias/campaign"], { env });
     expect(made.code, made.stderr).toBe(0);
     const gen = await runSealkeeper(
-      [...kmsArgs, "--key-id", "alias/campaign", "--static-credentials", "--output", "hcl"],
+      [...kmsArgs, "--key-id", "alias/campaign", "--static-credentials", "--print-credentials", "--output", "hcl"],
       { env },
     );
     expect(gen.code, gen.stderr).toBe(0);

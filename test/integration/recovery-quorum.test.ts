@@ -82,7 +82,7 @@ beforeAll(async () => {
   const created = await runSealkeeper([...base, "--create-key", "--alias", "alias/recovery-test"], { env: awsEnv });
   expect(created.code, created.stderr).toBe(0);
   const gen = await runSealkeeper(
-    [...base, "--key-id", "alias/recovery-test", "--static-credentials", "--output", "hcl"],
+    [...base, "--key-id", "alias/recovery-test", "--static-credentials", "--print-credentials", "--output", "hcl"],
     { env: awsEnv },
   );
   expect(gen.code, gen.stderr).toBe(0);

@@ -91,6 +91,7 @@ beforeAll(async () => {
       "--endpoint",
       emu.endpoint,
       "--static-credentials",
+      "--print-credentials",
       "--output",
       "hcl",
       ...(kind === "openbao" ? ["--target", "openbao"] : []),

@@ -75,3 +75,25 @@ describe("addresses", () => {
     expect(() => parseDurationMs("2 h", "x")).toThrow();
   });
 });
+
+describe("userinfo in an address (issue 34)", () => {
+  it.each([
+    ["https://admin:s3cret-pass@vault.example:8200/", "https://vault.example:8200"],
+    ["http://admin@127.0.0.1:8200", "http://127.0.0.1:8200"],
+    ["https://a:b@c@vault.example:8200/v1?x=@y", "https://vault.example:8200/v1?x=@y"],
+    ["https://vault.example:8200/path@x", "https://vault.example:8200/path@x"],
+  ])("%s is normalised to %s", (given, expected) => {
+    expect(normaliseAddress(given)).toBe(expected);
+    expect(resolveConnection({}, { VAULT_ADDR: given }).address).toBe(expected);
+  });
+
+  // (init: its messages, pending record and transcript, test/unit/bounded-answers.test.ts)
+  it("never reaches the output of a command", async () => {
+    const { runSealkeeper } = await import("../harness/run-cli.js");
+    const r = await runSealkeeper(["status", "--format", "json", "--timeout", "1s"], {
+      env: { VAULT_ADDR: "http://admin:s3cret-pass@127.0.0.1:1" },
+    });
+    expect(`${r.stdout}${r.stderr}`).not.toContain("s3cret-pass");
+    expect(JSON.parse(r.stdout)[0].address).toBe("http://127.0.0.1:1");
+  });
+});

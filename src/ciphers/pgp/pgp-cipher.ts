@@ -286,6 +286,30 @@ export const pgpBackend: CipherBackend = {
     return armorMessage(binary);
   },
 
+  async checkServerSealed(recipient: LoadedRecipient, sealedB64: string): Promise<void> {
+    const handle = recipient.handle as PgpHandle | undefined;
+    if (recipient.type !== "pgp" || !handle?.key) throw new Error("not a loaded pgp recipient");
+    const binary = decodeBase64OrHex(sealedB64);
+    if (binary === null || firstPacketTag(binary) !== 1) {
+      throw new Error("the server's sealed share is not base64 of an OpenPGP message");
+    }
+    const found = (await openpgp.readMessage({ binaryMessage: binary })).getEncryptionKeyIDs();
+    // the key IDs of this key that can encrypt (the subkey Vault picks is one of them; a sign-only one is not)
+    const expected: openpgp.KeyID[] = [];
+    for (const id of handle.key.getKeyIDs()) {
+      const usable = await handle.key.getEncryptionKey(id, handle.checkedAt).catch(() => undefined);
+      if (usable) expected.push(usable.getKeyID());
+    }
+    const ours = (id: openpgp.KeyID) => expected.some((e) => e.equals(id));
+    if (found.length === 0 || !found.every(ours)) {
+      const hex = (ids: openpgp.KeyID[]) => ids.map((i) => i.toHex().toUpperCase()).join(", ") || "none";
+      throw new Error(
+        `the server sealed it to key ID ${hex(found)}, not to the encryption key of ${recipient.fingerprint} ` +
+          `(${hex(expected)}): its holder could not open it`,
+      );
+    }
+  },
+
   async open(sealedIn, identityIn, passphrase) {
     const sealed = toBytes(sealedIn);
     const keys = await readIdentity(toBytes(identityIn));
@@ -299,16 +323,21 @@ export const pgpBackend: CipherBackend = {
     const addressed = keys.filter((k) => k.getKeyIDs().some((id) => wanted.some((w) => w.equals(id, true))));
     if (addressed.length === 0) return null;
     const unlocked: openpgp.PrivateKey[] = [];
-    for (const key of addressed) unlocked.push(await unlock(key, passphrase));
     try {
+      for (const key of addressed) unlocked.push(await unlock(key, passphrase));
       const { data } = await openpgp.decrypt({ message, decryptionKeys: unlocked, format: "binary" });
       return data as Uint8Array;
     } catch (err) {
+      if (err instanceof OpenShareError) throw err;
       const fpr = addressed[0]!.getFingerprint().toUpperCase();
       const why = err instanceof Error ? err.message : String(err);
       throw new OpenShareError("corrupt", `the sealed share for pgp key ${fpr} cannot be decrypted: ${why}`, {
         cause: err,
       });
+    } finally {
+      // the decrypted secret key material openpgp.js holds for this call: zeroed by its own clearPrivateParams
+      // (in openpgp.js 6.3 at run time, not in its typings), which fills each private parameter with zeros
+      for (const k of [...unlocked, ...keys]) (k as unknown as { clearPrivateParams(): void }).clearPrivateParams();
     }
   },
 };

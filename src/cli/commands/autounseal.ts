@@ -58,6 +58,10 @@ function registerAwsKms(group: Command, io: CliIO): void {
       "--static-credentials",
       "put AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (from the environment) into the stanza; the file is then secret",
     )
+    .option(
+      "--print-credentials",
+      "with --static-credentials and no --out: print the stanza, secret key and all, on stdout (explicitly unsafe)",
+    )
     .option("--validate", "check the key live with the AWS SDK and the standard credential chain")
     .option("--create-key", "create a suitable key (symmetric, rotation on) for a fresh setup; needs --alias")
     .option("--alias <name>", "alias for --create-key, e.g. alias/vault-unseal");
@@ -86,6 +90,18 @@ function registerAwsKms(group: Command, io: CliIO): void {
     const replicas = Number(opts.replicas);
 
     const credentials = opts.staticCredentials ? staticCredentialsFromEnv(io) : undefined;
+    if (opts.printCredentials && (!credentials || opts.out)) {
+      throw new UsageError("--print-credentials goes with --static-credentials and without --out");
+    }
+    // the stanza (alone, or inside the Helm values) then holds the secret key: never on stdout unless asked
+    const secretOnStdout = credentials && !opts.out && kinds.some((k) => k === "hcl" || k === "helm");
+    if (secretOnStdout && !opts.printCredentials) {
+      throw new UsageError(
+        "with --static-credentials the stanza holds the AWS secret key: refusing to print it on stdout " +
+          "(terminals, logs and CI output keep it)",
+        { hint: "give --out DIR (files 0600 in a 0700 directory), or --print-credentials to print it anyway" },
+      );
+    }
     const target = opts.target as SealTarget;
     const seal: AwsKmsSealOptions = {
       region,
@@ -140,7 +156,9 @@ function registerAwsKms(group: Command, io: CliIO): void {
     const secret = credentials !== undefined;
     if (credentials) {
       io.stderr.write(
-        "warning: the stanza holds static AWS credentials: keep the file secret (written 0600); prefer a role\n",
+        opts.out
+          ? "warning: the stanza holds static AWS credentials: keep the files secret (written 0600 in a 0700 directory); prefer a role\n"
+          : "warning: the stanza printed on stdout holds static AWS credentials (--print-credentials): whatever keeps that output must be kept secret; prefer a role\n",
       );
     }
     if (opts.out) {

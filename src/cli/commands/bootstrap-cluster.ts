@@ -4,7 +4,7 @@ import type { BootstrapClusterResult } from "../../ceremony/bootstrap-cluster.js
 import type { Transcript } from "../../ceremony/transcript.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientsFromOptions } from "../options.js";
-import { resolveFormat, writeJson } from "../output.js";
+import { resolveFormat, terminalSafe, writeJson } from "../output.js";
 
 /** `bootstrap cluster`: the scripted bootstrap in one command (added to the `bootstrap` group). */
 export function registerBootstrapCluster(program: Command, io: CliIO): void {
@@ -22,7 +22,6 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
     .option("-o, --out <dir>", "ceremony output directory (default: the ceremony file's out)")
     .option("--transcript <file>", "ceremony transcript (default: <out>/transcript.jsonl)")
     .option("--concurrency <n>", "bootstrap requests in flight at once (default 8)")
-    .option("--allow-insecure-http", "allow shares over plain HTTP to non-loopback hosts")
     .option("--allow-no-audit", "revoke the root token even when no audit device is enabled")
     .option(
       "--no-kubernetes",
@@ -59,7 +58,7 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
         concurrency,
         allowNoAudit: Boolean(opts.allowNoAudit),
         kubernetes: opts.kubernetes !== false,
-        log: (line) => io.stderr.write(`${line}\n`),
+        log: (line) => io.stderr.write(`${terminalSafe(line)}\n`),
         pendingDir: (await import("../../ceremony/pending.js")).pendingDir(io.env),
         waitingIntervalMs: io.stderrIsTTY ? 5_000 : 30_000,
         transcriptPath,

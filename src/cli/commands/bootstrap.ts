@@ -11,7 +11,7 @@ import { ExitWith } from "../exit.js";
 import { parseBoundedInt } from "../flags.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, clientFromOptions, type RawConnectionOpts } from "../options.js";
-import { paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import { paint, renderTable, resolveFormat, terminalSafe, useColor, writeJson } from "../output.js";
 import {
   addClusterOptions,
   addReviewerOptions,
@@ -125,16 +125,30 @@ export function registerBootstrap(program: Command, io: CliIO): void {
         const secretIds = (opts.secretId ?? []).map(parseSecretIdFlag);
         const lockWaitMs = await parseLockTimeout(opts.lockTimeout);
         await withClient(opts, io, async (client) => {
-          const lock = opts.lock === false ? undefined : await takeApplyLock(client, spec.file, lockWaitMs, io);
+          // The lock is taken only by a run that will write: a rerun with nothing to do reads and writes nothing at
+          // all (not even the lock). A run that will write plans again under the lock, since another run may have
+          // applied in the meantime. With --create-reviewer the plan marks the spec: it is planned once, locked.
+          let pre: Awaited<ReturnType<typeof computePlan>> | undefined;
+          let lock: Awaited<ReturnType<typeof takeApplyLock>> | undefined;
+          if (opts.lock !== false) {
+            if (!(cluster && reviewerOpts)) pre = await computePlan(client, spec, opts, concurrency);
+            if (!pre || pre.result.changes.length > 0 || secretIds.length > 0) {
+              lock = await takeApplyLock(client, spec.file, lockWaitMs, io);
+              pre = undefined;
+            }
+          }
           try {
-            await applyUnderLock(client);
+            await applyUnderLock(client, pre);
           } finally {
             await lock?.release();
           }
         });
-        async function applyUnderLock(client: VaultClient): Promise<void> {
+        async function applyUnderLock(
+          client: VaultClient,
+          pre: Awaited<ReturnType<typeof computePlan>> | undefined,
+        ): Promise<void> {
           const { applyPlan } = await import("../../bootstrap/apply.js");
-          const planned = await computePlan(client, spec, opts, concurrency, cluster, reviewerOpts);
+          const planned = pre ?? (await computePlan(client, spec, opts, concurrency, cluster, reviewerOpts));
           const { reviewer } = planned;
           let result = planned.result;
           if (format === "table") await printPlan(io, format, result, opts.strict, reviewer);
@@ -162,7 +176,7 @@ export function registerBootstrap(program: Command, io: CliIO): void {
                 stop: interruption.signal,
                 stoppedBy: interruption.received,
                 onStep: (c) => {
-                  if (format === "table") io.stderr.write(`applied ${c.id}\n`);
+                  if (format === "table") io.stderr.write(`applied ${terminalSafe(c.id)}\n`);
                   else progress();
                 },
               }),
@@ -193,12 +207,16 @@ export function registerBootstrap(program: Command, io: CliIO): void {
             for (const d of delivered) {
               if (d.status === "exists") {
                 io.stdout.write(
-                  `secret_id for ${d.role}: the role already has one (accessor ${d.accessor}); nothing minted ` +
-                    "(--rotate-secret-id replaces it)\n",
+                  terminalSafe(
+                    `secret_id for ${d.role}: the role already has one (accessor ${d.accessor}); nothing minted ` +
+                      "(--rotate-secret-id replaces it)\n",
+                  ),
                 );
                 continue;
               }
-              io.stdout.write(`secret_id for ${d.role} sealed to ${d.recipient}: ${d.file} (accessor ${d.accessor})\n`);
+              io.stdout.write(
+                terminalSafe(`secret_id for ${d.role} sealed to ${d.recipient}: ${d.file} (accessor ${d.accessor})\n`),
+              );
               if (d.revoked && d.revoked.length > 0) {
                 io.stdout.write(
                   `  the previous secret_id(s) of ${d.role} were destroyed (accessor ${d.revoked.join(", ")})\n`,
@@ -242,6 +260,9 @@ export function registerBootstrap(program: Command, io: CliIO): void {
         const concurrency = parseConcurrency(opts.concurrency);
         const spec = await loadSpecFromOptions(opts, io);
         await withClient(opts, io, async (client) => {
+          // a spec with no roles asks the server nothing: prove the token first, so that an expired or revoked CI
+          // token fails the job (exit 1) instead of passing a verify that checked nothing
+          await client.read("auth/token/lookup-self");
           const { verifyBootstrap, verifyToJson } = await import("../../bootstrap/verify.js");
           const report = await verifyBootstrap(client, spec, {
             concurrency,
@@ -453,7 +474,7 @@ function writeFindings(io: CliIO, findings: LintFinding[], asErrors: boolean): v
   if (findings.length === 0) return;
   const label = asErrors ? "error" : "warning";
   for (const f of findings) {
-    io.stderr.write(`${label}: ${f.file}:${f.line}: ${f.rule}: ${f.message} (fix: ${f.fix})\n`);
+    io.stderr.write(terminalSafe(`${label}: ${f.file}:${f.line}: ${f.rule}: ${f.message} (fix: ${f.fix})\n`));
   }
 }
 

@@ -7,7 +7,7 @@ import { UsageError } from "../../errors.js";
 import { collect, int, parseSealShares } from "../flags.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientFromOptions } from "../options.js";
-import { renderTable, resolveFormat, writeJson } from "../output.js";
+import { renderTable, resolveFormat, terminalSafe, writeJson } from "../output.js";
 
 export function registerInit(program: Command, io: CliIO): void {
   const cmd = program
@@ -35,7 +35,6 @@ export function registerInit(program: Command, io: CliIO): void {
     .option("--seal-shares <mode>", "server (Vault's pgp_keys), client (sealkeeper seals) or auto", "auto")
     .option("-o, --out <dir>", "output directory (created 0700; must not hold a ceremony)")
     .option("--transcript <file>", "ceremony transcript (default: <out>/transcript.jsonl)")
-    .option("--allow-insecure-http", "allow init over plain HTTP to a non-loopback host")
     .action(async (opts) => {
       const format = resolveFormat(opts.format, io);
       const { readCeremonyFile } = await import("../../ceremony/ceremony-file.js");
@@ -83,7 +82,7 @@ export function registerInit(program: Command, io: CliIO): void {
           client,
           store,
           cwd: file?.baseDir ?? io.cwd,
-          log: (line) => io.stderr.write(`${line}\n`),
+          log: (line) => io.stderr.write(`${terminalSafe(line)}\n`),
           pendingDir: pendingDir(io.env),
           // a line every few seconds for a person at a terminal; a log file gets one every 30 s
           waitingIntervalMs: io.stderrIsTTY ? 5_000 : 30_000,
@@ -96,7 +95,7 @@ export function registerInit(program: Command, io: CliIO): void {
         if (format === "json") {
           writeJson(io, { ...summarise(outcome), ...(opts.printRootToken ? { rootToken: outcome.rootToken } : {}) });
         } else {
-          io.stdout.write(renderInitSummary(outcome));
+          io.stdout.write(renderInitSummary(outcome, await store.modeText().catch(() => "mode unknown")));
           if (opts.printRootToken)
             io.stdout.write(`root token (you asked for it in plaintext): ${outcome.rootToken}\n`);
         }
@@ -127,10 +126,10 @@ function summarise(o: InitOutcome) {
   };
 }
 
-function renderInitSummary(o: InitOutcome): string {
+function renderInitSummary(o: InitOutcome, dirMode: string): string {
   const head =
     `initialised: ${o.kind} shares, ${o.manifest.threshold} of ${o.manifest.shares}, sealed by the ${o.sealMode}\n` +
-    `output: ${o.dir} (0700; files 0600)\n\n`;
+    `output: ${o.dir} (directory ${dirMode}; files 0600)\n\n`;
   const table = renderTable(
     ["OPERATOR", "KEY", "RECIPIENT", "FILE"],
     o.manifest.operators.map((op) => [op.name, op.keyType, op.recipientFingerprint, op.file]),

@@ -7,7 +7,7 @@ import { ExitWith } from "../exit.js";
 import { collect, int, parseEndpoint, parseSealShares } from "../flags.js";
 import { type CliIO, readAllStdin } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientFromOptions, type RawConnectionOpts } from "../options.js";
-import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import { type Paint, paint, renderTable, resolveFormat, terminalSafe, useColor, writeJson } from "../output.js";
 import { addShareInputOptions, type ShareInputOptions, shareSourceFromOptions } from "../share-input.js";
 
 interface RekeyOpts extends RawConnectionOpts, ShareInputOptions {
@@ -180,7 +180,7 @@ async function rekey(
     endpoint,
     continueToVerify: interactive,
     pendingDir: pendingDir(io.env),
-    log: (line) => io.stderr.write(`${line}\n`),
+    log: (line) => io.stderr.write(`${terminalSafe(line)}\n`),
     get transcript() {
       // opened on first use: the default output directory exists only after the store's pre-flight
       if (!transcript && store) transcript = Transcript.open(resolve(store.dir, "transcript.jsonl"));
@@ -266,9 +266,11 @@ async function warnLostRekey(
 }
 
 function reportEvent(io: CliIO, e: RekeyEvent, p: Paint): void {
+  // a line mixes our colours with names and messages from files and servers: shown escaped
+  const say = (line: string) => io.stderr.write(terminalSafe(line));
   if (e.kind === "attempt") {
     const r = e.report;
-    io.stderr.write(
+    say(
       `${r.address}: ${e.resumed ? "resumed" : "started"} ${r.kind} rekey via /v1/${r.endpoint.base}, new ${r.newThreshold} of ${r.newShares}, ` +
         `${r.phase === "update" ? "OLD" : "NEW"} shares ${r.progress}/${r.required}, nonce ${r.nonce}` +
         `${r.verificationRequired ? "" : ", verification OFF"}\n`,
@@ -276,12 +278,12 @@ function reportEvent(io: CliIO, e: RekeyEvent, p: Paint): void {
     return;
   }
   if (e.kind === "delivered") {
-    io.stderr.write(`${p.green("new shares written")}: ${e.report.delivered?.dir} (${e.report.message})\n`);
+    say(`${p.green("new shares written")}: ${e.report.delivered?.dir} (${e.report.message})\n`);
     return;
   }
   const who = e.share.operator ?? e.share.origin;
   const ok = e.outcome === "accepted" || e.outcome === "complete";
-  io.stderr.write(
+  say(
     `${e.phase === "update" ? "old" : "new"} share from ${who} [${e.share.fingerprint}]: ${ok ? p.green(e.outcome) : p.yellow(e.outcome)} ${e.progress}/${e.required}` +
       `${e.message && !ok ? ` (${e.message})` : ""}\n`,
   );

@@ -10,7 +10,7 @@ import { ExitWith } from "../exit.js";
 import { parseEndpoint } from "../flags.js";
 import { type CliIO, readAllStdin } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientFromOptions, type RawConnectionOpts } from "../options.js";
-import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import { type Paint, paint, renderTable, resolveFormat, terminalSafe, useColor, writeJson } from "../output.js";
 import { addShareInputOptions, type ShareInputOptions, shareSourceFromOptions } from "../share-input.js";
 
 interface GenerateOpts extends RawConnectionOpts, ShareInputOptions {
@@ -160,6 +160,8 @@ async function prepareDestination(opts: GenerateOpts, io: CliIO): Promise<Destin
     return {
       delivery: { kind: "pgp", pgpKeyB64: recipient.serverPgpKeyB64, fingerprint: recipient.fingerprint },
       outPath,
+      // not for sealing (the server does): to check that the server's message is addressed to this key
+      recipient,
     };
   }
   if (opts.tokenRecipient) {
@@ -220,7 +222,7 @@ async function generate(
     endpoint,
     transcript,
     onEvent: (e) => reportEvent(io, e, p),
-    log: (line) => io.stderr.write(`${line}\n`),
+    log: (line) => io.stderr.write(`${terminalSafe(line)}\n`),
     // inside the ceremony's critical section: the token is written before any deferred signal takes effect
     afterComplete: async (r) => {
       const { deliverRootToken } = await import("../../ceremony/deliver-shares.js");
@@ -272,9 +274,11 @@ async function generate(
 }
 
 function reportEvent(io: CliIO, e: GenerateRootEvent, p: Paint): void {
+  // a line mixes our colours with names and messages from files and servers: shown escaped
+  const say = (line: string) => io.stderr.write(terminalSafe(line));
   if (e.kind === "attempt") {
     const r = e.report;
-    io.stderr.write(
+    say(
       `${r.address}: ${r.resumed ? "resumed" : "started"} root generation via /v1/${r.endpoint.base}, nonce ${r.nonce}, ` +
         `${r.progress}/${r.required} shares, ${r.mode === "pgp" ? `token to PGP key ${r.pgpFingerprint}` : "one-time password held in memory"}\n`,
     );
@@ -282,7 +286,7 @@ function reportEvent(io: CliIO, e: GenerateRootEvent, p: Paint): void {
   }
   const who = e.share.operator ?? e.share.origin;
   const ok = e.outcome === "accepted" || e.outcome === "complete";
-  io.stderr.write(
+  say(
     `share from ${who} [${e.share.fingerprint}]: ${ok ? p.green(e.outcome) : p.yellow(e.outcome)} ${e.progress}/${e.required}` +
       `${e.message ? ` (${e.message})` : ""}\n`,
   );

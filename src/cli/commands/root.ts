@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
+import { wipe } from "../../util/wipe.js";
 import { ExitWith } from "../exit.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, clientFromOptions, type RawConnectionOpts } from "../options.js";
@@ -41,6 +42,8 @@ export function registerRoot(program: Command, io: CliIO): void {
       const format = resolveFormat(opts.format, io);
       const client = await clientFromOptions(opts, io);
       try {
+        // the root token is key material: refused over plain HTTP or unverified TLS before it is even decrypted
+        client.assertSafeForSecrets();
         if (opts.rootTokenFile || opts.identity) {
           if (!opts.rootTokenFile || !opts.identity) {
             throw new UsageError("--root-token-file and --identity go together");
@@ -80,13 +83,19 @@ async function openRootTokenFile(opts: RevokeOpts, io: CliIO): Promise<string> {
   };
   const sealed = read(opts.rootTokenFile!, "root-token file");
   const identity = read(opts.identity!, "identity file");
-  const passphrase = opts.passphraseFile
-    ? read(opts.passphraseFile, "passphrase file").toString("utf8").split(/\r?\n/)[0]
-    : undefined;
+  const passphraseBytes = opts.passphraseFile ? read(opts.passphraseFile, "passphrase file") : undefined;
+  const passphrase = passphraseBytes?.toString("utf8").split(/\r?\n/)[0];
+  wipe(passphraseBytes);
   const { openSealedShare } = await import("../../ciphers/registry.js");
-  const plain = await openSealedShare(sealed, identity, passphrase);
+  let plain: Uint8Array | null;
+  try {
+    plain = await openSealedShare(sealed, identity, passphrase);
+  } finally {
+    wipe(identity);
+  }
   if (plain === null) throw new UsageError(`${opts.rootTokenFile} is not addressed to the identity ${opts.identity}`);
   const token = Buffer.from(plain).toString("utf8").trim();
+  wipe(plain);
   if (token === "") throw new UsageError(`${opts.rootTokenFile} holds an empty token`);
   return token;
 }

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
+import { wipe } from "../../util/wipe.js";
 import { ExitWith } from "../exit.js";
 import type { CliIO } from "../io.js";
 import { addFormatOption } from "../options.js";
@@ -55,7 +56,9 @@ async function readInput(path: string, what: string): Promise<Buffer> {
 
 /** The passphrase is the file's first line: a trailing newline from `echo` is not part of it. */
 async function readPassphrase(path: string): Promise<string> {
-  const text = (await readInput(path, "passphrase file")).toString("utf8");
+  const bytes = await readInput(path, "passphrase file");
+  const text = bytes.toString("utf8");
+  wipe(bytes);
   return text.split(/\r?\n/)[0] ?? "";
 }
 
@@ -150,22 +153,27 @@ export async function checkShareFile(
   }
   let plaintext: Uint8Array | null;
   try {
-    plaintext = await openSealedShare(sealed, identity, passphrase);
-  } catch (err) {
-    if (!(err instanceof OpenShareError) || err.reason !== "passphrase-required" || !io.stdinIsTTY) throw err;
-    // a person at a terminal: ask, masked, rather than make them rerun with a file
-    const { PromptInterrupted, ttyPrompter } = await import("../../prompt/prompter.js");
     try {
-      passphrase = await ttyPrompter({ input: io.stdin, output: io.stderr }).secret("Passphrase for your identity");
-    } catch (stop) {
-      if (!(stop instanceof PromptInterrupted)) throw stop;
-      // an offline check: nothing anywhere changed; say so, then exit with the interrupt's code
-      io.stderr.write(
-        `stopped by ${stop.said} at the passphrase prompt: ${opts.file} was not opened, and nothing changed anywhere (this check is offline); run it again to check the file\n`,
-      );
-      throw new ExitWith(stop.exitCode);
+      plaintext = await openSealedShare(sealed, identity, passphrase);
+    } catch (err) {
+      if (!(err instanceof OpenShareError) || err.reason !== "passphrase-required" || !io.stdinIsTTY) throw err;
+      // a person at a terminal: ask, masked, rather than make them rerun with a file
+      const { PromptInterrupted, ttyPrompter } = await import("../../prompt/prompter.js");
+      try {
+        passphrase = await ttyPrompter({ input: io.stdin, output: io.stderr }).secret("Passphrase for your identity");
+      } catch (stop) {
+        if (!(stop instanceof PromptInterrupted)) throw stop;
+        // an offline check: nothing anywhere changed; say so, then exit with the interrupt's code
+        io.stderr.write(
+          `stopped by ${stop.said} at the passphrase prompt: ${opts.file} was not opened, and nothing changed anywhere (this check is offline); run it again to check the file\n`,
+        );
+        throw new ExitWith(stop.exitCode);
+      }
+      plaintext = await openSealedShare(sealed, identity, passphrase);
     }
-    plaintext = await openSealedShare(sealed, identity, passphrase);
+  } finally {
+    // the identity file's bytes are ours: zeroed once used (src/util/wipe.ts)
+    wipe(identity);
   }
   if (plaintext === null) {
     return fail("decrypt", `${opts.file} is not addressed to this identity (${opts.identity})`);

@@ -1,11 +1,12 @@
 import type { Command } from "commander";
 import { ExitCode } from "../../errors.js";
+import { escapeControl } from "../../util/redact.js";
 import type { VaultClient } from "../../vault/client.js";
 import { type NodeStatus, observeNodes } from "../../vault/observe.js";
 import { ExitWith } from "../exit.js";
 import type { CliIO } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientsFromOptions } from "../options.js";
-import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import { type Paint, paint, renderTable, resolveFormat, terminalSafe, useColor, writeJson } from "../output.js";
 
 export function registerStatus(program: Command, io: CliIO): void {
   const cmd = program
@@ -62,7 +63,7 @@ async function reportLostInits(nodes: NodeStatus[], io: CliIO): Promise<void> {
   for (const n of nodes) {
     if (!n.initialized) continue;
     const lost = diagnoseLostInit(dir, n.address, defaultRescueDirs(io.env));
-    if (lost) io.stderr.write(`${p.red("warning:")} ${lost}\n`);
+    if (lost) io.stderr.write(`${p.red("warning:")} ${terminalSafe(lost)}\n`);
   }
 }
 
@@ -96,7 +97,7 @@ async function reportLostRekeys(nodes: NodeStatus[], clients: VaultClient[], io:
       nonce: status.nonce,
       verificationNonce: status.verification_nonce || undefined,
     });
-    if (lost) io.stderr.write(`${p.red("warning:")} ${lost}\n`);
+    if (lost) io.stderr.write(`${p.red("warning:")} ${terminalSafe(lost)}\n`);
   }
 }
 
@@ -108,7 +109,9 @@ export function statusExitCode(nodes: NodeStatus[]): number {
 }
 
 export function renderStatusTable(nodes: NodeStatus[], p: Paint): string {
-  const rows = nodes.map((n) => {
+  // every value but the address came from the server: escaped before it is painted, so it cannot even recolour
+  const rows = nodes.map((served) => {
+    const n = escapeServed(served);
     if (!n.reachable) return [n.address, p.red("unreachable"), "-", "-", "-", "-", "-", "-", n.error ?? ""];
     const state = !n.initialized ? p.yellow("uninitialised") : n.sealed ? p.yellow("sealed") : p.green("unsealed");
     const progress = n.sealed && n.initialized ? `${n.progress}/${n.threshold}` : "-";
@@ -125,4 +128,11 @@ export function renderStatusTable(nodes: NodeStatus[], p: Paint): string {
     ];
   });
   return renderTable(["ADDRESS", "STATE", "PROGRESS", "QUORUM", "SEAL", "HA", "VERSION", "CLUSTER", "ERROR"], rows);
+}
+
+/** A node's status with every string field shown escaped (a server may answer anything in `version`). */
+function escapeServed(n: NodeStatus): NodeStatus {
+  return Object.fromEntries(
+    Object.entries(n).map(([k, v]) => [k, typeof v === "string" ? escapeControl(v) : v]),
+  ) as unknown as NodeStatus;
 }

@@ -6,7 +6,7 @@ import { ExitWith } from "../exit.js";
 import { parseSeconds } from "../flags.js";
 import { type CliIO, readAllStdin } from "../io.js";
 import { addConnectionOptions, addFormatOption, clientsFromOptions } from "../options.js";
-import { type Paint, paint, renderTable, resolveFormat, useColor, writeJson } from "../output.js";
+import { type Paint, paint, renderTable, resolveFormat, terminalSafe, useColor, writeJson } from "../output.js";
 import { addShareInputOptions, shareSourceFromOptions } from "../share-input.js";
 
 export function registerUnseal(program: Command, io: CliIO): void {
@@ -72,13 +72,15 @@ export function registerUnseal(program: Command, io: CliIO): void {
 }
 
 function reportEvent(io: CliIO, e: UnsealEvent, p: Paint): void {
+  // a line mixes our colours with names and messages from files and servers: shown escaped
+  const say = (line: string) => io.stderr.write(terminalSafe(line));
   if (e.kind === "node") {
     if (e.node.state !== "sealed" || e.node.message)
-      io.stderr.write(`${e.node.address}: ${e.node.state}${e.node.message ? ` (${e.node.message})` : ""}\n`);
+      say(`${e.node.address}: ${e.node.state}${e.node.message ? ` (${e.node.message})` : ""}\n`);
     return;
   }
   if (e.kind === "waiting") {
-    io.stderr.write(
+    say(
       `${e.address}: ${e.what}, waiting (${Math.round(e.waitedMs / 1000)}s of at most ${Math.round(e.limitMs / 1000)}s, --join-timeout)\n`,
     );
     return;
@@ -103,10 +105,10 @@ function reportEvent(io: CliIO, e: UnsealEvent, p: Paint): void {
     const word = outcome === "complete" ? "unsealed" : outcome === "rejected-set" ? "refused the set" : outcome;
     return `${address} ${outcome === "accepted" || outcome === "complete" ? p.green(word) : p.yellow(word)}`;
   });
-  io.stderr.write(`share from ${who} [${e.share.fingerprint}]: ${parts.join(", ")}\n`);
+  say(`share from ${who} [${e.share.fingerprint}]: ${parts.join(", ")}\n`);
   for (const { address, set } of e.results) {
     if (set) {
-      io.stderr.write(
+      say(
         `  ${address} refused the set it reached its threshold with: ${describeSet(set)}; one of them is wrong ` +
           "or from another cluster (not necessarily the last); its progress is back to 0\n",
       );

@@ -35,13 +35,38 @@ describe("autounseal awskms (offline generation)", () => {
       { env: { AWS_ACCESS_KEY_ID: "AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY: "not-really-secret" } },
     );
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^warning: the stanza holds static AWS credentials/m);
+    expect(r.stderr).toMatch(
+      /^warning: the stanza holds static AWS credentials: keep the files secret \(written 0600/m,
+    );
     expect(r.stdout + r.stderr).not.toContain("not-really-secret");
     const file = join(dir, "seal-awskms.hcl");
     expect(readFileSync(file, "utf8")).toContain('secret_key = "not-really-secret"');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(statSync(dir).mode & 0o777).toBe(0o700);
     expect(readdirSync(dir)).toEqual(["seal-awskms.hcl"]);
+  });
+
+  it("static credentials without --out: refused on stdout unless --print-credentials, and the warning says so (issue 34)", async () => {
+    const env = { AWS_ACCESS_KEY_ID: "AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY: "not-really-secret" };
+    const args = ["autounseal", "awskms", "--region", "eu-west-1", "--key-id", KEY_ARN, "--static-credentials"];
+    for (const output of [[], ["--output", "hcl"], ["--output", "helm"]]) {
+      const refused = await runSealkeeper([...args, ...output], { env });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /^error: with --static-credentials the stanza holds the AWS secret key: refusing to print it on stdout/m,
+      );
+      expect(refused.stdout + refused.stderr).not.toContain("not-really-secret");
+    }
+    // the IAM policy holds no credential: it still goes to stdout
+    const iam = await runSealkeeper([...args, "--output", "iam"], { env });
+    expect(iam.code, iam.stderr).toBe(0);
+    const asked = await runSealkeeper([...args, "--print-credentials"], { env });
+    expect(asked.code).toBe(0);
+    expect(asked.stdout).toContain('secret_key = "not-really-secret"');
+    expect(asked.stderr).toMatch(
+      /^warning: the stanza printed on stdout holds static AWS credentials \(--print-credentials\)/m,
+    );
+    expect(asked.stderr).not.toMatch(/written 0600/);
   });
 
   it("a failed --out run leaves no file behind", async () => {

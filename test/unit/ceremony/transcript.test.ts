@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -49,6 +49,34 @@ describe("transcript", () => {
     const cut = lines.slice(0, 2).join("\n");
     expect(verifyTranscriptText(cut).ok).toBe(true);
     expect(verifyTranscriptText(cut, last).ok).toBe(false);
+  });
+
+  it("never follows a symlink planted at the transcript's name, before or after it is opened (issue 34)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "sk-transcript-"));
+    const victim = join(dir, "victim.txt");
+    writeFileSync(victim, "keep me\n");
+    const planted = join(dir, "transcript.jsonl");
+    symlinkSync(victim, planted);
+    expect(() => Transcript.open(planted)).toThrow(`transcript ${planted} is a symbolic link: refusing to follow it`);
+    // a dangling link (the file of someone's choosing does not exist yet) is refused too, and not created
+    const dangling = join(dir, "t2.jsonl");
+    symlinkSync(join(dir, "created-by-us"), dangling);
+    expect(() => Transcript.open(dangling)).toThrow(/is a symbolic link/);
+    // planted between open() and the first line: the exclusive create refuses it
+    const late = join(dir, "t3.jsonl");
+    const t = Transcript.open(late);
+    symlinkSync(victim, late);
+    expect(() => t.append({ action: "init-start" })).toThrow(/appeared after it was opened/);
+    // an existing transcript replaced by a link after it was opened
+    const { path } = sample();
+    const t2 = Transcript.open(path);
+    const moved = `${path}.old`;
+    writeFileSync(moved, readFileSync(path));
+    unlinkSync(path);
+    symlinkSync(victim, path);
+    expect(() => t2.append({ action: "unseal-end" })).toThrow(/is a symbolic link/);
+    expect(readFileSync(victim, "utf8")).toBe("keep me\n");
+    expect(() => statSync(join(dir, "created-by-us"))).toThrow();
   });
 
   it("refuses to append to a broken transcript", () => {

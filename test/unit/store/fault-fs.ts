@@ -1,4 +1,5 @@
 /** A node:fs/promises wrapper that injects errno failures into chosen calls, for ShareStore and rescue tests. */
+import { constants } from "node:fs";
 import * as nodeFs from "node:fs/promises";
 import type { StoreFs } from "../../../src/store/share-store.js";
 
@@ -6,6 +7,11 @@ export function errno(code: string): NodeJS.ErrnoException {
   const err = new Error(`${code}: injected`) as NodeJS.ErrnoException;
   err.code = code;
   return err;
+}
+
+/** open() flags that create a new file exclusively: "wx", or the store's numeric O_CREAT|O_EXCL|O_NOFOLLOW. */
+export function createsNew(flags: string | number | undefined): boolean {
+  return flags === "wx" || (typeof flags === "number" && (flags & constants.O_EXCL) !== 0);
 }
 
 export interface Faults {

@@ -6,7 +6,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { openSealedShare } from "../../../src/ciphers/registry.js";
 import { writeRescueBundle } from "../../../src/store/rescue-bundle.js";
 import { ShareStore } from "../../../src/store/share-store.js";
-import { faultyFs } from "./fault-fs.js";
+import { createsNew, faultyFs } from "./fault-fs.js";
 
 const SHARES = ["11", "22", "33"].map((b) => b.repeat(33));
 let identity: string;
@@ -110,7 +110,7 @@ describe("writeRescueBundle", () => {
   it("saves every share when the ceremony directory becomes unwritable after the server answered", async () => {
     const dir = join(base, "ceremony");
     let broken = false;
-    const fs = faultyFs({ open: (p, flags) => (broken && flags === "wx" && p.startsWith(dir) ? "EIO" : undefined) });
+    const fs = faultyFs({ open: (p, flags) => (broken && createsNew(flags) && p.startsWith(dir) ? "EIO" : undefined) });
     const store = new ShareStore(dir, { fs });
     await store.checkWritable(); // pre-flight passes
     // ... the server answers; the disk goes away after the first file

@@ -1,4 +1,5 @@
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import * as nodeFs from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -6,7 +7,7 @@ import { StoreError } from "../../../src/store/errors.js";
 import { buildManifest, readManifest } from "../../../src/store/manifest.js";
 import { ShareStore } from "../../../src/store/share-store.js";
 import { sha256Hex } from "../../../src/store/share-text.js";
-import { faultyFs } from "./fault-fs.js";
+import { createsNew, faultyFs } from "./fault-fs.js";
 
 const SEALED = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n";
 let base: string;
@@ -24,7 +25,7 @@ describe("checkWritable", () => {
   it("creates the directory and its parents 0700, and leaves nothing behind", async () => {
     const dir = join(base, "a", "ceremony");
     const store = new ShareStore(dir);
-    expect(await store.checkWritable()).toEqual({ created: true, tightened: false, looseMode: false });
+    expect(await store.checkWritable()).toEqual({ created: true, tightened: false, looseMode: false, mode: 0o700 });
     expect(await modeOf(dir)).toBe(0o700);
     expect(await readdir(dir)).toEqual([]);
   });
@@ -42,8 +43,59 @@ describe("checkWritable", () => {
     await mkdir(dir);
     await writeFile(join(dir, "README.txt"), "other things");
     await chmod(dir, 0o755);
-    expect(await new ShareStore(dir).checkWritable()).toMatchObject({ tightened: false, looseMode: true });
+    const store = new ShareStore(dir);
+    expect(await store.checkWritable()).toMatchObject({ tightened: false, looseMode: true, mode: 0o755 });
     expect(await modeOf(dir)).toBe(0o755);
+    expect(await store.modeText()).toBe("0755");
+  });
+
+  it("refuses a symlinked output directory, writing nothing where it points (issue 34)", async () => {
+    const target = join(base, "elsewhere");
+    await mkdir(target, { mode: 0o700 });
+    const link = join(base, "out");
+    await symlink(target, link);
+    const err = await new ShareStore(link).checkWritable().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as Error).message).toBe(`output directory ${link} is a symbolic link: refusing to follow it`);
+    expect(await readdir(target)).toEqual([]);
+  });
+
+  it("refuses a directory owned by another user (issue 34)", async () => {
+    const dir = join(base, "theirs");
+    await mkdir(dir, { mode: 0o700 });
+    const me = process.getuid?.() ?? 0;
+    // as root the directory really is given away; otherwise lstat reports another owner
+    let fs = nodeFs;
+    if (me === 0) await nodeFs.chown(dir, 4242, 4242);
+    else
+      fs = {
+        ...nodeFs,
+        lstat: (async (p: string) => Object.assign(await nodeFs.lstat(p), { uid: me + 1 })) as typeof nodeFs.lstat,
+      };
+    const err = await new ShareStore(dir, { fs }).checkWritable().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as Error).message).toMatch(
+      new RegExp(`^output directory ${dir} belongs to another user \\(uid \\d+, you are ${me}\\)`),
+    );
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it.each([
+    [0o775, "its group"],
+    [0o757, "others"],
+    [0o777, "its group"],
+  ])("refuses a non-empty directory writable by group or others (mode %o), naming who (issue 34)", async (m, who) => {
+    const dir = join(base, "shared");
+    await mkdir(dir);
+    await writeFile(join(dir, "README.txt"), "other things");
+    await chmod(dir, m);
+    const err = await new ShareStore(dir).checkWritable().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as Error).message).toBe(
+      `output directory ${dir} is writable by ${who} (mode 0${m.toString(8)}): they could delete or replace the sealed files and the manifest`,
+    );
+    expect(await readdir(dir)).toEqual(["README.txt"]);
+    expect(await modeOf(dir)).toBe(m);
   });
 
   it.each([["manifest.json"], ["alice.asc"], ["bob.age"], [".sealkeeper-tmp-alice.asc-0a1b2c"]])(
@@ -84,7 +136,7 @@ describe("checkWritable", () => {
   });
 
   it("refuses a directory where files cannot be created (injected EACCES, e.g. root-squashed NFS)", async () => {
-    const fs = faultyFs({ open: (_p, flags) => (flags === "wx" ? "EACCES" : undefined) });
+    const fs = faultyFs({ open: (_p, flags) => (createsNew(flags) ? "EACCES" : undefined) });
     const dir = join(base, "nfs");
     await expect(new ShareStore(dir, { fs }).checkWritable()).rejects.toThrow(
       `output directory ${dir} is not writable: EACCES`,
@@ -93,6 +145,18 @@ describe("checkWritable", () => {
 });
 
 describe("writeSecretFile", () => {
+  it("never writes through a symlink planted at the final name (issue 34)", async () => {
+    const dir = join(base, "c");
+    const store = new ShareStore(dir);
+    await store.checkWritable();
+    const victim = join(base, "victim.txt");
+    await writeFile(victim, "keep me");
+    await symlink(victim, join(dir, "alice.asc"));
+    await expect(store.writeSecretFile("alice.asc", SEALED)).rejects.toThrow(/refusing to overwrite existing file/);
+    expect(await readFile(victim, "utf8")).toBe("keep me");
+    expect((await readdir(dir)).filter((e) => e.startsWith(".sealkeeper-tmp-"))).toEqual([]);
+  });
+
   let store: ShareStore;
   let dir: string;
   beforeEach(async () => {
