@@ -70,8 +70,14 @@ export class VaultHttpError extends SealkeeperError {
 /** The server could not be reached or did not speak the Vault API (refused, DNS, TLS, timeout, garbage). Exit 1. */
 export class VaultConnectionError extends SealkeeperError {
   readonly address: string;
-  /** A stable reason code: refused, dns, timeout, tls, protocol, reset, other. */
+  /** A stable reason code: refused, dns, timeout, tls, protocol, reset, redirect, other. */
   readonly reason: string;
+  /**
+   * Whether the whole request had been handed to a connected socket when the connection failed: false means the
+   * server never got it (refused, name or TLS failure, a timeout while connecting, a redirect: not processed there);
+   * true means it may have acted on it and its answer is unknown.
+   */
+  requestSent = false;
   constructor(address: string, reason: string, message: string, opts: { cause?: unknown; hint?: string } = {}) {
     super(message, { ...opts, exitCode: ExitCode.error });
     this.address = address;

@@ -6,6 +6,7 @@ import { SealkeeperError, UsageError, VaultHttpError } from "../errors.js";
 import type { VaultClient } from "../vault/client.js";
 import { GENERATE_ROOT_ENDPOINTS } from "../vault/sys-generate-root.js";
 import { probeQuorumStatus } from "../vault/sys-quorum.js";
+import { rekeyEndpoints } from "../vault/sys-rekey.js";
 
 export interface TokenInfo {
   accessor: string;
@@ -76,24 +77,43 @@ export async function assessRootRevoke(client: VaultClient): Promise<{ info: Tok
 }
 
 /**
- * What regaining root takes on this server: a quorum always; where the unauthenticated /sys/generate-root is off
- * (OpenBao >= 2.5.3 by default: 404/405 to a GET of its status, which changes nothing), also a token allowed on
- * /sys/generate-root-token/* that outlives this one, or the listener option and a restart. Never fails the revoke.
+ * What regaining root (and rekeying) takes on this server: a quorum always; where the unauthenticated endpoints are off
+ * (OpenBao: generate-root since 2.5.3, rekey since 2.5.0, by default; docs/servers.md: 404/405 to a GET of the status,
+ * which changes nothing), also a token allowed on the authenticated paths that outlives this one, or the listener
+ * option and a restart. Never fails the revoke.
  */
 async function wayBackToRoot(client: VaultClient): Promise<string> {
   const quorum =
     "after revocation the only way back to root is generate-root, which needs a quorum of unseal (or recovery) key holders";
-  try {
-    await probeQuorumStatus(client, GENERATE_ROOT_ENDPOINTS.unauthenticated.statusPath, "unauthenticated");
-    return quorum;
-  } catch (err) {
-    if (!(err instanceof VaultHttpError && (err.status === 404 || err.status === 405))) return quorum;
-  }
+  const off = async (statusPath: string) => {
+    try {
+      await probeQuorumStatus(client, statusPath, "unauthenticated");
+      return false;
+    } catch (err) {
+      return err instanceof VaultHttpError && (err.status === 404 || err.status === 405);
+    }
+  };
+  const kind = (await client.sealStatus().catch(() => undefined))?.type === "shamir" ? "unseal" : "recovery";
+  const rekey = rekeyEndpoints(kind);
+  const [rootOff, rekeyOff] = await Promise.all([
+    off(GENERATE_ROOT_ENDPOINTS.unauthenticated.statusPath),
+    off(rekey.unauthenticated.statusPath),
+  ]);
+  if (!rootOff && !rekeyOff) return quorum;
+  const gone = [
+    ...(rootOff ? [`root generation (/v1/${GENERATE_ROOT_ENDPOINTS.authenticated.base}/*)`] : []),
+    ...(rekeyOff ? [`rekey (/v1/${rekey.authenticated.base}/*)`] : []),
+  ];
+  const options = [
+    ...(rootOff ? [`${GENERATE_ROOT_ENDPOINTS.listenerOption} = false`] : []),
+    ...(rekeyOff ? [`${rekey.listenerOption} = false`] : []),
+  ];
   return (
-    `${quorum} AND, on this server (its unauthenticated /v1/sys/generate-root is off), a token allowed on ` +
-    "/v1/sys/generate-root-token/*: make it before revoking, not as a child of this token (an orphan token, or a " +
-    `login through an auth method), or the way back is ${GENERATE_ROOT_ENDPOINTS.listenerOption} = false on a ` +
-    "listener and a restart"
+    `${quorum}. On this server the unauthenticated endpoints are off, so ${gone.join(" and ")} ` +
+    `${gone.length > 1 ? "each need" : "needs"} the quorum AND a token allowed on that path: make one BEFORE revoking, ` +
+    "not as a child of this token (an orphan token of a policy allowing only those paths, or a login through an auth " +
+    `method); without one, the way back is ${options.join(" and ")} on a listener (ideally a temporary loopback one) ` +
+    "and a restart of the node, which a Shamir node then needs unsealing for (docs/ceremonies.md, Break-glass)"
   );
 }
 

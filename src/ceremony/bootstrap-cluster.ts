@@ -230,6 +230,9 @@ async function configureAndRevoke(
       );
     }
     log(`verify passed: ${verified.rows.length} checks`);
+    // said BEFORE the irreversible revoke: what getting root (and rekeying) back will take on this server
+    const { assessRootRevoke } = await import("../bootstrap/revoke-root.js");
+    for (const w of (await assessRootRevoke(active)).warnings) log(`note: ${w}`);
     const revoked = await revokeRootToken(active, { requireAudit: !deps.allowNoAudit });
     deps.transcript?.append({ action: "root-revoked", node: active.address, detail: `accessor ${revoked.accessor}` });
     log(`root token revoked; lookup-self answers ${revoked.lookupStatusAfter}`);

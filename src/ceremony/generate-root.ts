@@ -20,7 +20,16 @@ import {
 
 export { AttemptInProgressError } from "./quorum-endpoint.js";
 
-import { type Describe, describeSet, newNode, type QuorumNode, type QuorumOutcome, runQuorum } from "./quorum.js";
+import {
+  type Describe,
+  describeSet,
+  type Interrupted,
+  interruptedOf,
+  newNode,
+  type QuorumNode,
+  type QuorumOutcome,
+  runQuorum,
+} from "./quorum.js";
 import type { ShareSource } from "./share-source.js";
 import type { Transcript } from "./transcript.js";
 import type { KeyShare } from "./unseal-key.js";
@@ -57,6 +66,8 @@ export interface GenerateRootReport {
   token?: string;
   /** PGP attempts, complete: the server-encrypted token (standard base64 of a binary OpenPGP message). */
   encryptedTokenB64?: string;
+  /** The person ended the share prompt (an OTP attempt this run started is then cancelled, as at "stop here"). */
+  interrupted?: Interrupted;
 }
 
 export type GenerateRootEvent =
@@ -261,7 +272,7 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
     leaveCritical = undefined;
   };
   try {
-    await runQuorum({
+    const run = await runQuorum({
       targets: [
         {
           node,
@@ -290,7 +301,10 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
               else leave();
               return { progress: res.progress, required: res.required, complete: res.complete };
             } catch (err) {
-              if (completing && err instanceof VaultConnectionError) lost = await explainLostToken(api, client, err);
+              // only a share that reached the server can have minted a token (refused, redirected: it did not)
+              if (completing && err instanceof VaultConnectionError && err.requestSent) {
+                lost = await explainLostToken(api, client, err);
+              }
               leave();
               throw err;
             }
@@ -337,6 +351,7 @@ export async function runGenerateRoot(opts: GenerateRootOptions): Promise<Genera
       },
     });
 
+    report.interrupted = interruptedOf(run);
     if (report.state === "complete" && encoded !== undefined) {
       if (report.mode === "otp") {
         if (!otp) throw new Error("an OTP attempt completed without its OTP (a bug)");
@@ -400,6 +415,18 @@ async function explainLostToken(
     return `${lostAt}, and the node cannot be asked now whether it generated the token: check with --status; a new attempt needs the quorum again`;
   }
   if (now.started) return undefined;
+  // the attempt is gone from a node that is still the active one: it minted the token (a Shamir node that restarted
+  // would be sealed and not answer). A node that is no longer active may have lost the attempt with its leadership.
+  const leader = await client.leader().catch(() => undefined);
+  if (leader?.haEnabled && !leader.isSelf) {
+    return (
+      `${lostAt}; no attempt is open on the node any more, and ${client.address} is no longer the active node: ` +
+      "either the server generated the token and its answer never arrived (then nobody holds that token), or the " +
+      "attempt was lost with the change of active node (then none was generated). Nothing usable was lost either " +
+      "way. Run sealkeeper root generate again with the quorum; once you hold a root token, LIST " +
+      "auth/token/accessors shows whether an orphaned root token exists, to revoke by its accessor"
+    );
+  }
   return (
     `${lostAt}; the server generated a new root token, but its answer never arrived: nobody holds that token (it ` +
     "cannot be rebuilt from anything this run has), so nothing usable was lost, and no attempt is left open. " +

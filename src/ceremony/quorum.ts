@@ -13,6 +13,7 @@
  * Shares given are held in memory for the run only (for replays) and zeroed by the caller's `forget` when it ends.
  */
 import { SealkeeperError, UsageError, VaultConnectionError, VaultHttpError } from "../errors.js";
+import { type Interruption, PromptInterrupted } from "../prompt/prompter.js";
 import type { ShareSource } from "./share-source.js";
 import type { KeyShare } from "./unseal-key.js";
 
@@ -127,7 +128,8 @@ export function classifyFailure(err: unknown, refusal: QuorumOutcome = "failed")
   if (err instanceof VaultConnectionError) return { outcome: "node-down", text: err.message };
   if (!(err instanceof SealkeeperError)) throw err;
   if (!(err instanceof VaultHttpError)) return { outcome: "failed", text: err.message };
-  const text = err.errors.join("; ");
+  // one line per server error: Vault's multi-errors ("2 errors occurred:\n\t* ...") come folded into one
+  const text = err.errors.map(oneLine).join("; ");
   const outcome: QuorumOutcome = /migrat/i.test(text)
     ? "migration-pending"
     : err.status === 503 || /\bsealed\b/i.test(text)
@@ -174,6 +176,16 @@ export function describeSet(set: Pick<RejectedSet, "shares" | "earlier">): strin
   const named = set.shares.map((s) => `${s.who} [${s.fingerprint}]`);
   if (set.earlier > 0) named.push(`${set.earlier} share(s) the node held from before this run`);
   return named.join(", ");
+}
+
+/** A server's error text on one line: "1 error occurred:\n\t* x\n\n" -> "x"; other line breaks become "; ". */
+export function oneLine(text: string): string {
+  return text
+    .replace(/^\s*\d+ errors? occurred:\s*/i, "")
+    .split(/\s*\n+\s*/)
+    .map((l) => l.replace(/^\*\s*/, "").trim())
+    .filter((l) => l !== "")
+    .join("; ");
 }
 
 /** What a ceremony says about an outcome; undefined clears the node's message. */
@@ -231,6 +243,9 @@ export interface QuorumRun {
   given: KeyShare[];
   /** The sets the nodes refused, in order, each with its wrong share when it could be told. */
   rejected: RejectedSet[];
+  /** The person ended the share prompt (Ctrl-C, Ctrl-D, a signal): the run stopped there, as at "stop here"; the
+   *  ceremony says what the nodes hold and how to go on, and the CLI exits with its code. */
+  interrupted?: PromptInterrupted;
 }
 
 /**
@@ -340,8 +355,8 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
   const ledger = new Ledger(opts.onWrongShare);
   const given = ledger.given;
   let sharesUsed = 0;
-  const feedAll = async (targets: QuorumTarget[], share: KeyShare, repeated: boolean): Promise<ShareResult[]> => {
-    const results = await Promise.all(targets.map((t) => feed(t, share, repeated, opts, ledger)));
+  const feedAll = async (targets: QuorumTarget[], share: KeyShare): Promise<ShareResult[]> => {
+    const results = await Promise.all(targets.map((t) => feed(t, share, opts, ledger)));
     opts.onShare?.(share, results);
     return results;
   };
@@ -355,7 +370,7 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
     for (const earlier of [...ledger.proven.values()]) {
       if (t.node.state !== "open") break;
       if (!ledger.counted(t.node).some((s) => s.fingerprint === earlier.fingerprint)) {
-        await feedAll([t], earlier, false);
+        await feedAll([t], earlier);
       }
     }
   };
@@ -367,7 +382,13 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
       if (opts.whenIdle && (await opts.whenIdle(given.length))) continue;
       break;
     }
-    const share = await opts.source.next(opts.prompt(opts.targets.map((t) => t.node)));
+    let share: KeyShare | null;
+    try {
+      share = await opts.source.next(opts.prompt(opts.targets.map((t) => t.node)));
+    } catch (err) {
+      if (!(err instanceof PromptInterrupted)) throw err;
+      return { sharesUsed, given, rejected: ledger.rejected, interrupted: err };
+    }
     if (share === null) break;
     const refusal = refusalOf(share, ledger, opts.shareLength?.());
     if (refusal) {
@@ -380,7 +401,7 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
     const repeated = seen.has(share.fingerprint);
     seen.add(share.fingerprint);
     if (!repeated) given.push(share);
-    const results = await feedAll(open, share, repeated);
+    const results = await feedAll(open, share);
     // A node still counting gets the proven shares it lacks, from memory, so the operators need not step up twice:
     // one that restarted (it counts only this share now) once its attempt is proven, and one left behind when a set
     // completed elsewhere. One pass per share: a node that restarts again is left to later shares.
@@ -391,19 +412,29 @@ export async function runQuorum(opts: QuorumRunOptions): Promise<QuorumRun> {
   return { sharesUsed, given, rejected: ledger.rejected };
 }
 
+/** A run ended at its share prompt, as a report carries it (plain data: reports are printed as JSON too). */
+export interface Interrupted {
+  by: Interruption;
+  /** "Ctrl-C (SIGINT)", "Ctrl-D (end of input)", ... */
+  said: string;
+  /** The code the CLI exits with (130, 143, 129). */
+  exitCode: number;
+  /** How many shares this run had given before. */
+  sharesGiven: number;
+}
+
+export function interruptedOf(run: QuorumRun): Interrupted | undefined {
+  const i = run.interrupted;
+  return i && { by: i.how, said: i.said, exitCode: i.exitCode, sharesGiven: run.given.length };
+}
+
 /** Overwrites the bytes of the shares held for a run, as far as JavaScript lets us. */
 export function forgetShares(shares: KeyShare[]): void {
   for (const share of shares) share.bytes.fill(0);
 }
 
 /** Submits one share to one node and settles the node's state from the answer or the failure. */
-async function feed(
-  t: QuorumTarget,
-  share: KeyShare,
-  repeated: boolean,
-  opts: QuorumRunOptions,
-  ledger: Ledger,
-): Promise<ShareResult> {
+async function feed(t: QuorumTarget, share: KeyShare, opts: QuorumRunOptions, ledger: Ledger): Promise<ShareResult> {
   const node = t.node;
   const who = share.operator ?? share.origin;
   const before = node.progress;
@@ -424,8 +455,9 @@ async function feed(
   }
   node.last = outcome;
   const set = ledger.settle(node, share, outcome, before);
-  node.message =
-    outcome === "accepted" && !repeated ? node.message : opts.describe(outcome, { node, who, before, failure, set });
+  // each share's note is its own: a note an earlier share left (a rejection, a reset) is not this one's, and what it
+  // said may no longer be true of the node (issue 26.4)
+  node.message = opts.describe(outcome, { node, who, before, failure, set });
   opts.record?.(t, share, outcome);
   return { address: node.address, outcome, ...(set ? { set } : {}) };
 }
@@ -480,7 +512,7 @@ export async function collectDistinctShares(
 ): Promise<KeyShare[]> {
   const held = new Map<string, KeyShare>();
   const node = newNode("local", 0, threshold);
-  await runQuorum({
+  const run = await runQuorum({
     targets: [
       {
         node,
@@ -494,6 +526,8 @@ export async function collectDistinctShares(
     describe: () => undefined,
     prompt: ([n]) => ({ progressLine: `${n!.progress}/${threshold} shares`, remaining: threshold - n!.progress }),
   });
+  // nothing was sent anywhere: the interruption ends the run with its own code and words
+  if (run.interrupted) throw run.interrupted;
   if (held.size < threshold) {
     throw new UsageError(`${held.size} distinct shares given, ${purpose} needs the threshold of ${threshold}`);
   }

@@ -40,10 +40,13 @@ import {
   classifyFailure,
   type Describe,
   describeSet,
+  type Interrupted,
+  interruptedOf,
   newNode,
   type QuorumAnswer,
   type QuorumOutcome,
   runQuorum,
+  type ShareResult,
 } from "./quorum.js";
 import {
   AttemptInProgressError,
@@ -122,6 +125,8 @@ export interface RekeyReport {
   message?: string;
   /** Set when this run received and wrote the new shares. */
   delivered?: { dir: string; files: WrittenFile[] };
+  /** The person ended the share prompt; progress and nonce were read again from the server after it. */
+  interrupted?: Interrupted;
 }
 
 export type RekeyEvent =
@@ -390,6 +395,7 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
   }
   if (verifyNow) await collectShares(api, report, opts, opts.nonce ?? report.nonce, name, {});
 
+  if (report.interrupted && report.state === "in-progress") await rereadAfterInterrupt(api, report);
   if (report.state === "in-progress" && !report.message) {
     report.message =
       report.phase === "update"
@@ -405,6 +411,31 @@ export async function runRekey(opts: RekeyOptions): Promise<RekeyReport> {
     detail: `${report.phase} ${report.state}`,
   });
   return report;
+}
+
+/**
+ * After an interrupted prompt, what the server holds now (another run may have given shares meanwhile), in the
+ * report: the phase, nonce and progress as read. A node that cannot be read keeps what this run last saw.
+ */
+async function rereadAfterInterrupt(api: RekeyApi, report: RekeyReport): Promise<void> {
+  const now = await api.status().catch(() => undefined);
+  if (!now) return;
+  if (!now.started) {
+    report.state = "cancelled";
+    report.message = "the server holds no rekey any more (cancelled, or the node sealed or restarted)";
+    return;
+  }
+  if (now.verification_nonce) {
+    const v = await api.verifyStatus().catch(() => undefined);
+    report.phase = "verify";
+    report.nonce = v?.nonce ?? now.verification_nonce;
+    report.progress = v?.progress ?? report.progress;
+    report.required = v?.t ?? report.newThreshold;
+  } else {
+    report.nonce = now.nonce;
+    report.progress = now.progress;
+    report.required = now.required;
+  }
 }
 
 /** PUT init: starts the attempt with the new share count, threshold, and the pgp keys when the server seals. */
@@ -515,70 +546,11 @@ async function collectShares(
       return { progress, nonce: v.nonce, complete: false, outcome: "repeat-reset" };
     }
   };
-  await runQuorum({
+  const run = await runQuorum({
     targets: [
       {
         node,
-        submit: async (share) => {
-          if (phase === "update") {
-            // The share that may complete the old-share phase makes the server hand out the only copy of the new
-            // shares: from sending it until they are written, signals are deferred and the answer has no deadline.
-            if (!critical.leave && node.required - node.progress <= 1) {
-              critical.leave = enterCriticalSection({
-                doing: `the completing share of the rekey of ${report.address} is sent or the new shares are being written`,
-                wouldLose: "the only copy of the new shares",
-                say: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
-              });
-              // durable before the share goes out: if its answer is lost, the next run on this machine can tell
-              critical.record = recordPending(opts.pendingDir, {
-                ceremony: "rekey",
-                node: report.address,
-                out: opts.store!.dir,
-                transcript: opts.transcript?.path,
-                nonce: report.nonce,
-                verification: report.verificationRequired,
-              }).path;
-            }
-            const completing = critical.leave !== undefined;
-            const leave = () => {
-              critical.leave?.();
-              critical.leave = undefined;
-              settlePending(critical.record);
-              critical.record = undefined;
-            };
-            try {
-              if (completing) {
-                log(
-                  `the completing share goes to ${report.address}: waiting for its answer with no time limit (it is the only copy of the new shares)`,
-                );
-              }
-              const body = await submitOldShare(api, share, nonceFor(), completing, (ms) =>
-                log(`still waiting for ${report.address} to answer the completing share (${Math.round(ms / 1000)} s)`),
-              );
-              if (isRekeyDone(body)) {
-                done = body;
-                return { progress: node.required, complete: true };
-              }
-              leave();
-              return { progress: body.progress, complete: false };
-            } catch (err) {
-              if (completing && err instanceof VaultConnectionError) {
-                // the server may have handed out the new shares: ask it, and keep the record for the next run
-                critical.lost = await explainLostRekeyAnswer(api, report, err);
-                opts.transcript?.append({
-                  action: "rekey-answer-lost",
-                  node: report.address,
-                  nonce: report.nonce,
-                  detail: err.reason,
-                });
-                critical.leave?.();
-                critical.leave = undefined;
-              } else leave();
-              throw err;
-            }
-          }
-          return verifyOne(share);
-        },
+        submit: (share) => provenGone(api, report.address, () => submitPhase(share)),
       },
     ],
     source: opts.source,
@@ -589,36 +561,125 @@ async function collectShares(
       progressLine: `${report.address} ${name}: ${phase === "update" ? "OLD" : "NEW"} shares ${n!.progress}/${n!.required} (nonce ${n!.nonce ?? report.nonce})`,
       remaining: n!.required - n!.progress,
     }),
-    onShare: (share, [result]) => {
-      const outcome = result!.outcome;
-      report.progress = node.progress;
-      report.contributors = node.contributors;
-      report.nonce = node.nonce ?? report.nonce;
-      report.message = node.message;
-      if (node.state === "complete" && phase === "verify") report.state = "complete";
-      if (node.state === "stopped") report.state = node.last === "gone" ? "cancelled" : "failed";
-      opts.transcript?.append({
-        action: phase === "verify" ? "rekey-verify-share" : "rekey-share",
-        node: report.address,
-        operator: share.operator,
-        shareFingerprint: share.fingerprint,
-        nonce: report.nonce,
-        progress: report.progress,
-        threshold: report.required,
-        detail: outcome,
-      });
-      opts.onEvent?.({
-        kind: "share",
-        phase,
-        share,
-        outcome,
-        progress: report.progress,
-        required: report.required,
-        message: report.message,
-      });
-    },
+    onShare,
   });
+  report.interrupted = interruptedOf(run);
   return done;
+
+  async function submitPhase(share: KeyShare): Promise<QuorumAnswer> {
+    if (phase === "update") {
+      // The share that may complete the old-share phase makes the server hand out the only copy of the new
+      // shares: from sending it until they are written, signals are deferred and the answer has no deadline.
+      if (!critical.leave && node.required - node.progress <= 1) {
+        critical.leave = enterCriticalSection({
+          doing: `the completing share of the rekey of ${report.address} is sent or the new shares are being written`,
+          wouldLose: "the only copy of the new shares",
+          say: opts.log ?? ((line) => process.stderr.write(`${line}\n`)),
+        });
+        // durable before the share goes out: if its answer is lost, the next run on this machine can tell
+        critical.record = recordPending(opts.pendingDir, {
+          ceremony: "rekey",
+          node: report.address,
+          out: opts.store!.dir,
+          transcript: opts.transcript?.path,
+          nonce: report.nonce,
+          verification: report.verificationRequired,
+        }).path;
+      }
+      const completing = critical.leave !== undefined;
+      const leave = () => {
+        critical.leave?.();
+        critical.leave = undefined;
+        settlePending(critical.record);
+        critical.record = undefined;
+      };
+      try {
+        if (completing) {
+          log(
+            `the completing share goes to ${report.address}: waiting for its answer with no time limit (it is the only copy of the new shares)`,
+          );
+        }
+        const body = await submitOldShare(api, share, nonceFor(), completing, (ms) =>
+          log(`still waiting for ${report.address} to answer the completing share (${Math.round(ms / 1000)} s)`),
+        );
+        if (isRekeyDone(body)) {
+          done = body;
+          return { progress: node.required, complete: true };
+        }
+        leave();
+        return { progress: body.progress, complete: false };
+      } catch (err) {
+        if (completing && err instanceof VaultConnectionError && !err.requestSent) {
+          // refused, unreachable, redirected: the share never reached a server that could act on it
+          critical.lost = `the completing share was not processed (${err.message}): nothing was handed out and the rekey on ${report.address} is as it was (OLD shares ${node.progress}/${node.required}); when the node answers, continue with --resume or cancel with --cancel`;
+          leave();
+        } else if (completing && err instanceof VaultConnectionError) {
+          // the server may have handed out the new shares: ask it, and keep the record for the next run
+          critical.lost = await explainLostRekeyAnswer(api, report, err);
+          opts.transcript?.append({
+            action: "rekey-answer-lost",
+            node: report.address,
+            nonce: report.nonce,
+            detail: err.reason,
+          });
+          critical.leave?.();
+          critical.leave = undefined;
+        } else leave();
+        throw err;
+      }
+    }
+    return verifyOne(share);
+  }
+
+  function onShare(share: KeyShare, [result]: ShareResult[]): void {
+    const outcome = result!.outcome;
+    report.progress = node.progress;
+    report.contributors = node.contributors;
+    report.nonce = node.nonce ?? report.nonce;
+    report.message = node.message;
+    if (node.state === "complete" && phase === "verify") report.state = "complete";
+    if (node.state === "stopped") report.state = node.last === "gone" ? "cancelled" : "failed";
+    opts.transcript?.append({
+      action: phase === "verify" ? "rekey-verify-share" : "rekey-share",
+      node: report.address,
+      operator: share.operator,
+      shareFingerprint: share.fingerprint,
+      nonce: report.nonce,
+      progress: report.progress,
+      threshold: report.required,
+      detail: outcome,
+    });
+    opts.onEvent?.({
+      kind: "share",
+      phase,
+      share,
+      outcome,
+      progress: report.progress,
+      required: report.required,
+      message: report.message,
+    });
+  }
+}
+
+/**
+ * "No rekey in progress" is taken for "gone" only when the node's own status agrees: a node whose status still shows a
+ * rekey (OpenBao 2.6.2 through a standby: the verification failed "node is not the leader" and the active node restarted
+ * it under a new nonce) did not lose it, and saying "the new files are void" would be false.
+ */
+async function provenGone<T>(api: RekeyApi, address: string, submit: () => Promise<T>): Promise<T> {
+  try {
+    return await submit();
+  } catch (err) {
+    if (!(err instanceof SealkeeperError) || classifyFailure(err).outcome !== "gone") throw err;
+    const now = await api.status().catch(() => undefined);
+    if (!now?.started) throw err;
+    throw new SealkeeperError(
+      `${address} answered "${classifyFailure(err).text}", yet its status shows a rekey in progress (nonce ${now.nonce}, ` +
+        `${now.verification_nonce ? "in verification" : `old shares ${now.progress}/${now.required}`}): it is not gone; ` +
+        `see sealkeeper rekey --status -a ${address}`,
+      { cause: err, exitCode: 2 },
+    );
+  }
 }
 
 /** The server's answer is the only copy of the new shares: seal and write them before anything else happens. */

@@ -12,6 +12,8 @@ import type { SealStatus } from "../vault/types.js";
 import {
   describeSet,
   forgetShares,
+  type Interrupted,
+  interruptedOf,
   newNode,
   type QuorumNode,
   type QuorumTarget,
@@ -83,6 +85,8 @@ export interface UnsealOptions {
 export interface UnsealReport {
   nodes: UnsealNodeReport[];
   sharesUsed: number;
+  /** The person ended the share prompt: the nodes were read again after it (their progress stays on them). */
+  interrupted?: Interrupted;
 }
 
 interface UnsealTarget extends QuorumTarget {
@@ -209,14 +213,29 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
         .filter((t) => t.node.state === "open")
         .map(async (t) => {
           try {
+            const held = t.node.progress;
+            const nonce = t.node.nonce;
             applyStatus(t.node, await t.client.unseal({ reset: true }));
             t.node.contributors = [];
+            t.node.message =
+              held > 0
+                ? `--reset cleared the ${held} share(s) the node held (attempt ${nonce}); it starts from 0/${t.node.required}`
+                : `--reset: the node held no share, nothing to clear (0/${t.node.required})`;
+            emit({ kind: "node", node: view(t.node) });
             opts.transcript?.append({ action: "unseal-reset", node: t.client.address, progress: 0 });
           } catch (err) {
             markFault(t.node, err);
           }
         }),
     );
+  }
+
+  // say what a node holds that this run did not give: an earlier attempt's shares count with this run's
+  for (const t of targets.filter((x) => x.node.state === "open" && x.node.progress > 0)) {
+    t.node.message =
+      `the node already holds ${t.node.progress} share(s) from an earlier attempt (nonce ${t.node.nonce}), not given ` +
+      "by this run: this run's shares add to them; --reset clears them";
+    emit({ kind: "node", node: view(t.node) });
   }
 
   const run = await runQuorum({
@@ -308,6 +327,9 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
       emit({ kind: "wrong-share", set });
     },
   });
+  const interrupted = interruptedOf(run);
+  // what the nodes hold now, read again: the operators are told what stays on each and how to go on
+  if (interrupted) await Promise.all(targets.filter((t) => t.node.state === "open").map((t) => observe(t)));
   const nodes = targets.map((t) => view(t.node));
   for (const r of nodes) {
     opts.transcript?.append({
@@ -319,7 +341,7 @@ export async function runUnseal(opts: UnsealOptions): Promise<UnsealReport> {
     });
   }
   forgetShares(run.given);
-  return { nodes, sharesUsed: run.sharesUsed };
+  return { nodes, sharesUsed: run.sharesUsed, ...(interrupted ? { interrupted } : {}) };
 }
 
 /** The engine's node as this ceremony reports it. */

@@ -269,8 +269,9 @@ export class VaultClient {
     for (let attempt = 1; ; attempt++) {
       let status: number;
       let text: string;
+      let location: string | undefined;
       try {
-        ({ status, text } = await send(
+        ({ status, text, location } = await send(
           url,
           method,
           headers,
@@ -283,6 +284,7 @@ export class VaultClient {
         ));
       } catch (err) {
         const converted = toConnectionError(this.address, err, this.settings.timeoutMs);
+        converted.requestSent = (err as { requestSent?: boolean })?.requestSent === true;
         const pause = 100 * 2 ** (attempt - 1);
         if (
           attempt < attempts &&
@@ -294,6 +296,15 @@ export class VaultClient {
           continue;
         }
         throw converted;
+      }
+      if (status >= 300 && status < 400 && !(opts.accept ?? []).includes(status)) {
+        // a standby redirecting to the active node (request forwarding off, or the active node unknown to it): the
+        // request was not processed here, and is not followed (it may carry a share)
+        throw new VaultConnectionError(
+          this.address,
+          "redirect",
+          `${this.address} answered ${status} to ${method} ${displayPath}, redirecting to ${location ?? "no address"}: it did not process the request (a standby sends it to the active node)`,
+        );
       }
       return this.interpret<T>(method, displayPath, status, text, opts.accept ?? []);
     }
@@ -376,7 +387,7 @@ function send(
   irreversible: RequestOptions["irreversible"],
   lookup: LookupFunction | undefined,
   maxBodyBytes: number,
-): Promise<{ status: number; text: string }> {
+): Promise<{ status: number; text: string; location?: string }> {
   return new Promise((resolve, reject) => {
     const transport = url.protocol === "https:" ? https() : http;
     const abort = new AbortController();
@@ -403,19 +414,32 @@ function send(
         readBoundedBody(res, maxBodyBytes).then(
           (bytes) => {
             done();
-            resolve({ status: res.statusCode ?? 0, text: bytes.toString("utf8") });
+            resolve({ status: res.statusCode ?? 0, text: bytes.toString("utf8"), location: res.headers.location });
           },
           (err: Error) => {
             done();
             if (err instanceof BodyTooLargeError) req.destroy();
-            reject(err);
+            reject(markSent(err, true));
           },
         );
       },
     );
+    // whether the request was all handed to a connected socket: a failure before that never reached the server
+    let handedOver = false;
+    let onSocket = false;
+    req.on("socket", (socket) => {
+      const ready = () => {
+        onSocket = true;
+      };
+      if (!socket.connecting && !(socket as { pending?: boolean }).pending) ready();
+      else socket.once(url.protocol === "https:" ? "secureConnect" : "connect", ready);
+    });
+    req.on("finish", () => {
+      handedOver = true;
+    });
     req.on("error", (err) => {
       done();
-      reject(err);
+      reject(markSent(err, onSocket && handedOver));
     });
     if (irreversible) {
       // the deadline ends once the request is on a connected socket and fully handed to it
@@ -445,6 +469,18 @@ function send(
     }
     req.end(body);
   });
+}
+
+/** Tags a transport error with whether the request had reached the server (see VaultConnectionError.requestSent). */
+function markSent(err: unknown, sent: boolean): unknown {
+  if (err && typeof err === "object") {
+    try {
+      Object.assign(err, { requestSent: sent });
+    } catch {
+      // a frozen error: "not known to be sent"
+    }
+  }
+  return err;
 }
 
 function readSetting(path: string, what: string): string {

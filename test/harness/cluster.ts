@@ -354,6 +354,20 @@ export async function waitForHa(nodes: TestNode[], timeoutMs = 60_000): Promise<
   throw new Error("cluster did not settle to one active node and standbys");
 }
 
+/** The active node and the standbys, once the cluster has settled to one active node. */
+export async function clusterRoles(nodes: TestNode[]): Promise<{ active: TestNode; standbys: TestNode[] }> {
+  await waitForHa(nodes);
+  for (const n of nodes) {
+    const c = n.client();
+    try {
+      if ((await c.health()).status === 200) return { active: n, standbys: nodes.filter((x) => x !== n) };
+    } finally {
+      await c.close();
+    }
+  }
+  throw new Error("no active node");
+}
+
 export interface DevServer {
   address: string;
   rootToken: string;

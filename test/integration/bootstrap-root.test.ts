@@ -66,11 +66,17 @@ describe("root revoke", () => {
     expect(r.stderr).toContain("no auth method besides token/ is enabled");
     expect(r.stderr).toContain("the only way back to root is generate-root, which needs a quorum");
     if (serverKind() === "openbao") {
-      // OpenBao 2.6.2 (dev mode too): the unauthenticated sys/generate-root is off
-      expect(r.stderr).toContain("a token allowed on /v1/sys/generate-root-token/*: make it before revoking");
-      expect(r.stderr).toContain("disable_unauthed_generate_root_endpoints = false");
+      // OpenBao 2.6.2 (dev mode too): the unauthenticated sys/generate-root (since 2.5.3) and sys/rekey (since 2.5.0)
+      // are off: both ways back need a token, said before the revoke (issue 26.7)
+      expect(r.stderr).toContain(
+        "root generation (/v1/sys/generate-root-token/*) and rekey (/v1/sys/rotate/root/*) each need the quorum AND a token allowed on that path: make one BEFORE revoking",
+      );
+      expect(r.stderr).toContain(
+        "disable_unauthed_generate_root_endpoints = false and disable_unauthed_rekey_endpoints = false",
+      );
     } else {
       expect(r.stderr).not.toContain("generate-root-token");
+      expect(r.stderr).not.toContain("sys/rotate");
     }
     expect(r.stderr).toContain("run again with --yes");
     expect(await lookupStatus(token)).toBe(200);

@@ -313,8 +313,10 @@ describe("unseal faults (nodes resealed by a restart)", () => {
   it("a malformed share is refused with a clear message before anything is sent", async () => {
     const r = await sk(["unseal", "-a", node3().address, "--reset"], { stdin: "not-a-share!!\n" });
     expect(r.code).toBe(1);
+    // --reset says what it cleared (issue 26.8), then the share is refused before anything is sent
     expect(r.stderr).toBe(
-      "error: the share from stdin line 1 is neither hex nor base64 (expected a hex or base64 unseal share)\n",
+      `${node3().address}: sealed (--reset: the node held no share, nothing to clear (0/3))\n` +
+        "error: the share from stdin line 1 is neither hex nor base64 (expected a hex or base64 unseal share)\n",
     );
   });
 

@@ -58,9 +58,13 @@ export function registerRekey(program: Command, io: CliIO): void {
       const endpoint = parseEndpoint(opts.endpoint);
       const flags = [opts.resume, opts.verify, opts.cancel, opts.status].filter(Boolean).length;
       if (flags > 1) throw new UsageError("give at most one of --resume, --verify, --cancel and --status");
-      const client = await clientFromOptions(opts, io);
+      const given = await clientFromOptions(opts, io);
+      let client = given;
       const { Transcript } = await import("../../ceremony/transcript.js");
       try {
+        // the cluster's ceremony is held by its active node: find it (a standby given with -a names it)
+        const { onActiveNode } = await import("../../ceremony/active-node.js");
+        client = await onActiveNode(given, "rekey", (line) => io.stderr.write(`${line}\n`));
         if (opts.status) return await showStatus(client, endpoint, format, io);
         const explicitTranscript = opts.transcript ? Transcript.open(resolve(io.cwd, opts.transcript)) : undefined;
         if (opts.cancel) {
@@ -80,6 +84,7 @@ export function registerRekey(program: Command, io: CliIO): void {
         await rekey(client, endpoint, opts, format, io, explicitTranscript);
       } finally {
         await client.close();
+        if (client !== given) await given.close();
       }
     });
 }
@@ -219,11 +224,48 @@ async function rekey(
         (report.state === "complete"
           ? "\n"
           : `, then ${report.newThreshold} of them run: sealkeeper rekey --verify -a ${client.address}` +
-            `${report.nonce ? ` --nonce ${report.nonce}` : ""} --share-file THEIR-FILE --identity THEIR-KEY\n`),
+            `${report.nonce ? ` --nonce ${report.nonce}` : ""} --share-file THEIR-FILE --identity THEIR-KEY` +
+            (report.endpoint.kind === "authenticated"
+              ? ` (with BAO_TOKEN set to a token allowed on /v1/${report.endpoint.base}/*: this server's rekey API needs one)\n`
+              : "\n")),
     );
   }
   if (transcript) io.stderr.write(`transcript: ${transcript.path} (last hash ${transcript.lastHash})\n`);
+  if (report.interrupted) await endRekeyInterrupted(io, report, opts, store?.dir);
   throw new ExitWith(report.state === "complete" ? ExitCode.ok : ExitCode.remote);
+}
+
+/** The rekey's share prompt was interrupted: what the server holds and the exact commands to go on or cancel. */
+async function endRekeyInterrupted(io: CliIO, r: RekeyReport, opts: RekeyOpts, out: string | undefined) {
+  const { commandLine, endInterrupted } = await import("../interrupt.js");
+  const on = ["-a", r.address];
+  const token =
+    r.endpoint.kind === "authenticated" ? " (with BAO_TOKEN set: this server's rekey API needs a token)" : "";
+  const cancel = `cancel it (the old shares stay valid${r.delivered || r.phase === "verify" ? "; the new share files become void" : ""}): ${commandLine(["sealkeeper", "rekey", "--cancel", ...on])}${token}`;
+  if (r.state !== "in-progress") return endInterrupted(io, r.interrupted!, [`${r.address}: ${r.message}`]);
+  const resume =
+    r.phase === "update"
+      ? [
+          "sealkeeper",
+          "rekey",
+          "--resume",
+          ...on,
+          "-n",
+          String(r.newShares),
+          "-t",
+          String(r.newThreshold),
+          ...(opts.operator ?? []).flatMap((o) => ["--operator", o]),
+          ...(out ? ["-o", out] : []),
+          ...(opts.skipVerification ? ["--skip-verification"] : []),
+        ]
+      : ["sealkeeper", "rekey", "--verify", ...on];
+  endInterrupted(io, r.interrupted!, [
+    r.phase === "update"
+      ? `${r.address} holds the rekey ${r.nonce}: OLD shares ${r.progress}/${r.required}, new ${r.newThreshold} of ${r.newShares}; nothing has changed, the old shares stay valid`
+      : `${r.address} holds the rekey's verification ${r.nonce}: NEW shares ${r.progress}/${r.required}; nothing has changed yet, the old shares stay valid until it completes`,
+    `go on (the ${r.phase === "update" ? "remaining OLD" : "NEW"} shares' holders): ${commandLine(resume)}${token}`,
+    cancel,
+  ]);
 }
 
 /**

@@ -63,15 +63,20 @@ export function registerRootGenerate(program: Command, io: CliIO): void {
       const modes = [opts.cancel, opts.status].filter(Boolean).length;
       if (modes > 1) throw new UsageError("give either --cancel or --status, not both");
       if (opts.nonce && !opts.resume) throw new UsageError("--nonce goes with --resume");
-      const client = await clientFromOptions(opts, io);
+      const given = await clientFromOptions(opts, io);
+      let client = given;
       const { Transcript } = await import("../../ceremony/transcript.js");
       const transcript = opts.transcript ? Transcript.open(resolve(io.cwd, opts.transcript)) : undefined;
       try {
+        // the cluster's ceremony is held by its active node: find it (a standby given with -a names it)
+        const { onActiveNode } = await import("../../ceremony/active-node.js");
+        client = await onActiveNode(given, "root generation", (line) => io.stderr.write(`${line}\n`));
         if (opts.status) return await showStatus(client, endpoint, format, io);
         if (opts.cancel) return await cancel(client, endpoint, format, io, transcript);
         await generate(client, endpoint, opts, format, io, transcript);
       } finally {
         await client.close();
+        if (client !== given) await given.close();
       }
     });
 }
@@ -249,6 +254,22 @@ async function generate(
   }
   if (transcript) io.stderr.write(`transcript: ${transcript.path} (last hash ${transcript.lastHash})\n`);
   report.token = undefined;
+  if (report.interrupted) {
+    const { commandLine, endInterrupted } = await import("../interrupt.js");
+    const on = ["-a", report.address];
+    const token = report.endpoint.kind === "authenticated" ? " (with BAO_TOKEN set)" : "";
+    endInterrupted(
+      io,
+      report.interrupted,
+      report.state === "in-progress"
+        ? [
+            `${report.address} holds the attempt ${report.nonce} (token to PGP key ${report.pgpFingerprint}): ${report.progress}/${report.required} shares`,
+            `go on (the remaining holders): ${commandLine(["sealkeeper", "root", "generate", "--resume", ...on, ...(opts.out ? ["-o", opts.out] : [])])}${token}`,
+            `or cancel it: ${commandLine(["sealkeeper", "root", "generate", "--cancel", ...on])}${token}`,
+          ]
+        : [`${report.address}: ${report.message ?? report.state}`],
+    );
+  }
   throw new ExitWith(report.state === "complete" ? ExitCode.ok : ExitCode.remote);
 }
 

@@ -26,12 +26,33 @@ export function registerStatus(program: Command, io: CliIO): void {
           nodes.map((n) => (lostInits.has(n.address) ? { ...n, lostInit: lostInits.get(n.address) } : n)),
         );
       } else io.stdout.write(renderStatusTable(nodes, paint(useColor(io))));
+      noteStaleQuorum(nodes, io);
       await reportLostRekeys(nodes, clients, io);
       throw new ExitWith(statusExitCode(nodes));
     } finally {
       await Promise.all(clients.map((c) => c.close()));
     }
   });
+}
+
+/**
+ * After a rekey, a standby keeps reporting the OLD quorum in its seal-status until it restarts (both servers, issue
+ * 26): the active node's is the one in force. Said on stderr when an unsealed standby of the same cluster disagrees.
+ */
+export function noteStaleQuorum(nodes: NodeStatus[], io: CliIO): void {
+  const active = nodes.find((n) => n.reachable && n.haRole === "active" && n.threshold && n.shares);
+  if (!active) return;
+  const p = paint(useColor(io, "stderr"));
+  for (const n of nodes) {
+    if (n === active || n.haRole !== "standby" || n.clusterName !== active.clusterName) continue;
+    if (n.threshold === active.threshold && n.shares === active.shares) continue;
+    io.stderr.write(
+      `${p.yellow("note:")} ${n.address} (a standby) reports the quorum ${n.threshold} of ${n.shares}, the active node ` +
+        `${active.address} ${active.threshold} of ${active.shares}: a standby keeps the quorum it unsealed with until ` +
+        `it restarts (after a rekey); the active node's, ${active.threshold} of ${active.shares}, is in force and is ` +
+        "what this node needs after its next restart\n",
+    );
+  }
 }
 
 /**

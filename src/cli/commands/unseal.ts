@@ -52,6 +52,18 @@ export function registerUnseal(program: Command, io: CliIO): void {
         if (format === "json") writeJson(io, report);
         else io.stdout.write(renderUnsealTable(report.nodes, paint(useColor(io))));
         if (transcript) io.stderr.write(`transcript: ${transcript.path} (last hash ${transcript.lastHash})\n`);
+        if (report.interrupted) {
+          const { commandLine, endInterrupted } = await import("../interrupt.js");
+          const again = ["sealkeeper", "unseal", ...clients.flatMap((c) => ["-a", c.address])];
+          const sealed = report.nodes.filter((n) => n.state === "sealed" && n.progress > 0);
+          endInterrupted(io, report.interrupted, [
+            sealed.length > 0
+              ? `the shares given stay counted on ${sealed.map((n) => `${n.address} (${n.progress}/${n.threshold}, nonce ${n.nonce})`).join(", ")} until the node restarts or is reset`
+              : "no node holds a share of this run now",
+            `go on (the remaining holders give their shares): ${commandLine(again)}`,
+            ...(sealed.length > 0 ? [`or start over on every node: ${commandLine([...again, "--reset"])}`] : []),
+          ]);
+        }
         throw new ExitWith(unsealExitCode(report.nodes));
       } finally {
         await Promise.all(clients.map((c) => c.close()));
@@ -63,7 +75,7 @@ function reportEvent(io: CliIO, e: UnsealEvent, p: Paint): void {
   // a line mixes our colours with names and messages from files and servers: shown escaped
   const say = (line: string) => io.stderr.write(terminalSafe(line));
   if (e.kind === "node") {
-    if (e.node.state !== "sealed")
+    if (e.node.state !== "sealed" || e.node.message)
       say(`${e.node.address}: ${e.node.state}${e.node.message ? ` (${e.node.message})` : ""}\n`);
     return;
   }
