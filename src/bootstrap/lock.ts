@@ -67,15 +67,31 @@ async function readLock(client: VaultClient, key: string): Promise<{ holder?: Lo
 }
 
 /** Writes with check-and-set; false when another writer got there first. */
-async function casWrite(client: VaultClient, key: string, holder: LockHolder, cas: number): Promise<boolean> {
+async function casWrite(
+  client: VaultClient,
+  key: string,
+  holder: LockHolder,
+  cas: number,
+  upgradingUntil = 0,
+): Promise<boolean> {
   try {
     await client.write(`${STATE_MOUNT}/data/${key}`, { options: { cas }, data: holder });
     return true;
   } catch (err) {
     if (err instanceof VaultHttpError && err.status === 400 && /check-and-set/i.test(err.errors.join(" ")))
       return false;
+    // the new mount is still upgrading: the caller reads again
+    if (isUpgrading(err) && Date.now() < upgradingUntil) {
+      await new Promise((r) => setTimeout(r, 200));
+      return false;
+    }
     throw err;
   }
+}
+
+/** KV v2's answer while a mount's upgrade runs (right after it is enabled). */
+function isUpgrading(err: unknown): boolean {
+  return err instanceof VaultHttpError && /upgrad/i.test(err.errors.join(" "));
 }
 
 /**
@@ -101,11 +117,23 @@ export async function acquireApplyLock(
   });
   const started = new Date(now()).toISOString();
   let announced = false;
+  // a KV v2 mount enabled a moment ago answers "upgrading" until its first upgrade pass is done: wait for it
+  const mountReady = Date.now() + 30_000;
   for (;;) {
-    const { holder, version } = await readLock(client, key);
+    let observed: Awaited<ReturnType<typeof readLock>>;
+    try {
+      observed = await readLock(client, key);
+    } catch (err) {
+      if (isUpgrading(err) && Date.now() < mountReady) {
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      throw err;
+    }
+    const { holder, version } = observed;
     const stale = holder !== undefined && Date.parse(holder.expires) <= now();
     if (holder === undefined || stale) {
-      if (await casWrite(client, key, mine(), version)) {
+      if (await casWrite(client, key, mine(), version, mountReady)) {
         return held(client, key, run, mine, ttl, stale ? holder : undefined);
       }
       continue; // someone else wrote between our read and write: look again
