@@ -68,7 +68,11 @@ export function registerBootstrapCluster(program: Command, io: CliIO): void {
           return transcript;
         },
       });
-      const t = transcript as Transcript | undefined;
+      // a rerun that found the work done appends nothing: its JSON still names the transcript and its last hash
+      const { existsSync } = await import("node:fs");
+      const t =
+        (transcript as Transcript | undefined) ??
+        (existsSync(transcriptPath) ? TranscriptClass.open(transcriptPath) : undefined);
       if (format === "json") {
         writeJson(io, { ...result, ...(t ? { transcript: { path: t.path, lastHash: t.lastHash } } : {}) });
       } else io.stdout.write(renderResult(result));
