@@ -509,6 +509,19 @@ async function parseLockTimeout(raw: string | undefined): Promise<number> {
 
 /** The server-side apply lock (src/bootstrap/lock.ts), announced when it waits or takes over a dead holder's. */
 async function takeApplyLock(client: VaultClient, specFile: string, waitMs: number, io: CliIO) {
+  // An OpenBao standby answers reads from its own replica, which trails the active node: a check-and-set lock read
+  // there can miss the holder's write (docs/servers.md). Through such a node the lock is not taken, and that is said.
+  const leader = await client.leader().catch(() => undefined);
+  if (leader?.haEnabled && !leader.isSelf) {
+    const { serverKindOf } = await import("../../vault/server-kind.js");
+    if ((await serverKindOf(client).catch(() => undefined)) === "openbao") {
+      io.stderr.write(
+        "note: the apply lock is not taken through an OpenBao standby (its reads trail the active node); point " +
+          "apply at the active node to keep two applies of this spec apart\n",
+      );
+      return undefined;
+    }
+  }
   const { acquireApplyLock, lockKeyFor } = await import("../../bootstrap/lock.js");
   const lock = await acquireApplyLock(client, lockKeyFor(specFile), {
     waitMs,
