@@ -80,7 +80,6 @@ export async function runBootstrapCluster(deps: BootstrapClusterDeps): Promise<B
   const { classifyRerun } = await import("./bootstrap-rerun.js");
   const rerun = await classifyRerun({
     clients: deps.clients,
-    ceremony: deps.ceremony,
     store: deps.store,
     transcriptPath: deps.transcriptPath,
   });

@@ -16,7 +16,6 @@ import { UsageError } from "../errors.js";
 import type { ShareStore } from "../store/share-store.js";
 import type { VaultClient } from "../vault/client.js";
 import type { SealStatus } from "../vault/types.js";
-import type { CeremonyFile } from "./ceremony-file.js";
 
 export type RerunState =
   | { state: "blank" }
@@ -28,7 +27,6 @@ export type RerunState =
  */
 export async function classifyRerun(opts: {
   clients: VaultClient[];
-  ceremony: CeremonyFile;
   store: ShareStore;
   transcriptPath?: string;
 }): Promise<RerunState> {

@@ -397,17 +397,36 @@ async function withClient(opts: BootstrapOpts, io: CliIO, fn: (client: VaultClie
  * and writes to the active node: nothing to say. A node that cannot answer sys/leader gets no note.
  */
 async function noteStandby(client: VaultClient, io: CliIO): Promise<void> {
-  const leader = await client.leader().catch(() => undefined);
-  if (!leader?.haEnabled || leader.isSelf) return;
-  const { serverKindOf } = await import("../../vault/server-kind.js");
-  const kind = await serverKindOf(client).catch(() => undefined);
-  if (kind !== "openbao") return;
-  const active = leader.leaderAddress ? ` (the active node is ${leader.leaderAddress})` : "";
+  const standby = await openbaoStandby(client);
+  if (!standby) return;
+  const active = standby.leaderAddress ? ` (the active node is ${standby.leaderAddress})` : "";
   io.stderr.write(
     `note: ${client.address} is an OpenBao standby${active}; OpenBao standbys answer reads from their own replica, ` +
       "which can trail the active node for a moment after a write: point plan and verify at the active node for " +
       "read-your-writes\n",
   );
+}
+
+const standbyLooks = new WeakMap<VaultClient, Promise<{ leaderAddress: string } | undefined>>();
+
+/**
+ * Whether the node is an OpenBao standby (sys/leader, then sys/health for the server kind), asked once per client:
+ * the standby note and the apply lock both need it. Undefined for an active node, a Vault standby (it forwards), or a
+ * node that cannot say.
+ */
+function openbaoStandby(client: VaultClient): Promise<{ leaderAddress: string } | undefined> {
+  let look = standbyLooks.get(client);
+  if (!look) {
+    look = (async () => {
+      const leader = await client.leader().catch(() => undefined);
+      if (!leader?.haEnabled || leader.isSelf) return undefined;
+      const { serverKindOf } = await import("../../vault/server-kind.js");
+      if ((await serverKindOf(client).catch(() => undefined)) !== "openbao") return undefined;
+      return { leaderAddress: leader.leaderAddress ?? "" };
+    })();
+    standbyLooks.set(client, look);
+  }
+  return look;
 }
 
 /**
@@ -511,16 +530,12 @@ async function parseLockTimeout(raw: string | undefined): Promise<number> {
 async function takeApplyLock(client: VaultClient, specFile: string, waitMs: number, io: CliIO) {
   // An OpenBao standby answers reads from its own replica, which trails the active node: a check-and-set lock read
   // there can miss the holder's write (docs/servers.md). Through such a node the lock is not taken, and that is said.
-  const leader = await client.leader().catch(() => undefined);
-  if (leader?.haEnabled && !leader.isSelf) {
-    const { serverKindOf } = await import("../../vault/server-kind.js");
-    if ((await serverKindOf(client).catch(() => undefined)) === "openbao") {
-      io.stderr.write(
-        "note: the apply lock is not taken through an OpenBao standby (its reads trail the active node); point " +
-          "apply at the active node to keep two applies of this spec apart\n",
-      );
-      return undefined;
-    }
+  if (await openbaoStandby(client)) {
+    io.stderr.write(
+      "note: the apply lock is not taken through an OpenBao standby (its reads trail the active node); point " +
+        "apply at the active node to keep two applies of this spec apart\n",
+    );
+    return undefined;
   }
   const { acquireApplyLock, lockKeyFor } = await import("../../bootstrap/lock.js");
   const lock = await acquireApplyLock(client, lockKeyFor(specFile), {
